@@ -1,0 +1,1 @@
+"""The command line: a thin shell that parses flags, builds the settings and renders results."""

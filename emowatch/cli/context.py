@@ -1,0 +1,60 @@
+"""What every command needs, built once per invocation and handed down (no globals)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+
+from ..runtime.model import EmotionModel
+from ..settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    out: Console  # results (stdout)
+    err: Console  # progress, warnings, errors (stderr)
+    _model: EmotionModel | None = None
+    _exiftool: Any = None
+    _exiftool_looked: bool = False
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    @property
+    def model(self) -> EmotionModel:
+        if self._model is None:
+            s = self.settings
+            self._model = EmotionModel.load(s.model, device=s.device, threads=s.threads)
+        return self._model
+
+    @property
+    def exiftool(self) -> Any:
+        """The long-lived exiftool, or None where it is not installed (then: .xmp sidecars)."""
+        if not self._exiftool_looked:
+            self._exiftool_looked = True
+            from ..exiftool import Exiftool
+
+            self._exiftool = Exiftool.find(self.settings.exiftool)
+            if self._exiftool is not None:
+                self._stack.enter_context(self._exiftool)
+        return self._exiftool
+
+    def explainer(self, enabled: bool | None = None) -> Any:
+        explain = self.settings.explain
+        if not (explain.enabled if enabled is None else enabled):
+            return None
+        from ..explain import make_explainer
+
+        return make_explainer(self.model, explain)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def make_consoles(force_terminal: bool | None = None) -> tuple[Console, Console]:
+    out = Console(file=sys.stdout, force_terminal=force_terminal, soft_wrap=True, highlight=False)
+    err = Console(file=sys.stderr, force_terminal=force_terminal, soft_wrap=True, highlight=False)
+    return out, err

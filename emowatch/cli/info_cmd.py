@@ -1,0 +1,98 @@
+"""`emowatch info`: the model, the inference providers, exiftool, and the settings in force."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from .. import __version__
+from ..errors import EmowatchError
+from ..runtime.session import available_providers
+from ..settings import default_config_path
+from .context import AppContext, make_consoles
+from .options import build_settings, common_options
+
+
+def gather(app: AppContext, config_path) -> dict[str, Any]:
+    """Everything `info` reports, as plain data. Builds the session to see the real providers."""
+    data: dict[str, Any] = {"emowatch": __version__}
+    try:
+        model = app.model
+        info = model.info
+        state = model.session_state
+        data["model"] = {
+            "path": str(model.path), "name": info.name, "version": info.version, "backbone": info.backbone,
+            "labels": list(info.labels), "input_size": info.input_size, "resize": info.resize,
+            "explainable_with_cam": model.has_cam, "training": dict(info.training),
+            "evaluation": dict(info.evaluation),
+        }
+        data["providers"] = {"available": available_providers(), "in_use": list(state.providers) if state else [],
+                             "requested": app.settings.device, "fallback": state.fallback if state else None}
+    except EmowatchError as e:
+        data["model"] = {"error": str(e)}
+        data["providers"] = {"available": _safe_providers(), "in_use": [], "requested": app.settings.device}
+    tool = app.exiftool
+    data["exiftool"] = {"found": tool is not None, "version": getattr(tool, "version", None),
+                        "command": app.settings.exiftool}
+    data["config_file"] = {"path": str(config_path), "exists": config_path.is_file()}
+    data["settings"] = app.settings.as_dict()
+    return data
+
+
+def _safe_providers() -> list[str]:
+    try:
+        return available_providers()
+    except EmowatchError:
+        return []
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the information as one JSON object.")
+@common_options
+@click.pass_context
+def info(ctx: click.Context, as_json: bool, **params) -> None:
+    """Show the model, the inference providers available and in use, exiftool, and the settings."""
+    settings = build_settings(params)
+    app = AppContext(settings, *make_consoles())
+    try:
+        data = gather(app, params.get("config") or default_config_path())
+    finally:
+        app.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _render(app, data)
+    ctx.exit(1 if "error" in data["model"] else 0)
+
+
+def _render(app: AppContext, data: dict[str, Any]) -> None:
+    p = app.out.print
+    p(f"[bold]emowatch[/] {data['emowatch']}")
+    m = data["model"]
+    if "error" in m:
+        p(f"[bold]model[/]      [red]{escape(m['error'])}[/]")
+    else:
+        p(f"[bold]model[/]      {escape(m['name'])} {escape(m['version'])} ({escape(m['backbone'] or 'unknown backbone')})")
+        p(f"           {escape(m['path'])}")
+        p(f"           labels {', '.join(m['labels'])}; input {m['input_size']} px ({m['resize']}); "
+          f"CAM {'yes' if m['explainable_with_cam'] else 'no'}")
+        ev = m.get("evaluation") or {}
+        if ev:
+            p(f"           evaluation: {escape(json.dumps(ev)[:300])}")
+    pr = data["providers"]
+    p(f"[bold]providers[/]  available: {', '.join(pr['available']) or 'none'}")
+    p(f"           in use: {', '.join(pr['in_use']) or 'none'} (requested: {pr['requested']})")
+    if pr.get("fallback"):
+        p(f"           [yellow]{escape(pr['fallback'])}[/]")
+    ex = data["exiftool"]
+    p(f"[bold]exiftool[/]   " + (f"{ex['version']}" if ex["found"] else
+                               "[yellow]not found[/] (apt-get install libimage-exiftool-perl): "
+                               "TIFF/WebP/HEIF/DNG get .xmp sidecars"))
+    cf = data["config_file"]
+    p(f"[bold]config[/]     {escape(cf['path'])} ({'found' if cf['exists'] else 'not present: defaults'})")
+    p("[bold]settings[/]")
+    for line in json.dumps(data["settings"], indent=2).splitlines()[1:-1]:
+        p("  " + escape(line))

@@ -1,0 +1,82 @@
+"""`emowatch`: the command group, and the one place where errors become a line and an exit code.
+
+Exit codes: 0 all fine, 1 some photos failed (or a fatal error such as an unusable model),
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import ConfigError, EmowatchError, InputError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class EmowatchGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EmowatchError as e:
+            code = EXIT_USAGE if isinstance(e, (ConfigError, InputError)) else EXIT_FAILED
+            click.echo(f"emowatch: error: {e}", err=True)
+            ctx.exit(code)
+
+
+class _WarningHandler(logging.Handler):
+    """Core warnings (e.g. CUDA fell back to CPU) as one line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"emowatch: {record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    log = logging.getLogger("emowatch")
+    if not any(isinstance(h, _WarningHandler) for h in log.handlers):
+        log.addHandler(_WarningHandler())
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
+
+
+@click.group(cls=EmowatchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="emowatch")
+@click.option("-v", "--verbose", is_flag=True, help="Log more about what happens.")
+def cli(verbose: bool) -> None:
+    """Tell what emotion a photo evokes (positive, negative or other), show why with a heatmap,
+    and write it into the photo's metadata where Lightroom, darktable, digiKam and Windows see it."""
+    _setup_logging(verbose)
+
+
+def _register() -> None:
+    from . import info_cmd, tag_cmd
+
+    cli.add_command(tag_cmd.tag)
+    cli.add_command(tag_cmd.untag)
+    cli.add_command(tag_cmd.explain)
+    cli.add_command(info_cmd.info)
+    try:
+        from . import run_cmd
+    except ImportError:  # the daemon's commands are optional while it is being built
+        return
+    cli.add_command(run_cmd.run)
+    cli.add_command(run_cmd.status)
+
+
+_register()
+
+
+def main() -> None:
+    # numpy's BLAS threads keep spinning after a product and steal the cores from ONNX Runtime
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+    try:
+        cli.main(prog_name="emowatch")
+    except KeyboardInterrupt:
+        click.echo("emowatch: interrupted", err=True)
+        sys.exit(130)
+

@@ -1,0 +1,84 @@
+"""Flags shared by several commands, and how they become settings overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ..errors import ConfigError
+from ..settings import DEVICES, load_settings
+
+
+def _apply(options: list[Callable]) -> Callable:
+    def decorate(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+common_options = _apply([
+    click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+                 help="TOML settings file (default: config.toml in the user config dir)."),
+    click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
+                 help="An emowatch .onnx model (default: the model shipped with emowatch)."),
+    click.option("--device", type=click.Choice(DEVICES), help="Where to run the model [default: auto]."),
+    click.option("--threads", type=click.IntRange(min=1), help="CPU threads for inference [default: all cores]."),
+    click.option("--batch-size", type=click.IntRange(min=1), help="Photos per model run [default: 16]."),
+])
+
+explain_options = _apply([
+    click.option("--explainer", type=click.Choice(["lime", "cam"]),
+                 help="lime: model-agnostic, ~1 s/photo; cam: one pass, model-specific [default: lime]."),
+    click.option("--samples", type=click.IntRange(min=10), help="LIME perturbation samples."),
+    click.option("--segments", type=click.Choice(["quickshift", "slic"]), help="LIME segmentation."),
+    click.option("--seed", type=int, help="Random seed: same photo, seed and settings give the same heatmap."),
+    click.option("--sidecars", "sidecar_mode", type=click.Choice(["hidden", "beside", "central"]),
+                 help="Where heatmaps and explain.json go: hidden .emowatch/ folder beside the photo "
+                      "[default], beside the photo, or one central folder (--sidecar-dir)."),
+    click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path),
+                 help="The central sidecar folder (implies --sidecars central)."),
+])
+
+write_options = _apply([
+    click.option("-r", "--recursive", is_flag=True, default=None, help="Include the photos of folders' whole trees."),
+    click.option("--json", "as_json", is_flag=True, help="Print one JSON object per photo (JSON Lines)."),
+    click.option("--dry-run", is_flag=True, help="Show what would change; touch nothing."),
+    click.option("--preserve-mtime", is_flag=True, default=None,
+                 help="Keep the photo's modification time (default: update it so other software notices)."),
+])
+
+
+def build_settings(params: dict[str, Any]):
+    """Settings from the config file, the environment and the flags a command received."""
+    overrides = {
+        "model": params.get("model"),
+        "device": params.get("device"),
+        "threads": params.get("threads"),
+        "batch_size": params.get("batch_size"),
+        "recursive": params.get("recursive"),
+        "preserve_mtime": params.get("preserve_mtime"),
+        "min_confidence": params.get("min_confidence"),
+        "keywords.parent": params.get("keyword_parent"),
+        "explain.method": params.get("explainer"),
+        "explain.samples": params.get("samples"),
+        "explain.segments": params.get("segments"),
+        "explain.seed": params.get("seed"),
+        "explain.fidelity": params.get("fidelity"),
+        "sidecars.mode": params.get("sidecar_mode"),
+        "sidecars.dir": params.get("sidecar_dir"),
+    }
+    if params.get("sidecar_dir") is not None and params.get("sidecar_mode") is None:
+        overrides["sidecars.mode"] = "central"
+    if params.get("explain") is not None:
+        overrides["explain.enabled"] = params["explain"]
+    if params.get("explainer") is not None and params.get("explain") is None:
+        overrides["explain.enabled"] = True
+    try:
+        return load_settings(params.get("config"), overrides=overrides)
+    except ConfigError:
+        raise
+    except TypeError as e:  # a dataclass refusing a value the coercion let through
+        raise ConfigError(str(e)) from None

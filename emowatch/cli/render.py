@@ -1,0 +1,112 @@
+"""Showing results: a rich progress bar on a terminal, plain lines otherwise, JSON Lines on request."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                           TimeRemainingColumn)
+
+from ..tagging import TagResult
+
+LABEL_STYLE = {"positive": "green", "negative": "red", "other": "yellow"}
+
+
+def result_line(r: TagResult, show_changes: bool = False) -> str:
+    """One line of rich markup for a photo's result."""
+    name = escape(str(r.path))
+    if r.error is not None:
+        return f"[bold red]error[/]     {name}: {escape(r.error)}"
+    tail = []
+    if r.label is None:  # untag: no prediction, only what was done
+        head = f"[cyan]{r.action or 'done':<9}[/]"
+    else:
+        style = LABEL_STYLE.get(r.label, "cyan")
+        conf = f"{r.confidence:.2f}" if r.confidence is not None else "    "
+        head = (f"[dim]uncertain[/] [{style}]{r.label}[/] {conf}" if r.uncertain
+                else f"[{style}]{r.label:<9}[/] {conf}")
+    if r.action and r.label is not None:
+        where = f" {escape(str(r.target.name))}" if r.target is not None and r.target != r.path else ""
+        tail.append(f"{r.action}{where}")
+    if r.reason:
+        tail.append(f"({escape(r.reason)})")
+    if r.sidecars:
+        tail.append("heatmap" if "heatmap.png" in r.sidecars else "sidecars")
+    line = f"{head}  {name}" + (f"  [dim]{' '.join(tail)}[/]" if tail else "")
+    if show_changes and r.changes:
+        line += "".join(f"\n    [dim]{escape(c)}[/]" for c in r.changes)
+    return line
+
+
+class Reporter:
+    """Renders a stream of TagResults and counts them; the clock is injectable for tests."""
+
+    def __init__(self, out: Console, err: Console, *, as_json: bool, total: int, verb: str = "Tagging",
+                 show_changes: bool = False, clock: Callable[[], float] = time.monotonic):
+        self.out, self.err = out, err
+        self.as_json = as_json
+        self.show_changes = show_changes
+        self.clock = clock
+        self.counts: Counter[str] = Counter()
+        self.failed = 0
+        self.uncertain = 0
+        self.done = 0
+        self._start = clock()
+        self._progress: Progress | None = None
+        if err.is_terminal and total > 1:
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
+                console=err, get_time=clock, transient=True,
+            )
+            self._task = self._progress.add_task(verb, total=total, rate="", current="")
+
+    def __enter__(self) -> "Reporter":
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def started(self, path: Path) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, current=escape(Path(path).name))
+
+    def result(self, r: TagResult) -> None:
+        self.done += 1
+        if r.error is not None:
+            self.failed += 1
+        elif r.uncertain:
+            self.uncertain += 1
+        else:
+            self.counts[r.label or "?"] += 1
+        if self.as_json:
+            self.out.file.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+            self.out.file.flush()
+        else:
+            # both on the terminal: print through the live display so lines land above the bar
+            live = self._progress is not None and self.out.is_terminal
+            (self._progress.console if live else self.out).print(result_line(r, self.show_changes))
+        if self._progress is not None:
+            elapsed = max(self.clock() - self._start, 1e-9)
+            self._progress.update(self._task, advance=1, rate=f"{self.done / elapsed:.1f} photos/s")
+
+    def summary(self, verb: str = "tagged") -> str:
+        elapsed = max(self.clock() - self._start, 1e-9)
+        parts = [f"{n} {label}" for label, n in sorted(self.counts.items())]
+        if self.uncertain:
+            parts.append(f"{self.uncertain} uncertain")
+        text = f"{self.done - self.failed} of {self.done} photos {verb}"
+        if parts:
+            text += f" ({', '.join(parts)})"
+        if self.failed:
+            text += f"; {self.failed} failed"
+        return text + f" in {elapsed:.1f} s ({self.done / elapsed:.1f} photos/s)"

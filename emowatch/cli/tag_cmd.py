@@ -1,0 +1,124 @@
+"""`emowatch tag`, `untag` and `explain`: loops over the library, rendering each photo's result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import click
+
+from ..inputs import collect
+from ..tagging import TagResult, Tagger, untag_photo
+from .context import AppContext, make_consoles
+from .main import EXIT_FAILED, EXIT_OK
+from .options import build_settings, common_options, explain_options, write_options
+from .render import Reporter
+
+paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+
+
+def _report(app: AppContext, results: Iterable[TagResult], *, total: int, as_json: bool, verb: str,
+            done_word: str, show_changes: bool = False) -> int:
+    """Render results (an iterable, or a function of the progress callback returning one)."""
+    reporter = Reporter(app.out, app.err, as_json=as_json, total=total, verb=verb, show_changes=show_changes)
+    with reporter:
+        for result in results(reporter.started) if callable(results) else results:
+            reporter.result(result)
+    if not as_json and total:
+        app.err.print(f"[dim]{reporter.summary(done_word)}[/]")
+    return EXIT_FAILED if reporter.failed else EXIT_OK
+
+
+def _note_exiftool(app: AppContext) -> None:
+    app.err.print("[yellow]exiftool not found:[/] TIFF, WebP, HEIF and DNG photos get .xmp sidecars instead, "
+                  "and EXIF XPKeywords/IPTC are not updated (Debian/Ubuntu: apt-get install libimage-exiftool-perl)")
+
+
+@click.command()
+@paths_argument
+@write_options
+@click.option("--min-confidence", type=click.FloatRange(0, 1),
+              help="Below this confidence no emotion keyword is written [default: 0.5].")
+@click.option("--keyword-parent", help="Parent of the hierarchical keyword, e.g. Emotion|Positive [default: Emotion].")
+@click.option("--explain/--no-explain", default=None, help="Save a heatmap explanation for each photo [default: on].")
+@explain_options
+@common_options
+@click.pass_context
+def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
+    """Classify photos, explain them, and write the emotion into their metadata.
+
+    PATHS are photos or folders (a folder's photos; with -r its whole tree). JPEG and PNG get
+    embedded XMP; TIFF, WebP, HEIF and DNG are written through exiftool; raw files get an .xmp
+    sidecar. Keywords: lr:hierarchicalSubject Emotion|Positive and dc:subject Emotion, Positive.
+    """
+    settings = build_settings(params)
+    app = AppContext(settings, *make_consoles())
+    try:
+        items = list(collect(paths, settings.recursive))
+        if app.exiftool is None:
+            _note_exiftool(app)
+        tagger = Tagger(app.model, settings, exiftool=app.exiftool, explainer=app.explainer(),
+                        dry_run=params["dry_run"])
+        code = _report(app, lambda started: tagger.tag(items, on_start=started), total=len(items),
+                       as_json=params["as_json"], verb="Tagging",
+                       done_word="would be tagged" if params["dry_run"] else "tagged",
+                       show_changes=params["dry_run"])
+    finally:
+        app.close()
+    ctx.exit(code)
+
+
+@click.command()
+@paths_argument
+@write_options
+@explain_options
+@common_options
+@click.pass_context
+def untag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
+    """Remove exactly what emowatch wrote: its keywords, its XMP values and its sidecars.
+
+    Everything else in the photo and in any .xmp sidecar is left as it was.
+    """
+    settings = build_settings(params)
+    app = AppContext(settings, *make_consoles())
+    try:
+        items = list(collect(paths, settings.recursive))
+
+        def results(started):
+            for item in items:
+                started(getattr(item, "path", item))
+                yield untag_photo(item, settings, exiftool=app.exiftool, dry_run=params["dry_run"])
+
+        code = _report(app, results, total=len(items), as_json=params["as_json"], verb="Untagging",
+                       done_word="would be untagged" if params["dry_run"] else "untagged",
+                       show_changes=params["dry_run"])
+    finally:
+        app.close()
+    ctx.exit(code)
+
+
+@click.command()
+@paths_argument
+@click.option("-r", "--recursive", is_flag=True, default=None, help="Include the photos of folders' whole trees.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per photo (JSON Lines).")
+@click.option("--fidelity", is_flag=True, default=None,
+              help="Also measure the heatmap's faithfulness (deletion test); slower.")
+@explain_options
+@common_options
+@click.pass_context
+def explain(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
+    """Explain photos with a heatmap, without touching their metadata.
+
+    Blue regions pushed the photo toward its predicted emotion, red against it; the stronger the
+    colour, the larger the weight. Writes NAME.heatmap.png and NAME.explain.json (see --sidecars).
+    """
+    settings = build_settings(params)
+    app = AppContext(settings, *make_consoles())
+    try:
+        items = list(collect(paths, settings.recursive))
+        tagger = Tagger(app.model, settings, explainer=app.explainer(enabled=True), write=False)
+        code = _report(app, lambda started: tagger.tag(items, on_start=started), total=len(items),
+                       as_json=params["as_json"], verb="Explaining", done_word="explained")
+    finally:
+        app.close()
+    ctx.exit(code)

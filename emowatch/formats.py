@@ -1,0 +1,100 @@
+"""What kind of photo a file is, judged by its content first and its extension second.
+
+Content decides the container (a PNG named .jpg is a PNG; a text file named .jpg is not a photo).
+TIFF-based files share one magic number, so among those the extension tells TIFF, DNG and the
+TIFF-based raw formats apart (a CR2 is also recognised by its own signature).
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+from .errors import DecodeError, UnsupportedFormatError
+
+
+class Format(enum.Enum):
+    JPEG = "jpeg"
+    PNG = "png"
+    TIFF = "tiff"
+    WEBP = "webp"
+    HEIF = "heif"
+    DNG = "dng"
+    RAW = "raw"  # camera raw: decoded through rawpy, never written, tagged by an XMP sidecar
+
+    @property
+    def embeds_xmp_natively(self) -> bool:
+        """Formats whose XMP emowatch splices in itself (no exiftool needed)."""
+        return self in (Format.JPEG, Format.PNG)
+
+    @property
+    def writable(self) -> bool:
+        """Whether emowatch ever rewrites files of this format (raw files: never)."""
+        return self is not Format.RAW
+
+
+RAW_EXTENSIONS = frozenset({".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".nrw", ".srw", ".pef"})
+PHOTO_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif", ".dng"}
+) | RAW_EXTENSIONS
+
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif"}
+
+
+def sniff_bytes(head: bytes, suffix: str = "") -> Format | None:
+    """The format of a file whose first bytes are `head` (at least 16), or None."""
+    suffix = suffix.lower()
+    if head[:3] == b"\xff\xd8\xff":
+        return Format.JPEG
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return Format.PNG
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return Format.WEBP
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"crx ":
+            return Format.RAW  # Canon CR3
+        if brand in _HEIF_BRANDS:
+            return Format.HEIF
+        return None
+    if head[:15] == b"FUJIFILMCCD-RAW":
+        return Format.RAW
+    if head[:4] in (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00"):
+        return Format.RAW  # Olympus ORF, Panasonic RW2
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        if head[8:10] == b"CR" or suffix in RAW_EXTENSIONS:
+            return Format.RAW
+        if suffix == ".dng":
+            return Format.DNG
+        return Format.TIFF
+    return None
+
+
+def sniff(path: Path) -> Format:
+    """The format of the photo at `path`; DecodeError if it is empty, unreadable or not a photo."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except FileNotFoundError:
+        raise DecodeError("file not found", path) from None
+    except IsADirectoryError:
+        raise DecodeError("is a directory", path) from None
+    except OSError as e:
+        raise DecodeError(f"cannot read: {e.strerror or e}", path) from None
+    if not head:
+        raise DecodeError("file is empty", path)
+    fmt = sniff_bytes(head, Path(path).suffix)
+    if fmt is None:
+        raise UnsupportedFormatError("not a photo emowatch can read (unknown content)", path)
+    return fmt
+
+
+def looks_like_photo(path: Path) -> bool:
+    """Cheap test for listing folders: a known extension, or photo content under any name."""
+    if Path(path).suffix.lower() in PHOTO_EXTENSIONS:
+        return True
+    try:
+        sniff(path)
+    except DecodeError:
+        return False
+    return True

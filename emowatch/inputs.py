@@ -1,0 +1,78 @@
+"""Which photos a list of command-line paths means.
+
+A file named on the command line is always taken (if it is not a photo, decoding says so, for
+that file alone). A folder contributes its photos - by extension, or by content for files with
+none we know - and with `recursive` those of its whole tree. Hidden files and folders (our own
+`.emowatch/` sidecars among them), our temp files and emowatch's sidecar outputs are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import EmowatchError, InputError
+from .formats import PHOTO_EXTENSIONS, looks_like_photo
+from .sidecars import is_sidecar
+
+# extensions we know are not photos: never sniffed, so a folder of sidecars and videos is cheap
+_NOT_PHOTOS = frozenset({".xmp", ".json", ".txt", ".mov", ".mp4", ".avi", ".mts", ".wav", ".pp3",
+                         ".dop", ".on1", ".thm", ".lrv", ".db", ".ini"})
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    path: Path
+    error: EmowatchError
+
+
+def is_candidate(path: Path) -> bool:
+    """A file in a folder that emowatch should look at."""
+    name = path.name
+    if name.startswith(".") or is_sidecar(path) or ".emowatch-tmp" in name or name.endswith("_exiftool_tmp"):
+        return False
+    suffix = path.suffix.lower()
+    if suffix in PHOTO_EXTENSIONS:
+        return True
+    if suffix in _NOT_PHOTOS:
+        return False
+    return looks_like_photo(path)
+
+
+def collect(paths: Iterable[Path], recursive: bool = False) -> Iterator[Path | InputProblem]:
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for found in _walk(path, recursive):
+                key = found.absolute()
+                if key not in seen:
+                    seen.add(key)
+                    yield found
+        elif path.exists() or path.is_symlink():
+            key = path.absolute()
+            if key not in seen:
+                seen.add(key)
+                yield path
+        else:
+            yield InputProblem(path, InputError("no such file or folder", path))
+
+
+def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    subfolders = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            subfolders.append(Path(entry.path))
+        elif entry.is_file() and is_candidate(Path(entry.path)):
+            yield Path(entry.path)
+    if recursive:
+        for sub in subfolders:
+            yield from _walk(sub, recursive)

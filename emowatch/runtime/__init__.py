@@ -1,0 +1,1 @@
+"""Model runtime: the ONNX file, its session, preprocessing and classification. Never imports torch."""

@@ -1,0 +1,68 @@
+"""Classification in stages: prepare (decode + preprocess, per photo, thread-safe) and infer
+(one batched run of the shared session). The `tag` command and the daemon drive these stages
+their own way; neither holds logic of its own about the model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..formats import Format
+from .decode import decode
+from .model import EmotionModel
+from .preprocess import model_image, normalise
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A photo decoded and ready for the model."""
+
+    path: Path
+    format: Format
+    image: Image.Image  # upright RGB, decoded at reduced size (short side >= what was asked)
+    pixels: np.ndarray  # uint8 [S, S, 3], the model's view
+    size: tuple[int, int]  # the photo's full upright size
+    seconds: float  # time spent decoding and preprocessing
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: Path
+    label: str
+    index: int
+    confidence: float
+    probabilities: dict[str, float] = field(default_factory=dict)
+    model: str = ""
+
+
+def prepare(path: Path, model: EmotionModel, min_side: int | None = None) -> Prepared:
+    """Decode and preprocess one photo. Raises DecodeError. Safe to call from worker threads."""
+    start = time.perf_counter()
+    info = model.info
+    decoded = decode(path, min_side=max(min_side or 0, info.input_size))
+    pixels = model_image(decoded.image, info.input_size, info.resize)
+    return Prepared(Path(path), decoded.format, decoded.image, pixels, decoded.size,
+                    time.perf_counter() - start)
+
+
+def infer(batch: list[Prepared], model: EmotionModel) -> list[Prediction]:
+    """One batched run of the model over prepared photos."""
+    if not batch:
+        return []
+    x = normalise(np.stack([p.pixels for p in batch]), model.info)
+    probs = model.run(x).probabilities
+    return [predict_from(p.path, row, model) for p, row in zip(batch, probs)]
+
+
+def predict_from(path: Path, probabilities: np.ndarray, model: EmotionModel) -> Prediction:
+    index = int(np.argmax(probabilities))
+    labels = model.labels
+    return Prediction(
+        path=Path(path), label=labels[index], index=index, confidence=float(probabilities[index]),
+        probabilities={label: float(p) for label, p in zip(labels, probabilities)},
+        model=model.info.id,
+    )

@@ -1,0 +1,174 @@
+"""Decode any supported photo to an upright RGB Pillow image, no larger than needed.
+
+`min_side` is the short side the caller needs (224 to classify, more to draw a heatmap): large
+JPEGs are decoded at a reduced DCT scale (Pillow's draft mode) so a 24 MP photo is never fully
+decoded to make a 224 px input, and raw files use their embedded preview. Every failure is a
+DecodeError that names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import DecodeError
+from ..formats import Format, sniff
+
+try:  # HEIC/HEIF through pillow-heif; without it those photos are reported, not fatal
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HAVE_HEIF = True
+except ImportError:  # pragma: no cover - pillow-heif is a dependency
+    HAVE_HEIF = False
+
+# Pillow raises DecompressionBombError above 2x this; keep its default explicitly so that a
+# 30000 x 30000 PNG is refused before any pixel is decoded.
+MAX_PIXELS = 178_956_970
+_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class Decoded:
+    image: Image.Image  # RGB, EXIF orientation applied
+    format: Format
+    size: tuple[int, int]  # the photo's full size (upright), before any reduced decode
+
+
+def decode(path: Path, min_side: int = 224, fmt: Format | None = None) -> Decoded:
+    path = Path(path)
+    fmt = fmt or sniff(path)
+    try:
+        if fmt is Format.RAW:
+            return _decode_raw(path, min_side)
+        if fmt is Format.DNG:
+            try:
+                return _decode_raw(path, min_side, fmt=Format.DNG)
+            except DecodeError:
+                pass  # LibRaw refuses some DNGs (e.g. linear ones); Pillow reads them as TIFF
+        with open(path, "rb") as f:
+            data = f.read()
+        return _decode_pillow(data, min_side, fmt, path)
+    except DecodeError:
+        raise
+    except MemoryError:
+        raise DecodeError("not enough memory to decode", path) from None
+    except OSError as e:
+        raise DecodeError(f"cannot read: {e.strerror or e}", path) from None
+
+
+def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path) -> Decoded:
+    if not data:
+        raise DecodeError("file is empty", path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+            w, h = image.size
+            if w * h > MAX_PIXELS:
+                raise DecodeError(f"image is too large to decode safely ({w}x{h} pixels)", path)
+            if fmt is Format.JPEG:
+                # draft keeps both sides >= the request; ask for the short side on both axes
+                image.draft("RGB", (min_side, min_side))
+            if image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):
+                w, h = h, w
+            image = ImageOps.exif_transpose(image)  # also loads the pixels
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DecodeError("image is too large to decode safely (decompression bomb limit)", path) from None
+        except DecodeError:
+            raise
+        except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError, EOFError) as e:
+            raise DecodeError(_why(e), path) from None
+    return Decoded(_to_rgb(image, path), fmt, (w, h))
+
+
+def _decode_raw(path: Path, min_side: int, fmt: Format = Format.RAW) -> Decoded:
+    try:
+        import rawpy
+    except ImportError:  # pragma: no cover - rawpy is a dependency
+        raise DecodeError("reading camera raw files needs rawpy (pip install rawpy)", path) from None
+    try:
+        with rawpy.imread(str(path)) as raw:
+            full = (raw.sizes.width, raw.sizes.height)
+            flip = raw.sizes.flip
+            image = _raw_preview(raw, min_side, path, flip)
+            if image is None:
+                rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+                image = Image.fromarray(rgb)
+    except DecodeError:
+        raise
+    except Exception as e:  # rawpy raises LibRawError subclasses and plain OSErrors
+        raise DecodeError(f"cannot decode raw file: {_why(e)}", path) from None
+    if flip in (5, 6):
+        full = (full[1], full[0])
+    return Decoded(_to_rgb(image, path), fmt, full)
+
+
+def _raw_preview(raw, min_side: int, path: Path, flip: int) -> Image.Image | None:
+    """The embedded preview, if it exists and is big enough; oriented like the raw."""
+    import rawpy
+
+    try:
+        thumb = raw.extract_thumb()
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+        return None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        image = Image.open(io.BytesIO(thumb.data))
+        image.draft("RGB", (min_side, min_side))
+        has_orientation = image.getexif().get(_ORIENTATION, 1) != 1
+        image = ImageOps.exif_transpose(image)
+    else:
+        image = Image.fromarray(np.asarray(thumb.data))
+        has_orientation = False
+    if min(image.size) < min_side:
+        return None
+    if not has_orientation:
+        image = _apply_flip(image, flip)
+    return image
+
+
+def _apply_flip(image: Image.Image, flip: int) -> Image.Image:
+    # LibRaw's flip codes: 3 = 180 degrees, 5 = 90 counter-clockwise, 6 = 90 clockwise
+    if flip == 3:
+        return image.transpose(Image.Transpose.ROTATE_180)
+    if flip == 5:
+        return image.transpose(Image.Transpose.ROTATE_90)
+    if flip == 6:
+        return image.transpose(Image.Transpose.ROTATE_270)
+    return image
+
+
+def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I;16") or image.mode == "I":
+        arr = np.asarray(image, dtype=np.float64)
+        if arr.max() > 255:  # 16-bit grey: scale to 8 bits, don't clip
+            arr = arr / 257.0
+        image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        # transparent areas on white, as a photo viewer shows them
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as e:
+        raise DecodeError(f"cannot convert its pixels to RGB: {_why(e)}", path) from None
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).strip()
+    if isinstance(e, Image.UnidentifiedImageError) or "cannot identify image file" in text:
+        return "not a readable image (unknown or corrupt content)"
+    if "truncated" in text:
+        return "file is truncated"
+    return text.splitlines()[0][:200] if text else type(e).__name__
+

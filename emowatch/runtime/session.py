@@ -1,0 +1,158 @@
+"""One ONNX Runtime session per model: lazy, thread-safe, and honest about where it runs.
+
+Providers are the preferred order for the requested device intersected with what this ONNX
+Runtime build offers. `onnxruntime-gpu` on a machine without CUDA still creates a session (it
+logs an error and quietly uses the CPU; `ort.get_device()` keeps saying 'GPU'), so after
+creation and after the first run we look at `session.get_providers()` and at whether the run
+succeeded; if CUDA was wanted and is not really in use, the session is rebuilt on the CPU and a
+warning is logged once. The reason is kept in `fallback` for `emowatch info` and the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from ..errors import ModelError, RuntimeMissingError
+
+log = logging.getLogger("emowatch.runtime")
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+class ModelSession(Protocol):
+    """The seam between emowatch and an inference engine: tests may hand in any such object."""
+
+    def run(self, output_names: Sequence[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+def import_ort():
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise RuntimeMissingError(
+            "ONNX Runtime is not installed: pip install 'emowatch[cpu]' (or 'emowatch[gpu]' for CUDA)"
+        ) from None
+    return ort
+
+
+def available_providers() -> list[str]:
+    return list(import_ort().get_available_providers())
+
+
+def preferred_providers(device: str, available: Sequence[str]) -> list[str]:
+    """The providers to ask for, best first, limited to those this build has."""
+    wanted = [CPU] if device == "cpu" else [CUDA, CPU]
+    return [p for p in wanted if p in available]
+
+
+@dataclass(frozen=True)
+class SessionState:
+    requested: str  # auto | cuda | cpu
+    providers: tuple[str, ...]  # what the live session really uses
+    fallback: str | None  # why CUDA is not in use although it was asked for, if so
+
+
+class OrtSession:
+    """A lazily created `onnxruntime.InferenceSession` with CPU fallback."""
+
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None):
+        self.path = Path(path)
+        self.device = device
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._fallback: str | None = None
+        self._verified = False  # a first run has succeeded on the session's providers
+
+    # -- public ---------------------------------------------------------------------------
+    def run(self, output_names: Sequence[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        session = self.session
+        if self._verified:
+            return session.run(output_names, feeds)
+        with self._lock:
+            try:
+                out = self._session.run(output_names, feeds)
+            except Exception as e:  # the first run is where a broken CUDA setup shows itself
+                if CUDA not in self._session.get_providers():
+                    raise ModelError(f"inference failed: {e}", self.path) from None
+                self._fall_back(f"CUDA failed on the first run ({_first_line(e)})")
+                out = self._session.run(output_names, feeds)
+            self._verified = True
+            return out
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = self._create()
+        return self._session
+
+    @property
+    def state(self) -> SessionState:
+        session = self.session
+        return SessionState(self.device, tuple(session.get_providers()), self._fallback)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.session.get_inputs()]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.session.get_outputs()]
+
+    # -- internals ------------------------------------------------------------------------
+    def _create(self) -> Any:
+        available = available_providers()
+        providers = preferred_providers(self.device, available)
+        if self.device != "cpu" and CUDA not in available:
+            if self.device == "cuda":
+                self._warn("CUDA was asked for but this ONNX Runtime build has no CUDA provider "
+                           "(install onnxruntime-gpu: pip install 'emowatch[gpu]')")
+            providers = [CPU]
+        session = self._build(providers)
+        if CUDA in providers and CUDA not in session.get_providers():
+            self._warn("the CUDA provider could not be initialised (no usable GPU or CUDA libraries)")
+            session = self._build([CPU])
+        return session
+
+    def _build(self, providers: list[str]) -> Any:
+        ort = import_ort()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if providers == [CPU]:
+            # CPU-only: cap the threads so decoding and writing keep a core's worth of room
+            options.intra_op_num_threads = self.threads or max(1, os.cpu_count() or 1)
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # onnxruntime-gpu's CUDA error on a CPU box: we report it ourselves
+        try:
+            with warnings.catch_warnings():  # "provider not available": we say it ourselves, once
+                warnings.simplefilter("ignore", UserWarning)
+                return ort.InferenceSession(str(self.path), sess_options=options,
+                                            providers=[(p, {}) for p in providers])
+        except Exception as e:
+            raise ModelError(f"cannot load the model: {_first_line(e)}", self.path) from None
+
+    def _fall_back(self, why: str) -> None:
+        self._warn(why)
+        self._session = self._build([CPU])
+
+    def _warn(self, why: str) -> None:
+        why = f"{why}; running on CPU"
+        if self._fallback is None:
+            log.warning(why)
+        self._fallback = why
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__

@@ -1,0 +1,281 @@
+"""Settings: built once from defaults, a TOML file, `EMOWATCH_*` variables and flags, then frozen.
+
+Precedence, lowest first: the defaults below, the config file (`--config`, else `config.toml` in
+the user's config dir), environment variables, command-line flags. Nothing reads settings from a
+global: the CLI builds one `Settings` and passes it down.
+
+TOML layout: top-level keys for the `Settings` fields, and one table per section::
+
+    device = "auto"
+    min_confidence = 0.5
+    [keywords]
+    parent = "Emotion"
+    labels = { positive = "Positive", negative = "Negative", other = "Other" }
+    [explain]
+    samples = 300
+    [sidecars]
+    mode = "hidden"        # hidden | beside | central
+    [daemon]
+    polling = false
+
+Environment: `EMOWATCH_<FIELD>` for top-level fields, `EMOWATCH_<SECTION>_<FIELD>` for a
+section's (e.g. `EMOWATCH_DEVICE=cpu`, `EMOWATCH_EXPLAIN_SAMPLES=500`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import platformdirs
+
+from .errors import ConfigError
+
+APP = "emowatch"
+DEVICES = ("auto", "cuda", "cpu")
+
+
+def _frozen_dict(d: Mapping[str, str]) -> dict[str, str]:
+    # a plain dict: dataclasses.asdict() cannot copy a MappingProxyType
+    return dict(d)
+
+
+@dataclass(frozen=True)
+class KeywordSettings:
+    parent: str = "Emotion"
+    # label in the model -> the word written as keyword; labels not listed are title-cased
+    labels: Mapping[str, str] = field(
+        default_factory=lambda: _frozen_dict(
+            {"positive": "Positive", "negative": "Negative", "other": "Other"}
+        )
+    )
+    # also write EXIF XPKeywords (Windows) where exiftool can
+    xp_keywords: bool = True
+
+    def word(self, label: str) -> str:
+        return self.labels.get(label, label.title())
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    enabled: bool = True
+    method: str = "lime"  # lime | cam
+    samples: int = 300
+    segments: str = "quickshift"  # quickshift | slic
+    seed: int = 0
+    fidelity: bool = False
+
+
+@dataclass(frozen=True)
+class SidecarSettings:
+    mode: str = "hidden"  # hidden: DIR/.emowatch/; beside: DIR/; central: <dir>/<mirrored path>/
+    dir: Path | None = None  # the central folder, for mode = "central"
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir(APP)))
+    polling: bool = False
+    quiet_seconds: float = 1.0
+    extensions: tuple[str, ...] = (
+        ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".dng",
+        ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2",
+    )
+    ignore: tuple[str, ...] = ("*.part", "*.crdownload", "*.tmp", "*_exiftool_tmp", "*.xmp")
+    retag_on_model_change: bool = False
+    max_attempts: int = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: Path | None = None  # None: the model shipped in the package
+    device: str = "auto"
+    threads: int | None = None  # ONNX Runtime intra-op threads; None: one per core
+    batch_size: int = 16
+    min_confidence: float = 0.5
+    preserve_mtime: bool = False
+    exiftool: str = "exiftool"
+    recursive: bool = False
+    keywords: KeywordSettings = field(default_factory=KeywordSettings)
+    explain: ExplainSettings = field(default_factory=ExplainSettings)
+    sidecars: SidecarSettings = field(default_factory=SidecarSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must be between 0 and 1, not {self.min_confidence}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, not {self.threads}")
+        if self.explain.method not in ("lime", "cam"):
+            raise ConfigError(f"explain.method must be lime or cam, not {self.explain.method!r}")
+        if self.explain.segments not in ("quickshift", "slic"):
+            raise ConfigError(
+                f"explain.segments must be quickshift or slic, not {self.explain.segments!r}"
+            )
+        if self.explain.samples < 10:
+            raise ConfigError(f"explain.samples must be at least 10, not {self.explain.samples}")
+        if self.sidecars.mode not in ("hidden", "beside", "central"):
+            raise ConfigError(
+                f"sidecars.mode must be hidden, beside or central, not {self.sidecars.mode!r}"
+            )
+        if self.sidecars.mode == "central" and self.sidecars.dir is None:
+            raise ConfigError("sidecars.mode = central needs sidecars.dir")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for `emowatch info` and JSON: paths as strings, mappings as dicts."""
+        return _plain(dataclasses.asdict(self))
+
+
+SECTIONS = {"keywords": KeywordSettings, "explain": ExplainSettings,
+            "sidecars": SidecarSettings, "daemon": DaemonSettings}
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def load_settings(
+    config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings in force.
+
+    `config`: a TOML file that must exist (the `--config` flag); None looks for the default file
+    and goes on without it. `overrides`: flag values, keyed `field` or `section.field`; None
+    values mean "flag not given" and are dropped.
+    """
+    layers: dict[str, Any] = {}
+    path = config if config is not None else default_config_path()
+    if config is not None or path.is_file():
+        _merge(layers, _read_toml(path))
+    _merge(layers, _from_environ(os.environ if environ is None else environ))
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, name = key.rpartition(".")
+        _merge(layers, {section: {name: value}} if section else {name: value})
+    return _build(Settings, layers, "")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, OSError) as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from None
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    top = {f.name for f in dataclasses.fields(Settings)} - set(SECTIONS)
+    for key, value in environ.items():
+        if not key.startswith("EMOWATCH_"):
+            continue
+        name = key[len("EMOWATCH_"):].lower()
+        for section, cls in SECTIONS.items():
+            if name.startswith(section + "_"):
+                sub = name[len(section) + 1:]
+                if sub in {f.name for f in dataclasses.fields(cls)}:
+                    out.setdefault(section, {})[sub] = value
+                    break
+        else:
+            if name in top:
+                out[name] = value
+    return out
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and key in SECTIONS:
+            into.setdefault(key, {})
+            into[key].update(value)
+        else:
+            into[key] = value
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting {where}{sorted(unknown)[0]}")
+    kwargs = {}
+    for name, raw in values.items():
+        hint = hints[name]
+        if name in SECTIONS and cls is Settings:
+            if not isinstance(raw, Mapping):
+                raise ConfigError(f"[{name}] must be a table")
+            kwargs[name] = _build(SECTIONS[name], raw, f"{name}.")
+        else:
+            kwargs[name] = _coerce(raw, hint, f"{where}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(raw: Any, hint: Any, name: str) -> Any:
+    """Turn a TOML or environment value into the field's type, or say clearly why not."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None or (isinstance(raw, str) and raw.lower() in ("", "none")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(raw, inner[0], name)
+    try:
+        if hint is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if hint is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if hint is float:
+            return float(raw)
+        if hint is str:
+            if not isinstance(raw, (str, int, float)):
+                raise ValueError(raw)
+            return str(raw)
+        if hint is Path:
+            return Path(str(raw)).expanduser()
+        if origin is tuple:
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if origin in (Mapping, dict) or hint is Mapping:
+            if isinstance(raw, str):
+                pairs = [p.split("=", 1) for p in raw.split(",") if p.strip()]
+                raw = {k.strip(): v.strip() for k, v in pairs}
+            if not isinstance(raw, Mapping):
+                raise ValueError(raw)
+            return _frozen_dict({str(k): str(v) for k, v in raw.items()})
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name}: cannot use {raw!r}") from None
+    return raw
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,58 @@
+"""Where emowatch's own sidecar files (heatmaps, explanation JSON) go: one function decides.
+
+hidden  (default): PHOTO_DIR/.emowatch/NAME.KIND  - a hidden folder that neither the daemon nor
+                   Lightroom's import picks up;
+beside:            PHOTO_DIR/NAME.KIND;
+central:           DIR/<the photo's absolute folder, mirrored>/NAME.KIND.
+NAME is the photo's whole file name (IMG_1.jpg), so IMG_1.jpg and IMG_1.png never collide.
+XMP sidecars of raw files are not emowatch's own sidecars: they follow Lightroom's naming and
+are placed by the metadata writer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .settings import SidecarSettings
+
+HIDDEN_DIR = ".emowatch"
+KINDS = ("heatmap.png", "explain.json", "regions.png")
+
+
+def sidecar_path(photo: Path, kind: str, settings: SidecarSettings) -> Path:
+    """The path for the sidecar `kind` (one of KINDS) of `photo`."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown sidecar kind {kind!r}")
+    photo = Path(photo).absolute()
+    name = f"{photo.name}.{kind}"
+    if settings.mode == "beside":
+        return photo.parent / name
+    if settings.mode == "central":
+        assert settings.dir is not None  # Settings validation guarantees it
+        mirrored = photo.parent.relative_to(photo.parent.anchor)
+        return Path(settings.dir).expanduser().absolute() / mirrored / name
+    return photo.parent / HIDDEN_DIR / name
+
+
+def is_sidecar(path: Path) -> bool:
+    """True for a file emowatch itself writes as a sidecar, wherever it is placed."""
+    path = Path(path)
+    return HIDDEN_DIR in path.parts or any(path.name.endswith("." + k) for k in KINDS)
+
+
+def remove_sidecars(photo: Path, settings: SidecarSettings, dry_run: bool = False) -> list[Path]:
+    """Delete emowatch's own sidecars of `photo` (and a `.emowatch/` folder left empty)."""
+    removed = []
+    for kind in KINDS:
+        path = sidecar_path(photo, kind, settings)
+        if path.is_file():
+            if not dry_run:
+                path.unlink()
+            removed.append(path)
+    folder = sidecar_path(photo, KINDS[0], settings).parent
+    if not dry_run and folder.name == HIDDEN_DIR:
+        try:
+            folder.rmdir()  # only succeeds when empty: other photos' sidecars stay
+        except OSError:
+            pass
+    return removed

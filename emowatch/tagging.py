@@ -1,0 +1,230 @@
+"""Tag photos: classify, explain, write keywords. The library behind `emowatch tag` and the daemon.
+
+The work is split in stages so that callers can schedule them their own way:
+`prepare` (decode + preprocess; thread-safe), `infer` (one batched model run), `finish`
+(explanation sidecars + metadata write for one photo). `tag()` drives them for a list of photos,
+decoding ahead in worker threads while the model runs. Any EmowatchError for a photo becomes a
+TagResult with `error` set; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from .errors import EmowatchError
+from .inputs import InputProblem
+from .runtime.classify import Prediction, Prepared, infer, prepare
+from .runtime.model import EmotionModel
+from .settings import Settings
+from .sidecars import remove_sidecars
+from .tags import EmotionTags
+
+# the heatmap is drawn at long side <= 1024: decode explained photos at least this large
+EXPLAIN_MIN_SIDE = 768
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """What happened to one photo; `to_json()` is the stable `--json` interface."""
+
+    path: Path
+    label: str | None = None
+    confidence: float | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    uncertain: bool = False
+    keywords: tuple[str, ...] = ()
+    sidecars: dict[str, Path] = field(default_factory=dict)
+    model: str = ""
+    seconds: float = 0.0
+    action: str | None = None  # what the metadata writer did: embedded, exiftool, sidecar, unchanged, ...
+    target: Path | None = None  # the file written: the photo itself or its .xmp sidecar
+    reason: str | None = None  # why a sidecar instead of embedding, why skipped, ...
+    changes: tuple[str, ...] = ()
+    error: str | None = None
+    error_type: str | None = None
+    transient: bool = False  # for the daemon: retrying may help
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "label": self.label,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "uncertain": self.uncertain,
+            "keywords": list(self.keywords),
+            "sidecars": {k: str(v) for k, v in self.sidecars.items()},
+            "model": self.model,
+            "seconds": round(self.seconds, 4),
+            "written": None if self.action is None else {
+                "action": self.action,
+                "target": None if self.target is None else str(self.target),
+                "reason": self.reason,
+                "changes": list(self.changes),
+            },
+            "error": self.error,
+        }
+
+
+def tags_for(prediction: Prediction, settings: Settings, now: datetime | None = None) -> EmotionTags:
+    """The metadata values for a prediction: no keyword below the minimum confidence."""
+    uncertain = prediction.confidence < settings.min_confidence
+    stamp = (now or datetime.now(timezone.utc)).replace(microsecond=0).isoformat()
+    return EmotionTags(
+        label=prediction.label,
+        keyword=None if uncertain else settings.keywords.word(prediction.label),
+        parent=settings.keywords.parent,
+        confidence=prediction.confidence,
+        probabilities=dict(prediction.probabilities),
+        model=prediction.model,
+        tagged_at=stamp,
+    )
+
+
+def failed(path: Path, error: EmowatchError, seconds: float = 0.0) -> TagResult:
+    return TagResult(path=Path(path), seconds=seconds, error=error.reason,
+                     error_type=type(error).__name__, transient=error.transient)
+
+
+class Tagger:
+    """Classify + explain + write, with the model, exiftool and explainer injected."""
+
+    def __init__(
+        self,
+        model: EmotionModel,
+        settings: Settings,
+        *,
+        exiftool: Any = None,
+        explainer: Any = None,
+        write: bool = True,
+        dry_run: bool = False,
+        workers: int = 2,
+    ):
+        self.model = model
+        self.settings = settings
+        self.exiftool = exiftool
+        self.explainer = explainer
+        self.write = write
+        self.dry_run = dry_run
+        self.workers = workers
+
+    # -- stages ---------------------------------------------------------------------------
+    def prepare(self, path: Path) -> Prepared:
+        return prepare(path, self.model, EXPLAIN_MIN_SIDE if self.explainer is not None else None)
+
+    def infer(self, batch: list[Prepared]) -> list[Prediction]:
+        return infer(batch, self.model)
+
+    def finish(self, prepared: Prepared, prediction: Prediction, started: float) -> TagResult:
+        """Explain and write one classified photo. Never raises an EmowatchError."""
+        tags = tags_for(prediction, self.settings)
+        sidecars: dict[str, Path] = {}
+        written = None
+        try:
+            if self.explainer is not None:
+                from .explain import save_explanation
+
+                explanation = self.explainer.explain(prepared, prediction)
+                sidecars = save_explanation(prepared.path, prepared.image, explanation,
+                                            self.settings.sidecars, dry_run=self.dry_run)
+            if self.write:
+                from .metadata import write_tags
+
+                written = write_tags(prepared.path, tags, settings=self.settings,
+                                     exiftool=self.exiftool, dry_run=self.dry_run)
+        except EmowatchError as e:
+            result = failed(prepared.path, e, time.perf_counter() - started)
+            return _with_prediction(result, prediction, tags, sidecars)
+        result = TagResult(
+            path=prepared.path, seconds=time.perf_counter() - started,
+            action=getattr(written, "action", None), target=getattr(written, "target", None),
+            reason=getattr(written, "reason", None), changes=tuple(getattr(written, "changes", ()) or ()),
+        )
+        return _with_prediction(result, prediction, tags, sidecars)
+
+    # -- driver ---------------------------------------------------------------------------
+    def tag(self, items: Iterable[Path | InputProblem],
+            on_start: Callable[[Path], None] | None = None) -> Iterator[TagResult]:
+        """Tag photos in order of completion, decoding ahead while the model runs."""
+        batch_size = self.settings.batch_size
+        lookahead = max(2 * batch_size, 2 * self.workers)
+        items = iter(items)
+        pending: deque[tuple[Path, float, Future | None, InputProblem | None]] = deque()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="emowatch-decode") as pool:
+            def top_up() -> None:
+                while len(pending) < lookahead:
+                    item = next(items, None)
+                    if item is None:
+                        return
+                    if isinstance(item, InputProblem):
+                        pending.append((item.path, time.perf_counter(), None, item))
+                    else:
+                        pending.append((Path(item), time.perf_counter(), pool.submit(self.prepare, item), None))
+
+            top_up()
+            while pending:
+                ready: list[tuple[Prepared, float]] = []
+                while pending and len(ready) < batch_size:
+                    path, started, future, problem = pending.popleft()
+                    top_up()
+                    if on_start is not None:
+                        on_start(path)
+                    if problem is not None:
+                        yield failed(path, problem.error)
+                        continue
+                    try:
+                        ready.append((future.result(), started))
+                    except EmowatchError as e:
+                        yield failed(path, e, time.perf_counter() - started)
+                yield from self._run_batch(ready)
+
+    def _run_batch(self, ready: list[tuple[Prepared, float]]) -> Iterator[TagResult]:
+        if not ready:
+            return
+        try:
+            predictions = self.infer([p for p, _ in ready])
+        except EmowatchError as e:
+            for prepared, started in ready:
+                yield failed(prepared.path, e, time.perf_counter() - started)
+            return
+        for (prepared, started), prediction in zip(ready, predictions):
+            yield self.finish(prepared, prediction, started)
+
+
+def untag_photo(item: Path | InputProblem, settings: Settings, *, exiftool: Any = None,
+                dry_run: bool = False) -> TagResult:
+    """Remove what emowatch wrote to one photo: keywords, values, XMP and explanation sidecars."""
+    if isinstance(item, InputProblem):
+        return failed(item.path, item.error)
+    started = time.perf_counter()
+    try:
+        from .metadata import remove_tags
+
+        written = remove_tags(item, settings=settings, exiftool=exiftool, dry_run=dry_run)
+        removed = remove_sidecars(item, settings.sidecars, dry_run=dry_run)
+    except EmowatchError as e:
+        return failed(item, e, time.perf_counter() - started)
+    changes = tuple(written.changes or ()) + tuple(f"remove {p}" for p in removed)
+    return TagResult(path=Path(item), seconds=time.perf_counter() - started, action=written.action,
+                     target=written.target, reason=written.reason, changes=changes)
+
+
+def _with_prediction(result: TagResult, prediction: Prediction, tags: EmotionTags,
+                     sidecars: dict[str, Path]) -> TagResult:
+    from dataclasses import replace
+
+    keywords = ((tags.hierarchical,) + tags.flat) if tags.keyword else ()
+    return replace(
+        result, label=prediction.label, confidence=prediction.confidence,
+        probabilities=dict(prediction.probabilities), uncertain=tags.uncertain,
+        keywords=keywords, sidecars=sidecars, model=prediction.model,
+    )

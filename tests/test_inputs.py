@@ -1,0 +1,30 @@
+"""Which files a command line means: folders by content and extension, hidden and our own files skipped."""
+
+from __future__ import annotations
+
+from emowatch.inputs import InputProblem, collect
+from photos import save
+
+
+def test_folders_files_recursion_and_skips(tmp_path):
+    save(tmp_path / "a.jpg")
+    save(tmp_path / "no_extension", format="PNG")  # a photo recognised by content
+    (tmp_path / "notes.txt").write_text("not a photo")
+    (tmp_path / "mystery").write_text("not a photo either")
+    save(tmp_path / ".hidden.jpg")
+    save(tmp_path / ".emowatch" / "a.jpg.heatmap.png")
+    save(tmp_path / ".a.jpg.emowatch-tmp-1234", format="JPEG")
+    save(tmp_path / "sub" / "b.png")
+    flat = [p.name for p in collect([tmp_path])]
+    assert flat == ["a.jpg", "no_extension"]
+    deep = [p.name for p in collect([tmp_path], recursive=True)]
+    assert deep == ["a.jpg", "no_extension", "b.png"]
+
+
+def test_named_files_are_taken_and_missing_ones_reported(tmp_path):
+    text = tmp_path / "text.jpg"
+    text.write_text("hello")
+    items = list(collect([text, tmp_path / "missing.jpg", text]))
+    assert items[0] == text  # named explicitly: decoding will report it, for that file alone
+    assert isinstance(items[1], InputProblem) and "no such file" in str(items[1].error)
+    assert len(items) == 2  # the duplicate is taken once

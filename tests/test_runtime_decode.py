@@ -1,0 +1,131 @@
+"""Decoding: every supported format, reduced-size JPEG decodes, orientation, and clear failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emowatch.errors import DecodeError, UnsupportedFormatError
+from emowatch.formats import Format, sniff
+from emowatch.runtime.classify import infer, prepare
+from emowatch.runtime.decode import decode
+from emowatch.runtime.model import EmotionModel
+from models import make_model
+from photos import pattern, save
+
+
+@pytest.mark.parametrize("name,fmt", [
+    ("a.jpg", Format.JPEG), ("a.png", Format.PNG), ("a.tif", Format.TIFF), ("a.webp", Format.WEBP),
+    ("a.heic", Format.HEIF),
+])
+def test_each_format_decodes_to_rgb(tmp_path, name, fmt):
+    path = save(tmp_path / name, size=(300, 200))
+    decoded = decode(path)
+    assert decoded.format is fmt
+    assert decoded.image.mode == "RGB"
+    assert decoded.size == (300, 200)
+
+
+def test_content_wins_over_extension(tmp_path):
+    path = save(tmp_path / "really_a_png.jpg", size=(64, 64), format="PNG")
+    assert sniff(path) is Format.PNG
+    assert decode(path).image.size == (64, 64)
+
+
+def test_large_jpeg_is_decoded_at_reduced_size(tmp_path):
+    path = save(tmp_path / "big.jpg", size=(6000, 4000))
+    decoded = decode(path, min_side=224)
+    assert decoded.size == (6000, 4000)
+    assert decoded.image.size == (750, 500)  # 1/8 DCT scale, both sides still >= 224
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = pattern(300, 200)
+    arr[:20, :20] = 255  # a white mark in the stored top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(arr).save(path, quality=95, exif=exif.tobytes())
+    decoded = decode(path)
+    assert decoded.size == (200, 300)
+    assert decoded.image.size == (200, 300)
+    top_right = np.asarray(decoded.image)[:20, -20:]
+    assert top_right.mean() > 200
+
+
+def test_rgba_png_is_composited_on_white(tmp_path):
+    rgba = np.zeros((32, 32, 4), np.uint8)  # fully transparent
+    path = tmp_path / "clear.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    assert np.asarray(decode(path).image).min() == 255
+
+
+def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path):
+    arr = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(arr).save(path)
+    out = np.asarray(decode(path).image)
+    assert out.max() == 255 and out.min() == 0 and 100 < out.mean() < 155
+
+
+def test_dng_made_with_tifffile_decodes(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "photo.dng"
+    tifffile.imwrite(path, pattern(120, 80), photometric="rgb",
+                     extratags=[(50706, "B", 4, (1, 4, 0, 0), True)])  # DNGVersion 1.4
+    decoded = decode(path)
+    assert decoded.format is Format.DNG
+    assert decoded.image.size == (120, 80)
+
+
+@pytest.mark.parametrize("maker,reason", [
+    (lambda p: p.write_bytes(b""), "empty"),
+    (lambda p: p.write_text("hello, I am text\n" * 20), "not a photo"),
+    (lambda p: p.write_bytes(save(p, size=(400, 300)).read_bytes()[:3000]), "truncated"),
+])
+def test_unreadable_photos_are_typed_errors_naming_the_file(tmp_path, maker, reason):
+    path = tmp_path / "bad.jpg"
+    maker(path)
+    with pytest.raises(DecodeError, match=reason) as info:
+        decode(path)
+    assert info.value.path == path
+    assert str(path) in str(info.value)
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    # a 30000 x 30000 PNG: tiny on disk, 2.7 GB decoded
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\x00" * 30000
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(64)) + compressor.flush()
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png)
+    with pytest.raises(DecodeError, match="too large"):
+        decode(path)
+
+
+def test_unknown_content_is_unsupported(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"\x00" * 64)
+    with pytest.raises(UnsupportedFormatError):
+        sniff(path)
+
+
+def test_prepare_and_batched_inference(tmp_path):
+    model = EmotionModel.load(make_model(tmp_path / "m.onnx"), device="cpu")
+    photos = [prepare(save(tmp_path / f"{i}.jpg", seed=i), model) for i in range(3)]
+    assert all(p.pixels.shape == (64, 64, 3) and p.pixels.dtype == np.uint8 for p in photos)
+    batched = infer(photos, model)
+    single = [infer([p], model)[0] for p in photos]
+    for a, b in zip(batched, single):
+        assert a.label == b.label
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
+        assert sum(a.probabilities.values()) == pytest.approx(1.0, abs=1e-5)

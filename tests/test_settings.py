@@ -1,0 +1,72 @@
+"""Settings: defaults < TOML file < EMOWATCH_* environment < flags, validated and frozen."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from emowatch.errors import ConfigError
+from emowatch.settings import Settings, load_settings
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_precedence_file_then_environment_then_flags(tmp_path):
+    config = write(tmp_path, 'device = "cpu"\nmin_confidence = 0.6\nbatch_size = 4\n[explain]\nsamples = 111\n')
+    s = load_settings(config, environ={"EMOWATCH_MIN_CONFIDENCE": "0.7", "EMOWATCH_EXPLAIN_SAMPLES": "222"},
+                      overrides={"min_confidence": 0.8, "batch_size": None})
+    assert s.device == "cpu"  # file
+    assert s.batch_size == 4  # file: a flag that was not given (None) does not override
+    assert s.explain.samples == 222  # environment over file
+    assert s.min_confidence == 0.8  # flag over everything
+
+
+def test_settings_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().device = "cpu"
+
+
+def test_keyword_words_are_configurable(tmp_path):
+    config = write(tmp_path, '[keywords]\nparent = "Mood"\nlabels = { positive = "Happy" }\n')
+    s = load_settings(config, environ={})
+    assert s.keywords.parent == "Mood"
+    assert s.keywords.word("positive") == "Happy"
+    assert s.keywords.word("negative") == "Negative"
+
+
+def test_environment_types_are_coerced():
+    s = load_settings(None,
+                      environ={"EMOWATCH_PRESERVE_MTIME": "yes", "EMOWATCH_THREADS": "2",
+                               "EMOWATCH_DAEMON_IGNORE": "*.part, *.tmp", "EMOWATCH_SIDECARS_MODE": "beside"})
+    assert s.preserve_mtime is True and s.threads == 2
+    assert s.daemon.ignore == ("*.part", "*.tmp")
+    assert s.sidecars.mode == "beside"
+
+
+@pytest.mark.parametrize("text,match", [
+    ('device = "tpu"\n', "device"),
+    ("min_confidence = 2\n", "min_confidence"),
+    ('colour = "blue"\n', "unknown setting colour"),
+    ("[explain]\nsamples = 'many'\n", "explain.samples"),
+    ('[sidecars]\nmode = "central"\n', "sidecars.dir"),
+    ("this is = not toml = at all\n", "cannot read config"),
+])
+def test_bad_settings_are_one_clear_error(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_settings(write(tmp_path, text), environ={})
+
+
+def test_missing_explicit_config_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_as_dict_is_plain_data():
+    import json
+
+    json.dumps(Settings().as_dict())
