@@ -90,6 +90,7 @@ class DaemonSettings:
     ignore: tuple[str, ...] = ("*.part", "*.crdownload", "*.tmp", "*_exiftool_tmp", "*.xmp")
     retag_on_model_change: bool = False
     max_attempts: int = 4
+    poll_seconds: float = 2.0  # --polling: how often the watched trees are scanned
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,11 @@ class Settings:
             )
         if self.sidecars.mode == "central" and self.sidecars.dir is None:
             raise ConfigError("sidecars.mode = central needs sidecars.dir")
+        for name, word in [("keywords.parent", self.keywords.parent)] + [
+                (f"keywords.labels.{k}", v) for k, v in self.keywords.labels.items()]:
+            # '|' separates levels of a hierarchical keyword: inside a word it would add a level
+            if not word.strip() or "|" in word:
+                raise ConfigError(f"{name} must be a non-empty word without '|', not {word!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for `emowatch info` and JSON: paths as strings, mappings as dicts."""

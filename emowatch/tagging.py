@@ -154,12 +154,19 @@ class Tagger:
     # -- driver ---------------------------------------------------------------------------
     def tag(self, items: Iterable[Path | InputProblem],
             on_start: Callable[[Path], None] | None = None) -> Iterator[TagResult]:
-        """Tag photos in order of completion, decoding ahead while the model runs."""
+        """Tag photos, results in input order.
+
+        Three overlapping stages: photos are decoded ahead in worker threads, each batch runs
+        through the model in this thread, and explain + write run in a second small pool (a
+        durable write is mostly waiting for fsync, which a core need not sit through).
+        """
         batch_size = self.settings.batch_size
         lookahead = max(2 * batch_size, 2 * self.workers)
         items = iter(items)
         pending: deque[tuple[Path, float, Future | None, InputProblem | None]] = deque()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="emowatch-decode") as pool:
+        finishing: deque[Future] = deque()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="emowatch-decode") as decoders, \
+                ThreadPoolExecutor(self.workers, thread_name_prefix="emowatch-write") as writers:
             def top_up() -> None:
                 while len(pending) < lookahead:
                     item = next(items, None)
@@ -168,7 +175,12 @@ class Tagger:
                     if isinstance(item, InputProblem):
                         pending.append((item.path, time.perf_counter(), None, item))
                     else:
-                        pending.append((Path(item), time.perf_counter(), pool.submit(self.prepare, item), None))
+                        pending.append((Path(item), time.perf_counter(), decoders.submit(self.prepare, item), None))
+
+            def done_result(value: TagResult) -> Future:
+                future: Future = Future()
+                future.set_result(value)
+                return future
 
             top_up()
             while pending:
@@ -179,25 +191,49 @@ class Tagger:
                     if on_start is not None:
                         on_start(path)
                     if problem is not None:
-                        yield failed(path, problem.error)
+                        finishing.append(done_result(failed(path, problem.error)))
                         continue
                     try:
                         ready.append((future.result(), started))
                     except EmowatchError as e:
-                        yield failed(path, e, time.perf_counter() - started)
-                yield from self._run_batch(ready)
+                        finishing.append(done_result(failed(path, e, time.perf_counter() - started)))
+                for prepared, started, prediction in self._infer_batch(ready, finishing, done_result):
+                    finishing.append(writers.submit(self.finish, prepared, prediction, started))
+                # hand back what is complete; keep at most one batch in the writers' hands
+                while finishing and (finishing[0].done() or len(finishing) > batch_size):
+                    yield finishing.popleft().result()
+            while finishing:
+                yield finishing.popleft().result()
 
-    def _run_batch(self, ready: list[tuple[Prepared, float]]) -> Iterator[TagResult]:
+    def _infer_batch(self, ready: list[tuple[Prepared, float]], finishing: deque,
+                     done_result: Callable[[TagResult], Future]) -> list[tuple[Prepared, float, Prediction]]:
         if not ready:
-            return
+            return []
         try:
             predictions = self.infer([p for p, _ in ready])
         except EmowatchError as e:
             for prepared, started in ready:
-                yield failed(prepared.path, e, time.perf_counter() - started)
-            return
-        for (prepared, started), prediction in zip(ready, predictions):
-            yield self.finish(prepared, prediction, started)
+                finishing.append(done_result(failed(prepared.path, e, time.perf_counter() - started)))
+            return []
+        return [(p, started, pred) for (p, started), pred in zip(ready, predictions)]
+
+
+def sweep_leftovers(items: Iterable[Path | InputProblem], older_than_s: float = 60.0) -> list[Path]:
+    """Remove temp files an earlier crash left beside these photos.
+
+    Only files older than a minute: a daemon or a second `emowatch tag` may have a write of its
+    own under way in the same folder.
+    """
+    from .atomic import sweep_temp_files
+
+    folders = {Path(item).parent for item in items if not isinstance(item, InputProblem)}
+    removed: list[Path] = []
+    for folder in sorted(folders):
+        try:
+            removed += sweep_temp_files(folder, older_than_s=older_than_s)
+        except OSError:
+            continue  # an unreadable folder: its photos will report their own errors
+    return removed
 
 
 def untag_photo(item: Path | InputProblem, settings: Settings, *, exiftool: Any = None,

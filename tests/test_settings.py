@@ -70,3 +70,9 @@ def test_as_dict_is_plain_data():
     import json
 
     json.dumps(Settings().as_dict())
+
+
+@pytest.mark.parametrize("text", ['[keywords]\nparent = "A|B"\n', '[keywords]\nlabels = { positive = "" }\n'])
+def test_keyword_words_cannot_break_the_hierarchy(tmp_path, text):
+    with pytest.raises(ConfigError, match="without '\\|'"):
+        load_settings(write(tmp_path, text), environ={})

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Iterable
 
 import click
+from rich.markup import escape
 
 from ..inputs import collect
-from ..tagging import TagResult, Tagger, untag_photo
+from ..tagging import TagResult, Tagger, sweep_leftovers, untag_photo
 from .context import AppContext, make_consoles
 from .main import EXIT_FAILED, EXIT_OK
 from .options import build_settings, common_options, explain_options, write_options
@@ -55,6 +56,9 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     app = AppContext(settings, *make_consoles())
     try:
         items = list(collect(paths, settings.recursive))
+        if not params["dry_run"]:
+            for leftover in sweep_leftovers(items):
+                app.err.print(f"[dim]removed a temp file left by an interrupted write: {escape(str(leftover))}[/]")
         if app.exiftool is None:
             _note_exiftool(app)
         tagger = Tagger(app.model, settings, exiftool=app.exiftool, explainer=app.explainer(),

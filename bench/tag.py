@@ -1,0 +1,176 @@
+"""How fast `emowatch tag` is: classify + write per photo, and the metadata write per format.
+
+    python bench/tag.py [--photos 24] [--runs 3] [--model PATH]
+
+Makes its own photos in a temp folder (skimage's public-domain photos upscaled to 24 MP with a
+little noise, so they compress and decode like camera JPEGs; and 224 px JPEGs), then times
+`Tagger.tag()` exactly as `emowatch tag --no-explain` runs it, on fresh copies each run (a second
+tag of the same photo is a no-op). Prints a table: median of runs, photos/s, ratio against the
+224 px case, the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def make_photos(folder: Path, count: int, size: tuple[int, int], prefix: str) -> list[Path]:
+    import skimage.data as data
+
+    sources = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        base = Image.fromarray(sources[i % len(sources)]).resize(size, Image.Resampling.BICUBIC)
+        noisy = np.asarray(base, dtype=np.int16) + rng.normal(0, 4, (size[1], size[0], 3)).astype(np.int16)
+        path = folder / f"{prefix}_{i:03d}.jpg"
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def fresh_copies(paths: list[Path], folder: Path) -> list[Path]:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return [Path(shutil.copy(p, folder / p.name)) for p in paths]
+
+
+def time_tagging(tagger, originals: list[Path], work: Path, runs: int) -> list[float]:
+    seconds = []
+    for _ in range(runs):
+        copies = fresh_copies(originals, work)
+        start = time.perf_counter()
+        results = list(tagger.tag(copies))
+        seconds.append(time.perf_counter() - start)
+        failed = [r for r in results if r.error]
+        if failed:
+            raise SystemExit(f"bench photo failed: {failed[0].path}: {failed[0].error}")
+    return seconds
+
+
+def write_times(settings, exiftool, scratch: Path, runs: int) -> list[tuple[str, str, float]]:
+    """Median seconds of one write_tags call per format, on a fresh copy each time."""
+    from emowatch.metadata import write_tags
+    from emowatch.tags import EmotionTags
+
+    tags = EmotionTags(label="positive", keyword="Positive", parent="Emotion", confidence=0.9,
+                       probabilities={"positive": 0.9, "negative": 0.07, "other": 0.03},
+                       model="bench@1", tagged_at="2026-01-01T00:00:00+00:00")
+    array = np.asarray(Image.fromarray(__import__("skimage.data", fromlist=["coffee"]).coffee()))
+    sources = {}
+    for name, kwargs in [("photo.jpg", {"quality": 90}), ("photo.png", {}), ("photo.tif", {}),
+                         ("photo.webp", {"quality": 90})]:
+        path = scratch / "src" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(path, **kwargs)
+        sources[name] = path
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        Image.fromarray(array).save(scratch / "src" / "photo.heic")
+        sources["photo.heic"] = scratch / "src" / "photo.heic"
+    except Exception:  # no HEIF encoder: the row is left out, and says so
+        pass
+    raw = scratch / "src" / "photo.cr2"
+    raw.write_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00" + bytes(64))  # a stand-in raw: only its sidecar is written
+    sources["photo.cr2"] = raw
+    rows = []
+    for name, source in sources.items():
+        times, action = [], ""
+        for i in range(max(runs, 5)):
+            work = scratch / f"w{i}"
+            work.mkdir(exist_ok=True)
+            path = Path(shutil.copy(source, work / name))
+            start = time.perf_counter()
+            result = write_tags(path, tags, settings=settings, exiftool=exiftool)
+            times.append(time.perf_counter() - start)
+            action = result.action
+        rows.append((name.split(".")[1].upper(), action, statistics.median(times)))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=int, default=24)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--model", type=Path, default=None)
+    args = ap.parse_args()
+
+    from threadpoolctl import threadpool_limits
+
+    from emowatch.exiftool import Exiftool
+    from emowatch.runtime.model import EmotionModel
+    from emowatch.settings import load_settings
+    from emowatch.tagging import Tagger
+
+    threadpool_limits(1, user_api="blas")
+    settings = load_settings(None, environ={}, overrides={"model": args.model, "explain.enabled": False,
+                                                         "min_confidence": 0.0, "device": "cpu"})
+    model = EmotionModel.load(settings.model, device="cpu")
+    exiftool = Exiftool.find(settings.exiftool)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if exiftool is not None:
+            stack.enter_context(exiftool)
+        tmp = Path(tmp)
+        big = make_photos(tmp / "src24", args.photos, (6000, 4000), "big")
+        small = make_photos(tmp / "src224", args.photos * 4, (224, 224), "small")
+        mb = statistics.mean(p.stat().st_size for p in big) / 1e6
+        tagger = Tagger(model, settings, exiftool=exiftool)
+        classify_only = Tagger(model, settings, write=False)
+        list(tagger.tag(fresh_copies(small[:4], tmp / "warm")))  # session creation and first run
+        rows = []
+        for label, photos in [("224 px JPEG", small), (f"24 MP JPEG ({mb:.1f} MB)", big)]:
+            for what, t in [("classify + write", tagger), ("classify only", classify_only)]:
+                secs = time_tagging(t, photos, tmp / "work", args.runs)
+                med = statistics.median(secs)
+                rows.append((label, what, len(photos), med / len(photos) * 1000, len(photos) / med))
+        write_rows = write_times(settings, exiftool, tmp / "writes", args.runs)
+
+    base = rows[0][4]
+    print(f"emowatch tag benchmark — {date.today()} — {machine()}")
+    print(f"model: {model.info.id} ({model.info.backbone}), ONNX Runtime CPU, explanations off, "
+          f"median of {args.runs} runs; exiftool {'present' if exiftool else 'absent'}")
+    print(f"command: python bench/tag.py --photos {args.photos} --runs {args.runs}\n")
+    print("| photos | stage | n | ms/photo | photos/s | vs 224 px classify+write |")
+    print("|---|---|---|---|---|---|")
+    for label, what, n, ms, rate in rows:
+        print(f"| {label} | {what} | {n} | {ms:.1f} | {rate:.1f} | {rate / base:.2f}x |")
+    print("\n| format | written as | write_tags ms (median) |")
+    print("|---|---|---|")
+    for fmt, action, sec in write_rows:
+        print(f"| {fmt} | {action} | {sec * 1000:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""`emowatch run` and `emowatch status`: thin shells around `emowatch.daemon`.
+
+Exit codes: 0 stopped cleanly (SIGINT/SIGTERM), 1 fatal (the state folder is in use by another
+daemon, a model that cannot be loaded, a folder that cannot be watched), 2 usage error.
+A second Ctrl-C exits at once (128 + signal number).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import click
+
+from ..daemon.ledger import Ledger
+from ..daemon.serve import serve
+from ..daemon.service import Daemon, watch_roots
+from ..daemon.status import failure_json, failures, failures_table, summarize, summary_table
+from ..daemon.view import LiveView, LogView
+from ..settings import Settings, load_settings
+from ..tagging import Tagger
+from .context import AppContext, make_consoles
+from .main import EXIT_FAILED, EXIT_OK
+from .options import build_settings, common_options, explain_options
+
+state_option = click.option(
+    "--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the daemon's ledger and lock [default: the user state dir, e.g. ~/.local/state/emowatch].")
+
+
+def _with_daemon_flags(settings: Settings, params: dict) -> Settings:
+    changes = {k: v for k, v in {
+        "state_dir": params.get("state_dir"),
+        "polling": params.get("polling"),
+        "retag_on_model_change": params.get("retag_on_model_change"),
+        "quiet_seconds": params.get("quiet_seconds"),
+        "poll_seconds": params.get("poll_seconds"),
+    }.items() if v is not None}
+    if params.get("state_dir") is not None:
+        changes["state_dir"] = Path(params["state_dir"]).expanduser()
+    return dataclasses.replace(settings, daemon=dataclasses.replace(settings.daemon, **changes))
+
+
+@click.command("run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@state_option
+@click.option("--polling", is_flag=True, default=None,
+              help="Scan the folders instead of using file-system events (for network shares, where "
+                   "inotify misses writes made by other machines).")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.1), help="With --polling: seconds between scans [default: 2].")
+@click.option("--quiet-seconds", type=click.FloatRange(min=0.05),
+              help="A new photo must sit unchanged this long before it is read [default: 1].")
+@click.option("--retag-on-model-change", is_flag=True, default=None,
+              help="Re-tag photos that an older model tagged.")
+@click.option("--retry-failed", is_flag=True, help="Try the photos that failed before again, changed or not.")
+@click.option("--json-log", is_flag=True, help="Log one JSON object per event (JSON Lines) on stdout.")
+@click.option("--min-confidence", type=click.FloatRange(0, 1),
+              help="Below this confidence no emotion keyword is written [default: 0.5].")
+@click.option("--preserve-mtime", is_flag=True, default=None, help="Keep the photos' modification times.")
+@click.option("--explain/--no-explain", default=None, help="Save a heatmap explanation for each photo [default: on].")
+@explain_options
+@common_options
+@click.pass_context
+def run(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
+    """Watch folders and tag every photo that lands in them, and those already there.
+
+    Each photo is taken once it is complete (closed or renamed into place, unchanged for a
+    moment, structurally whole), classified, explained and tagged, then recorded in a ledger in
+    the state folder, so a restart picks up where it stopped and never tags a photo twice.
+    Hidden files, partial downloads and emowatch's own sidecars and temp files are ignored.
+    Ctrl-C or SIGTERM finishes the photo in hand and exits; a second Ctrl-C exits at once.
+    """
+    settings = _with_daemon_flags(build_settings(params), params)
+    roots = watch_roots(paths)
+    # watchdog warns when a new folder's watch is added twice (a folder created while its parent
+    # is being scanned); harmless, and not something a photographer can act on
+    warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
+    out, err = make_consoles()
+    app = AppContext(settings, out, err)
+    try:
+        with Ledger.open(settings.daemon.state_dir) as ledger:
+            tagger = Tagger(app.model, settings, exiftool=_exiftool(app), explainer=app.explainer())
+            daemon = Daemon(roots, tagger, ledger, settings, retry_failed=params["retry_failed"])
+            if params["json_log"] or not app.out.is_terminal:
+                view = LogView(app.out, daemon.stats, json_lines=params["json_log"])
+            else:
+                view = LiveView(app.out, daemon.stats)
+            daemon.add_listener(view)
+            with view:
+                finished = serve(daemon)
+    finally:
+        app.close()
+    ctx.exit(EXIT_OK if finished else EXIT_FAILED)
+
+
+def _exiftool(app: AppContext):
+    try:
+        return app.exiftool
+    except ImportError:  # exiftool support not installed in this build: .xmp sidecars instead
+        return None
+
+
+@click.command("status")
+@state_option
+@click.option("--failed", "show_failed", is_flag=True, help="List every photo that failed, with its reason.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (or the failures) as JSON.")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML settings file (default: config.toml in the user config dir).")
+@click.pass_context
+def status(ctx: click.Context, state_dir: Path | None, show_failed: bool, as_json: bool,
+           config: Path | None) -> None:
+    """Summarise the daemon's ledger: photos done (by label), failed (with reasons), last activity.
+
+    Safe to run while `emowatch run` is running.
+    """
+    settings = load_settings(config, overrides={"daemon.state_dir": state_dir})
+    out, _ = make_consoles()
+    ledger = Ledger.open_readonly(settings.daemon.state_dir)
+    try:
+        if show_failed:
+            entries = failures(ledger)
+            if as_json:
+                out.file.write("".join(json.dumps(failure_json(e), ensure_ascii=False) + "\n" for e in entries))
+            elif entries:
+                out.print(failures_table(entries))
+            else:
+                out.print("no failures")
+        else:
+            summary = summarize(ledger)
+            if as_json:
+                out.file.write(json.dumps(summary.to_json(), ensure_ascii=False) + "\n")
+            else:
+                out.print(summary_table(summary))
+    finally:
+        ledger.close()
+    ctx.exit(EXIT_OK)

@@ -1,0 +1,232 @@
+"""One long-lived exiftool process (`-stay_open True -@ -`), shared by threads, never one per file.
+
+Starting exiftool costs ~0.2 s of Perl start-up; a command in a running process costs a few ms.
+Each command is the argument lines, then `-echo4 {status=${status}}{readyN}` and `-executeN`:
+exiftool answers `{readyN}` on stdout and the echo (with its exit status) on stderr when done,
+so both pipes are read up to their marker and a command's output never mixes with the next.
+Both pipes are read together (selectors), so a chatty stderr cannot dead-lock a large stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ExiftoolError, ExiftoolMissingError
+
+# -common_args go after every command's own arguments
+COMMON_ARGS = ("-charset", "filename=utf8", "-api", "LargeFileSupport=1")
+
+
+@dataclass(frozen=True)
+class ExiftoolResult:
+    status: int  # exiftool's exit status for this command: 0 ok, 1 error, 2 all -if failed
+    stdout: bytes
+    stderr: str
+
+    @property
+    def errors(self) -> list[str]:
+        return _messages(self.stderr, "Error")
+
+    @property
+    def warnings(self) -> list[str]:
+        return _messages(self.stderr, "Warning")
+
+
+def _messages(stderr: str, kind: str) -> list[str]:
+    # "Error: File not found - /abs/path": the path is already on our error, drop it here
+    out = []
+    for line in stderr.splitlines():
+        if line.startswith(kind):
+            msg = line.split(":", 1)[1].strip()
+            head, sep, tail = msg.rpartition(" - ")
+            out.append(head if sep and tail.startswith("/") else msg)
+    return out
+
+
+class Exiftool:
+    """A running exiftool; use as a context manager, or call close().
+
+    Thread-safe: one command at a time (a lock); a process that dies is restarted on the next
+    command. Paths are passed absolute, so a file named `-foo.jpg` is never read as an option.
+    """
+
+    def __init__(self, executable: str = "exiftool", *, timeout: float = 120.0):
+        found = shutil.which(executable)
+        if found is None:
+            raise ExiftoolMissingError()
+        self.executable = found
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._counter = 0
+        self.version = self.execute("-ver").stdout.decode("ascii", "replace").strip()
+        if not re.fullmatch(r"\d+\.\d+", self.version):
+            self.close()
+            raise ExiftoolError(f"{found} does not look like exiftool (it answered {self.version!r})")
+
+    @classmethod
+    def find(cls, path: str = "exiftool") -> "Exiftool | None":
+        """A running exiftool, or None when it is not installed (other failures raise)."""
+        try:
+            return cls(path)
+        except ExiftoolMissingError:
+            return None
+
+    def __enter__(self) -> "Exiftool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # -- commands -------------------------------------------------------------------------
+
+    def execute(self, *args: str, timeout: float | None = None) -> ExiftoolResult:
+        """Run one exiftool command (its arguments, as on a command line) and return its result."""
+        for a in args:
+            if "\n" in a or "\r" in a:
+                raise ExiftoolError(f"an argument contains a line break, which exiftool's argument "
+                                    f"file cannot carry: {a!r}")
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            self._counter += 1
+            n = self._counter
+            payload = "".join(a + "\n" for a in args)
+            payload += f"-echo4\n{{status=${{status}}}}{{ready{n}}}\n-execute{n}\n"
+            return self._communicate(payload.encode("utf-8"), n, timeout or self.timeout)
+
+    def read_json(self, path: Path, *tags: str) -> dict[str, Any]:
+        """Tags of one file as exiftool's JSON (`-G1 -a`), group-qualified keys; {} if none.
+
+        Numbers stay the text exiftool printed (a keyword "1.50" is not the float 1.5).
+        """
+        res = self.execute("-j", "-G1", "-a", *tags, _arg_path(path))
+        if res.status != 0 or res.errors:
+            raise ExiftoolError("; ".join(res.errors) or "cannot read metadata", path)
+        text = res.stdout.decode("utf-8", "replace").strip()
+        if not text:
+            return {}
+        try:
+            return json.loads(text, parse_int=str, parse_float=str)[0]
+        except (ValueError, IndexError):
+            raise ExiftoolError("exiftool's answer was not valid JSON", path) from None
+
+    def read_xmp(self, path: Path) -> bytes:
+        """The file's XMP packet exactly as stored (empty when it has none)."""
+        res = self.execute("-b", "-XMP", _arg_path(path))
+        if res.status != 0 or res.errors:
+            raise ExiftoolError("; ".join(res.errors) or "cannot read XMP", path)
+        return res.stdout
+
+    def write_in_place(self, path: Path, args: Iterable[str]) -> ExiftoolResult:
+        """Apply tag assignments to `path`, which must be emowatch's own temp copy.
+
+        exiftool writes `path_exiftool_tmp` and renames it over `path`; it never fsyncs and
+        replaces symlinks, which is why callers only ever point it at a private copy.
+        """
+        res = self.execute(*args, "-overwrite_original", _arg_path(path))
+        if res.status != 0 or res.errors:
+            raise ExiftoolError("; ".join(res.errors) or "exiftool could not write the file", path)
+        return res
+
+    # -- the process ----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._stop()
+        try:
+            self._proc = subprocess.Popen(
+                [self.executable, "-stay_open", "True", "-@", "-", "-common_args", *COMMON_ARGS],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                bufsize=0, close_fds=True,
+            )
+        except OSError as e:
+            self._proc = None
+            raise ExiftoolError(f"cannot start {self.executable}: {e.strerror or e}") from None
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if proc.poll() is None:
+                proc.stdin.write(b"-stay_open\nFalse\n")
+                proc.stdin.flush()
+                proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        finally:
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+    def _communicate(self, payload: bytes, n: int, timeout: float) -> ExiftoolResult:
+        proc = self._proc
+        assert proc is not None and proc.stdin and proc.stdout and proc.stderr
+        try:
+            proc.stdin.write(payload)
+            proc.stdin.flush()
+        except OSError:
+            self._stop()
+            raise ExiftoolError("exiftool exited unexpectedly") from None
+        out, err = bytearray(), bytearray()
+        out_marker = f"{{ready{n}}}\n".encode()
+        err_re = re.compile(rb"\{status=(\d+)\}\{ready%d\}\n$" % n)
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ, out)
+            sel.register(proc.stderr, selectors.EVENT_READ, err)
+            while not (out.endswith(out_marker) and err_re.search(err)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._kill()
+                    raise ExiftoolError(f"exiftool did not answer within {timeout:.0f} s")
+                for key, _ in sel.select(remaining):
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        self._kill()
+                        raise ExiftoolError("exiftool exited unexpectedly: "
+                                            + err.decode("utf-8", "replace").strip()[-300:])
+                    key.data.extend(chunk)
+        m = err_re.search(err)
+        assert m is not None
+        return ExiftoolResult(
+            status=int(m.group(1)),
+            stdout=bytes(out[: -len(out_marker)]),
+            stderr=err[: m.start()].decode("utf-8", "replace"),
+        )
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+
+def _arg_path(path: Path) -> str:
+    return os.path.abspath(os.fspath(path))

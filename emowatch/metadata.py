@@ -1,0 +1,206 @@
+"""Write, remove and read emowatch's tags in a photo's metadata: the public entry points.
+
+    write_tags(path, tags, settings=..., exiftool=...)   -> WriteResult
+    remove_tags(path, settings=..., exiftool=...)        -> WriteResult   (`emowatch untag`)
+    read_tags(path, exiftool=...)                        -> EmotionTags | None
+
+Each call loads where the photo's XMP lives (xmp.targets), plans the keyword lists
+(xmp.emotion), builds the new packet, and - unless nothing would change, or this is a dry
+run - commits it through the one atomic write. Errors are typed (emowatch.errors) and leave the
+file as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import MetadataError
+from .exiftool import Exiftool
+from .formats import Format, sniff
+from .settings import Settings
+from .tags import EmotionTags
+from .xmp import emotion, props, sidecar
+from .xmp.emotion import HIERARCHICAL, IPTC, SUBJECT, XP
+from .xmp.packet import Packet, parse, serialize
+from .xmp.targets import Sidecar, Target, open_target, stored_packets
+
+INSTALL_EXIFTOOL = "install exiftool (Debian/Ubuntu: sudo apt-get install libimage-exiftool-perl)"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    path: Path  # the photo
+    target: Path | None  # the file written (the photo, or its .xmp sidecar)
+    # embedded | exiftool | sidecar | unchanged | would-write | removed | nothing-to-remove
+    action: str
+    reason: str = ""  # why a sidecar rather than the photo, for instance
+    changes: tuple[str, ...] = ()  # what changed (or would), one line each
+
+    @property
+    def written(self) -> bool:
+        return self.action in ("embedded", "exiftool", "sidecar", "removed")
+
+
+def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
+               exiftool: Exiftool | None, dry_run: bool = False) -> WriteResult:
+    """Write `tags` into the photo (or its sidecar): keywords and our namespace.
+
+    Re-tagging replaces only what emowatch wrote before; tagging again with the same result
+    changes nothing ("unchanged"), and the first tagged_at is kept.
+    """
+    path = Path(path)
+    for word in (tags.parent, tags.keyword or ""):
+        if "|" in word or "\n" in word or "\r" in word:
+            raise MetadataError(f"keyword {word!r} cannot contain '|' or a line break", path)
+    target = open_target(path, sniff(path), exiftool)
+    target.check_writable()
+    packet, created = _load(target)
+    recorded = emotion.read(packet)
+    _need_exiftool(target, recorded, exiftool, path)
+    current = {**emotion.xmp_keywords(packet), **_other_lists(target, recorded, settings)}
+    add_to = {SUBJECT, HIERARCHICAL, IPTC} | ({XP} if settings.keywords.xp_keywords else set())
+    plan = emotion.plan(current, recorded, tags, add_to)
+    old = recorded.tags
+    same = old is not None and emotion.same_result(old, tags)
+    # the same result keeps the time it was first written; a new one gets its own
+    tagged_at = old.tagged_at if same and old and old.tagged_at else tags.tagged_at or _now()
+    emotion.apply(packet, tags, plan, tagged_at=tagged_at, created=created)
+    new = serialize(packet, limit=target.limit, grow=target.grow)
+    lists = {s: plan.keywords[s] for s in current if s not in (SUBJECT, HIERARCHICAL)}
+    if new == target.packet and all(lists[s] == current[s] for s in lists):
+        return WriteResult(path, target.file, "unchanged", target.reason)
+    changes = _describe(current, plan.keywords, target, created and target.packet is None)
+    changes += (_describe_values(tags),) if not same else ()
+    if dry_run:
+        return WriteResult(path, target.file, "would-write", target.reason, changes)
+
+    def check(stored: Packet) -> None:
+        back = emotion.read(stored)
+        if not emotion.same_result(back.tags, tags) or emotion.xmp_keywords(stored) != {
+                s: plan.keywords[s] for s in (SUBJECT, HIERARCHICAL)}:
+            raise MetadataError("our values did not read back; nothing was written", path)
+
+    target.commit(new, lists, check, settings.preserve_mtime)
+    return WriteResult(path, target.file, target.kind, target.reason, changes)
+
+
+def remove_tags(path: Path, *, settings: Settings, exiftool: Exiftool | None,
+                dry_run: bool = False) -> WriteResult:
+    """Remove exactly what emowatch wrote: its keywords, its namespace, and a packet or
+    sidecar it created that holds nothing else. A sidecar that was there before is cleaned,
+    never deleted. A TIFF/WebP/HEIF/DNG tagged earlier without exiftool has its sidecar
+    cleaned too."""
+    path = Path(path)
+    fmt = sniff(path)
+    result = _remove(path, open_target(path, fmt, exiftool), settings, exiftool, dry_run)
+    # only an exiftool-written format can have an older sidecar of ours beside it
+    if fmt.embeds_xmp_natively or result.target != path or sidecar.find(path, fmt) is None:
+        return result
+    extra = _remove(path, Sidecar(path, fmt, ""), settings, exiftool, dry_run)
+    if extra.action == "nothing-to-remove":
+        return result
+    if result.action == "nothing-to-remove":
+        return extra
+    return WriteResult(path, result.target, result.action, result.reason,
+                       result.changes + extra.changes)
+
+
+def _remove(path: Path, target: Target, settings: Settings, exiftool: Exiftool | None,
+            dry_run: bool) -> WriteResult:
+    if target.packet is None:
+        return WriteResult(path, target.file, "nothing-to-remove", target.reason)
+    packet = parse(target.packet)
+    recorded = emotion.read(packet)
+    if recorded.tags is None and not any(recorded.added.values()) and not recorded.created:
+        return WriteResult(path, target.file, "nothing-to-remove", target.reason)
+    target.check_writable()
+    _need_exiftool(target, recorded, exiftool, path)
+    current = {**emotion.xmp_keywords(packet), **_other_lists(target, recorded, settings)}
+    plan = emotion.plan(current, recorded, None, set())
+    emotion.strip(packet, plan)
+    drop = recorded.created and props.is_empty(packet) and target.may_drop()
+    new = None if drop else serialize(packet, limit=target.limit, grow=target.grow)
+    lists = {s: plan.keywords[s] for s in current if s not in (SUBJECT, HIERARCHICAL)}
+    where = f"sidecar {target.file.name}" if target.kind == "sidecar" else "XMP"
+    changes = _describe(current, plan.keywords, target, False)
+    changes += (f"remove emowatch values ({where})",)
+    if drop:
+        changes += (f"remove {where}, created by emowatch",)
+    if dry_run:
+        return WriteResult(path, target.file, "would-write", target.reason, changes)
+
+    def check(stored: Packet) -> None:
+        if emotion.read(stored).tags is not None:
+            raise MetadataError("our values are still there; nothing was written", path)
+
+    target.commit(new, lists, check, settings.preserve_mtime)
+    return WriteResult(path, target.file, "removed", target.reason, changes)
+
+
+def read_tags(path: Path, *, exiftool: Exiftool | None = None) -> EmotionTags | None:
+    """What emowatch last wrote for this photo (embedded, else in its sidecar), or None."""
+    path = Path(path)
+    for data in stored_packets(path, sniff(path), exiftool):
+        found = emotion.read(parse(data)).tags
+        if found is not None:
+            return found
+    return None
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _load(target: Target) -> tuple[Packet, bool]:
+    """The packet to edit and whether emowatch created (or creates now) its container."""
+    if target.packet is None:
+        return target.fresh(), True
+    packet = parse(target.packet)
+    return packet, emotion.read(packet).created
+
+
+def _other_lists(target: Target, recorded: emotion.Recorded,
+                 settings: Settings) -> dict[str, list[str]]:
+    if target.stores is None:
+        return {}
+    xp = target.fmt is not Format.PNG and (settings.keywords.xp_keywords
+                                            or bool(recorded.added.get(XP)))
+    return target.stores.current(xp=xp)
+
+
+def _need_exiftool(target: Target, recorded: emotion.Recorded, exiftool: Exiftool | None,
+                   path: Path) -> None:
+    """Without exiftool, refuse what would leave IPTC or XPKeywords disagreeing with XMP."""
+    if exiftool is not None or target.kind != "embedded":
+        return
+    if target.has_iptc:
+        raise MetadataError("the photo carries IPTC keywords, and keeping them consistent with "
+                            f"its XMP needs exiftool; {INSTALL_EXIFTOOL}", path)
+    if recorded.added.get(IPTC) or recorded.added.get(XP):
+        raise MetadataError("emowatch wrote IPTC/XPKeywords here with exiftool, and needs it "
+                            f"again to change them; {INSTALL_EXIFTOOL}", path)
+
+
+def _describe(before: dict[str, list[str]], after: dict[str, list[str]], target: Target,
+              new_container: bool) -> tuple[str, ...]:
+    lines = []
+    if new_container:
+        lines.append(f"new {'sidecar' if target.kind == 'sidecar' else 'XMP packet'}"
+                     + (f" {target.file.name}" if target.kind == "sidecar" else ""))
+    for store in before:
+        gone = [w for w in before[store] if w not in after[store]]
+        new = [w for w in after[store] if w not in before[store]]
+        if gone or new:
+            lines.append(f"{store}: " + " ".join([f"+{w}" for w in new] + [f"-{w}" for w in gone]))
+    return tuple(lines)
+
+
+def _describe_values(tags: EmotionTags) -> str:
+    what = "uncertain" if tags.uncertain else tags.keyword
+    return (f"emowatch: {what} ({tags.label} {tags.confidence:.4f}"
+            + (f", {tags.model}" if tags.model else "") + ")")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

@@ -1,0 +1,176 @@
+"""What emowatch puts into (and takes out of) a photo's keywords and its own XMP namespace.
+
+Keywords go where photo software reads them: `Emotion|Positive` in lr:hierarchicalSubject and,
+as Lightroom writes a hierarchy, each level as a word in dc:subject (and IPTC:Keywords /
+EXIF:XPKeywords, planned here, written by exiftool). Our values live in our namespace only.
+
+emowatch records in `emowatch:added` exactly which keyword it added to which list, so re-tagging
+and `untag` remove only those: a keyword the user had before (even `Emotion|Positive` itself)
+is never theirs to lose. A flat word of ours stays while a remaining hierarchical keyword still
+has it as a level (the user's `Emotion|Calm` keeps `Emotion`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ..errors import MetadataError
+from ..tags import NS_URI, EmotionTags
+from . import props
+from .packet import NS_DC, NS_LR, Packet, q
+
+SUBJECT = "dc:subject"
+HIERARCHICAL = "lr:hierarchicalSubject"
+IPTC = "IPTC:Keywords"
+XP = "EXIF:XPKeywords"
+STORES = (SUBJECT, HIERARCHICAL, IPTC, XP)
+XMP_TAGS = {SUBJECT: q(NS_DC, "subject"), HIERARCHICAL: q(NS_LR, "hierarchicalSubject")}
+
+# our properties, in the order they are written
+LABEL, KEYWORD, PARENT, CONFIDENCE, PROBABILITIES, UNCERTAIN, MODEL, TAGGED_AT, ADDED, CREATED = (
+    q(NS_URI, n) for n in ("label", "keyword", "parent", "confidence", "probabilities",
+                           "uncertain", "model", "taggedAt", "added", "created"))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What our namespace in a packet says."""
+
+    tags: EmotionTags | None  # None: nothing of ours
+    added: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # store -> our keywords
+    created: bool = False  # we created the packet (or sidecar): untag may remove it whole
+
+
+def read(packet: Packet) -> Recorded:
+    """Our values and records in `packet`."""
+    label = props.simple(packet, LABEL)
+    added: dict[str, list[str]] = {}
+    for entry in props.items(packet, ADDED):
+        store, sep, word = entry.partition("=")
+        if sep and store in STORES:
+            added.setdefault(store, []).append(word)
+    created = props.simple(packet, CREATED) == "True"
+    if label is None:
+        return Recorded(None, {k: tuple(v) for k, v in added.items()}, created)
+    probabilities = {}
+    for entry in props.items(packet, PROBABILITIES):
+        name, sep, value = entry.rpartition("=")
+        if sep:
+            probabilities[name] = _float(value)
+    keyword = props.simple(packet, KEYWORD)
+    tags = EmotionTags(
+        label=label,
+        keyword=keyword or None,
+        parent=props.simple(packet, PARENT) or "",
+        confidence=_float(props.simple(packet, CONFIDENCE) or "nan"),
+        probabilities=probabilities,
+        model=props.simple(packet, MODEL) or "",
+        tagged_at=props.simple(packet, TAGGED_AT) or "",
+    )
+    return Recorded(tags, {k: tuple(v) for k, v in added.items()}, created)
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def values(tags: EmotionTags) -> dict[str, str | list[str]]:
+    """Our simple properties and the probabilities, as written (numbers to 4 decimals, so
+    a re-run with the same result writes the same text)."""
+    out: dict[str, str | list[str]] = {LABEL: tags.label}
+    if tags.keyword:
+        out[KEYWORD] = tags.keyword
+    out[PARENT] = tags.parent
+    out[CONFIDENCE] = f"{tags.confidence:.4f}"
+    out[PROBABILITIES] = [f"{k}={v:.4f}" for k, v in tags.probabilities.items()]
+    out[UNCERTAIN] = "True" if tags.uncertain else "False"
+    out[MODEL] = tags.model
+    return out
+
+
+def same_result(a: EmotionTags | None, b: EmotionTags) -> bool:
+    """Whether two results would be written the same (tagged_at aside)."""
+    return a is not None and values(a) == values(b)
+
+
+# -- planning: pure functions over keyword lists ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The keyword lists after a tag or untag, and which of their entries are ours."""
+
+    keywords: dict[str, list[str]]  # store -> the whole new list
+    added: dict[str, list[str]]  # store -> our entries in it
+
+
+def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags | None,
+         add_to: frozenset[str] | set[str] = frozenset(STORES)) -> Plan:
+    """New lists for the stores in `current` (always the two XMP ones): tagging with `tags`,
+    or removing ours when `tags` is None. Stores not in `add_to` only lose our old words."""
+    for words in current.values():
+        for w in words:
+            if "\n" in w or "\r" in w:
+                raise MetadataError("a keyword contains a line break")
+    target = tags.hierarchical if tags else None
+    ours = set(recorded.added.get(HIERARCHICAL, ()))
+    hier = [k for k in current[HIERARCHICAL] if k not in ours or k == target]
+    new_ours_hier = [k for k in hier if k in ours]
+    if target and target not in hier:
+        hier.append(target)
+        new_ours_hier.append(target)
+    levels = {level for k in hier for level in k.split("|")}
+    keywords = {HIERARCHICAL: hier}
+    added = {HIERARCHICAL: new_ours_hier}
+    words_wanted = list(tags.flat) if tags else []
+    for store in current:
+        if store == HIERARCHICAL:
+            continue
+        ours = set(recorded.added.get(store, ()))
+        wanted = words_wanted if store in add_to else []
+        kept = [w for w in current[store] if w not in ours or w in wanted or w in levels]
+        mine = [w for w in kept if w in ours]
+        for w in wanted:
+            if w not in kept:
+                kept.append(w)
+                mine.append(w)
+        keywords[store], added[store] = kept, mine
+    return Plan(keywords, added)
+
+
+# -- applying to a packet -----------------------------------------------------------------
+
+
+def apply(packet: Packet, tags: EmotionTags, plan_: Plan, *, tagged_at: str, created: bool) -> None:
+    """Write `tags` and the planned XMP keyword lists into `packet`."""
+    for store, tag in XMP_TAGS.items():
+        props.set_items(packet, tag, plan_.keywords[store])
+    if tags.keyword is None:
+        props.remove(packet, KEYWORD)
+    for tag, value in values(tags).items():
+        if isinstance(value, list):
+            props.set_items(packet, tag, value, container=props.SEQ)
+        else:
+            props.set_simple(packet, tag, value)
+    props.set_simple(packet, TAGGED_AT, tagged_at)
+    entries = [f"{store}={w}" for store in STORES for w in plan_.added.get(store, [])]
+    props.set_items(packet, ADDED, entries)
+    if created:
+        props.set_simple(packet, CREATED, "True")
+
+
+def strip(packet: Packet, plan_: Plan) -> None:
+    """Remove our namespace and apply the planned (ours removed) XMP keyword lists."""
+    for store, tag in XMP_TAGS.items():
+        if plan_.keywords[store] != props.items(packet, tag):
+            props.set_items(packet, tag, plan_.keywords[store])
+    props.remove_namespace(packet, NS_URI)
+
+
+def xmp_keywords(packet: Packet) -> dict[str, list[str]]:
+    """The two XMP keyword lists as they are now."""
+    return {store: props.items(packet, tag) for store, tag in XMP_TAGS.items()}

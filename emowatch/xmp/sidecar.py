@@ -1,0 +1,41 @@
+"""Which XMP sidecar file belongs to a photo.
+
+Lightroom and Capture One name a raw file's sidecar `IMG_1234.xmp`; darktable and digiKam name
+it `IMG_1234.CR2.xmp`. For a raw file emowatch merges into a darktable-style sidecar when one
+exists (those applications would not read the other), else into or as `IMG_1234.xmp`.
+Other formats only get a sidecar when they cannot be written (no exiftool); no application
+reads `photo.xmp` for a TIFF or WebP, and `photo.xmp` may belong to a raw file of the same
+name, so theirs is always `photo.tif.xmp`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..formats import Format
+
+SUFFIXES = (".xmp", ".XMP")
+
+
+def choose(photo: Path, fmt: Format) -> Path:
+    """The sidecar to merge into, or to create, for `photo`."""
+    existing = find(photo, fmt)
+    if existing is not None:
+        return existing
+    photo = Path(photo)
+    if fmt is Format.RAW:
+        return photo.with_suffix(".xmp")
+    return photo.with_name(photo.name + ".xmp")
+
+
+def find(photo: Path, fmt: Format) -> Path | None:
+    """The existing sidecar of `photo` that emowatch would use, or None."""
+    photo = Path(photo)
+    candidates = [photo.with_name(photo.name + s) for s in SUFFIXES]
+    if fmt is Format.RAW:
+        candidates += [photo.with_suffix(s) for s in SUFFIXES]
+    for c in candidates:
+        if os.path.lexists(c):
+            return c
+    return None

@@ -1,0 +1,93 @@
+"""The keyword lists outside XMP, which only exiftool touches: IPTC:Keywords and XPKeywords.
+
+IPTC keywords are kept consistent with dc:subject only in files that already carry them
+(a photo without IPTC does not get an IPTC block). Adobe's IPTC digest (Photoshop:IPTCDigest)
+tells XMP-aware readers whether the IPTC still matches the XMP: when it did before our edit,
+it is recomputed after it, so a reader keeps trusting both. XPKeywords (what Windows shows,
+UCS-2 text joined by ';') is written into an existing EXIF IFD0 when the settings ask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import MetadataError
+from .emotion import IPTC, XP
+
+@dataclass(frozen=True)
+class Stores:
+    iptc: tuple[str, ...]  # the file's IPTC keywords ((): none)
+    xp: str | None  # XPKeywords as stored, None when absent
+    has_ifd0: bool  # an EXIF IFD0 exists that XPKeywords can go into
+    digest_in_sync: bool  # Photoshop:IPTCDigest exists and matches the IPTC
+    has_iptc: bool = False  # any IPTC block at all (exiftool's CurrentIPTCDigest)
+
+    def current(self, *, xp: bool) -> dict[str, list[str]]:
+        """The lists emowatch manages in this file; XPKeywords only when `xp`."""
+        out: dict[str, list[str]] = {}
+        if self.iptc:
+            out[IPTC] = list(self.iptc)
+        if xp and self.has_ifd0:
+            out[XP] = xp_words(self.xp)
+        return out
+
+
+def parse(info: dict[str, Any]) -> Stores:
+    """The lists in exiftool's full `-j -G1 -a` listing of a file."""
+    iptc = info.get("IPTC:Keywords", [])
+    if not isinstance(iptc, list):
+        iptc = [iptc]
+    xp = info.get("IFD0:XPKeywords")
+    digest = info.get("Photoshop:IPTCDigest")
+    return Stores(
+        iptc=tuple(str(k) for k in iptc),
+        xp=None if xp is None else str(xp),
+        has_ifd0=any(k.startswith("IFD0:") for k in info),
+        digest_in_sync=digest is not None and digest == info.get("File:CurrentIPTCDigest"),
+        has_iptc="File:CurrentIPTCDigest" in info,
+    )
+
+
+def xp_words(xp: str | None) -> list[str]:
+    return [w.strip() for w in (xp or "").split(";") if w.strip()]
+
+
+def xp_text(old: str | None, words: list[str]) -> str:
+    """XPKeywords holding `words`, keeping the user's own pieces as they were written."""
+    remaining = list(words)
+    out = []
+    for piece in (old or "").split(";"):
+        if piece.strip() in remaining:
+            remaining.remove(piece.strip())
+            out.append(piece)
+    return ";".join(out + remaining)
+
+
+def args(before: Stores, new: dict[str, list[str]]) -> list[str]:
+    """exiftool assignments taking the file from `before` to the `new` lists."""
+    out: list[str] = []
+    if IPTC in new and list(before.iptc) != new[IPTC]:
+        old = list(before.iptc)
+        for w in old:
+            if w not in new[IPTC]:
+                out.append(f"-IPTC:Keywords-={w}")
+        for w in new[IPTC]:
+            if w not in old:
+                out.append(f"-IPTC:Keywords+={w}")
+        if before.digest_in_sync:
+            out.append("-Photoshop:IPTCDigest=new")  # after the IPTC edits: exiftool needs that
+    if XP in new and xp_words(before.xp) != new[XP]:
+        out.append(f"-IFD0:XPKeywords={xp_text(before.xp, new[XP])}")
+    return out
+
+
+def check(after: Stores, before: Stores, new: dict[str, list[str]], path: Path) -> None:
+    """Raise unless the rewritten file holds exactly the planned lists (and a true digest)."""
+    if IPTC in new and list(after.iptc) != new[IPTC]:
+        raise MetadataError("IPTC keywords did not come out as planned; nothing was written", path)
+    if XP in new and xp_words(after.xp) != new[XP]:
+        raise MetadataError("XPKeywords did not come out as planned; nothing was written", path)
+    if before.digest_in_sync and after.has_iptc and not after.digest_in_sync:
+        raise MetadataError("Adobe's IPTC digest would no longer match; nothing was written", path)

@@ -1,0 +1,278 @@
+"""Where a photo's XMP lives, and how a new packet gets there safely.
+
+- Embedded (JPEG, PNG): our own splice, built in memory. When IPTC keywords or XPKeywords must
+  change too, exiftool edits those blocks on our temp file, never the photo.
+- ViaExiftool (TIFF, WebP, HEIF, DNG): exiftool stores our packet verbatim (`-XMP<=file`) into
+  a private copy; the same packet code as for JPEG decides its content.
+- Sidecar (raw files always; the formats above when exiftool is missing): an .xmp file.
+
+Every write ends in atomic_write: verified temp file, original re-checked, os.replace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from .. import atomic
+from ..errors import FileChangedError, MetadataError
+from ..exiftool import Exiftool
+from ..formats import Format
+from . import jpeg, png, sidecar, stores, verify
+from .emotion import LABEL, XMP_TAGS
+from .packet import END, Packet, new_packet, parse
+
+CheckPacket = Callable[[Packet], None]
+# properties that must not live in a JPEG's extended XMP for us to splice its main packet
+TOUCHED = (*XMP_TAGS.values(), LABEL)
+
+
+class Embedded:
+    """A JPEG or PNG whose XMP emowatch splices itself."""
+
+    kind = "embedded"
+    reason = ""
+    grow = 2048
+
+    def __init__(self, path: Path, fmt: Format, exiftool: Exiftool | None):
+        self.path, self.fmt, self.exiftool = Path(path), fmt, exiftool
+        self.file = self.path
+        self.real = atomic.resolve(path)
+        self.data, self.expect = atomic.read_with_identity(path)
+        if fmt is Format.JPEG:
+            self.lay = jpeg.layout(self.data, path)
+            self.packet = jpeg.read_packet(self.data, self.lay)
+            jpeg.check_extended(self.data, self.lay, self.packet, TOUCHED)
+            self.has_iptc = jpeg.has_iptc_keywords(self.data, self.lay)
+            self.limit: int | None = jpeg.MAX_PACKET
+        else:
+            self.chunks = png.chunks(self.data, path)
+            self.packet = png.read_packet(self.data, self.chunks)
+            self.has_iptc = png.has_iptc(self.data, self.chunks)
+            self.limit = None
+        self.stores = None
+        self.info: dict = {}
+        # IPTC lives only in APP13 and XPKeywords only in EXIF: without either, no need to ask
+        if exiftool is not None and (fmt is Format.PNG or self.lay.has_exif(self.data)
+                                     or self.lay.has_photoshop(self.data)):
+            self.info = exiftool.read_json(self.real)  # also the baseline to verify against
+            self.stores = stores.parse(self.info)
+            _unchanged_since(path, self.expect)
+
+    def fresh(self) -> Packet:
+        return new_packet()
+
+    def may_drop(self) -> bool:
+        return True
+
+    def check_writable(self) -> None:
+        atomic.check_writable(self.path)
+
+    def commit(self, packet: bytes | None, lists: dict[str, list[str]], check: CheckPacket,
+               preserve_mtime: bool) -> None:
+        if self.fmt is Format.JPEG:
+            new = jpeg.splice(self.data, self.lay, packet)
+        else:
+            new = png.splice(self.data, self.chunks, packet)
+        edits = stores.args(self.stores, lists) if self.stores is not None else []
+        et = self.exiftool
+
+        def writer(tmp: Path) -> None:
+            with open(tmp, "xb") as f:
+                f.write(new)
+            assert et is not None
+            et.write_in_place(tmp, edits)
+
+        def check_bytes(got: bytes) -> None:
+            if self.fmt is Format.JPEG:
+                lay = jpeg.layout(got, self.path)
+                extra = (jpeg.EXIF_HEADER, jpeg.PHOTOSHOP_HEADER) if edits else ()
+                same = jpeg.same_except(self.data, self.lay, got, lay, (jpeg.XMP_HEADER, *extra))
+                stored = jpeg.read_packet(got, lay)
+            else:
+                cs = png.chunks(got, self.path)
+                same = (png.same_image_data(self.data, self.chunks, got, cs)
+                        if edits else png.same_except_xmp(self.data, self.chunks, got, cs))
+                stored = png.read_packet(got, cs)
+            if not same:
+                raise MetadataError("image data or other metadata would change; nothing was "
+                                    "written", self.path)
+            _check_stored(stored, packet, check, self.path)
+
+        def verify_edited(tmp: Path) -> None:
+            check_bytes(tmp.read_bytes())
+            assert et is not None and self.stores is not None
+            after = et.read_json(tmp)
+            stores.check(stores.parse(after), self.stores, lists, self.path)
+            _check_tags(self.info, after, self.path)
+
+        def verify_written(tmp: Path) -> None:
+            if os.path.getsize(tmp) != len(new):
+                raise MetadataError("the temp file came out short; nothing was written", self.path)
+
+        if edits:
+            atomic.atomic_write(self.path, writer, expect=self.expect,
+                                preserve_mtime=preserve_mtime, verify=verify_edited)
+        else:
+            check_bytes(new)  # the spliced bytes, verified in memory before any write
+            atomic.atomic_write(self.path, new, expect=self.expect,
+                                preserve_mtime=preserve_mtime, verify=verify_written)
+
+
+class ViaExiftool:
+    """A TIFF, WebP, HEIF or DNG: exiftool stores the packet we build."""
+
+    kind = "exiftool"
+    reason = ""
+    grow = 2048
+    limit = None
+    has_iptc = False
+
+    def __init__(self, path: Path, fmt: Format, exiftool: Exiftool):
+        self.path, self.fmt, self.exiftool = Path(path), fmt, exiftool
+        self.file = self.path
+        self.real = atomic.resolve(path)
+        self.expect = atomic.identity(path)
+        self.packet = exiftool.read_xmp(self.real) or None
+        self.info = exiftool.read_json(self.real)  # also the baseline to verify against
+        self.stores = stores.parse(self.info)
+        _unchanged_since(path, self.expect)
+
+    def fresh(self) -> Packet:
+        return new_packet()
+
+    def may_drop(self) -> bool:
+        return True
+
+    def check_writable(self) -> None:
+        atomic.check_writable(self.path)
+
+    def commit(self, packet: bytes | None, lists: dict[str, list[str]], check: CheckPacket,
+               preserve_mtime: bool) -> None:
+        et = self.exiftool
+        _unchanged_since(self.path, self.expect)  # the pixels must be those of the file we read
+        pixels = verify.pixel_digest(self.real, self.fmt)
+        with tempfile.TemporaryDirectory(prefix="emowatch-") as work:
+            source = Path(work) / "packet.xmp"
+            if packet is not None:
+                source.write_bytes(packet)
+            edits = [f"-XMP<={source}" if packet is not None else "-XMP="]
+            edits += stores.args(self.stores, lists)
+
+            def writer(tmp: Path) -> None:
+                # exiftool 12.57 cannot write WebP with -o; editing a private copy in place can
+                shutil.copyfile(self.real, tmp)
+                et.write_in_place(tmp, edits)
+
+            def verify_tmp(tmp: Path) -> None:
+                _check_stored(et.read_xmp(tmp) or None, packet, check, self.path)
+                after = et.read_json(tmp)
+                stores.check(stores.parse(after), self.stores, lists, self.path)
+                _check_tags(self.info, after, self.path)
+                verify.check_pixels(pixels, tmp, self.fmt, self.path)
+
+            atomic.atomic_write(self.path, writer, expect=self.expect,
+                                preserve_mtime=preserve_mtime, verify=verify_tmp)
+
+
+class Sidecar:
+    """An XMP sidecar file beside the photo (created if needed, merged into if there)."""
+
+    kind = "sidecar"
+    grow = 0  # padding in a sidecar file serves nothing
+    limit = None
+    has_iptc = False
+    stores = None
+
+    def __init__(self, path: Path, fmt: Format, reason: str):
+        self.path, self.fmt, self.reason = Path(path), fmt, reason
+        self.file = sidecar.choose(self.path, fmt)
+        self.packet: bytes | None = None
+        self.expect: atomic.FileIdentity | None = None
+        if os.path.lexists(self.file):
+            self.packet, self.expect = atomic.read_with_identity(self.file)
+
+    def fresh(self) -> Packet:
+        packet = new_packet()
+        packet.trailer = END + "\n"
+        return packet
+
+    def may_drop(self) -> bool:
+        # a sidecar that is a symlink was set up by the user: cleaned, never deleted
+        return not os.path.islink(self.file)
+
+    def check_writable(self) -> None:
+        if self.expect is not None:
+            atomic.check_writable(self.file)
+        else:
+            atomic.check_can_create(self.file)
+
+    def commit(self, packet: bytes | None, lists: dict[str, list[str]], check: CheckPacket,
+               preserve_mtime: bool) -> None:
+        if packet is None:
+            assert self.expect is not None
+            atomic.remove_file(self.file, expect=self.expect)
+            return
+
+        def verify_tmp(tmp: Path) -> None:
+            _check_stored(tmp.read_bytes(), packet, check, self.file)
+
+        atomic.atomic_write(self.file, packet, expect=self.expect,
+                            preserve_mtime=preserve_mtime, verify=verify_tmp)
+
+
+Target = Embedded | ViaExiftool | Sidecar
+
+
+def open_target(path: Path, fmt: Format, exiftool: Exiftool | None) -> Target:
+    """The place `path`'s XMP is written to, loaded."""
+    if fmt is Format.RAW:
+        return Sidecar(path, fmt, "raw files are never written; tagged in an XMP sidecar")
+    if fmt in (Format.JPEG, Format.PNG):
+        return Embedded(path, fmt, exiftool)
+    if exiftool is None:
+        return Sidecar(path, fmt, f"exiftool not installed; {fmt.name} tagged in an XMP sidecar")
+    return ViaExiftool(path, fmt, exiftool)
+
+
+def stored_packets(path: Path, fmt: Format, exiftool: Exiftool | None) -> list[bytes]:
+    """Every XMP packet emowatch may have written for `path`: embedded first, then sidecar."""
+    out: list[bytes] = []
+    if fmt in (Format.JPEG, Format.PNG):
+        data, _ = atomic.read_with_identity(path)
+        if fmt is Format.JPEG:
+            found = jpeg.read_packet(data, jpeg.layout(data, path))
+        else:
+            found = png.read_packet(data, png.chunks(data, path))
+        return [found] if found else []
+    if fmt is not Format.RAW and exiftool is not None:
+        found = exiftool.read_xmp(atomic.resolve(path))
+        if found:
+            out.append(found)
+    side = sidecar.find(path, fmt)
+    if side is not None:
+        out.append(atomic.read_with_identity(side)[0])
+    return out
+
+
+def _unchanged_since(path: Path, expect: atomic.FileIdentity) -> None:
+    if atomic.identity(path) != expect:
+        raise FileChangedError("file changed while it was read", path)
+
+
+def _check_stored(stored: bytes | None, packet: bytes | None, check: CheckPacket,
+                  path: Path) -> None:
+    if stored != packet:
+        raise MetadataError("the XMP did not come out as written; nothing was written", path)
+    if packet is not None:
+        check(parse(packet))
+
+
+def _check_tags(before: dict, after: dict, path: Path) -> None:
+    changed = verify.tag_changes(before, after)
+    if changed:
+        raise MetadataError("other metadata would change (" + ", ".join(changed[:5])
+                            + "); nothing was written", path)

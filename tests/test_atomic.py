@@ -1,0 +1,189 @@
+"""atomic_write: the one way a user's file is replaced."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from emowatch import atomic
+from emowatch.atomic import atomic_write, identity, read_with_identity, sweep_temp_files
+from emowatch.errors import FileChangedError, HardLinkError, ReadOnlyError, WriteError
+
+
+def leftovers(directory):
+    return [p.name for p in directory.iterdir() if atomic.is_temp_file(p)]
+
+
+@pytest.fixture
+def original(tmp_path):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"old content")
+    os.chmod(path, 0o640)
+    return path
+
+
+def test_replaces_content_keeps_mode_and_updates_mtime(original):
+    os.utime(original, ns=(10**18, 10**18))
+    _, expect = read_with_identity(original)
+    real = atomic_write(original, b"new content", expect=expect, preserve_mtime=False, verify=None)
+    assert real == original
+    assert original.read_bytes() == b"new content"
+    assert os.stat(original).st_mode & 0o777 == 0o640
+    assert os.stat(original).st_mtime_ns > 10**18
+    assert os.stat(original).st_ino != expect.ino  # a new file took its place (rename)
+    assert leftovers(original.parent) == []
+
+
+def test_preserve_mtime_keeps_times(original):
+    os.utime(original, ns=(10**18, 10**18 + 5))
+    expect = identity(original)
+    atomic_write(original, b"new", expect=expect, preserve_mtime=True, verify=None)
+    assert os.stat(original).st_mtime_ns == 10**18 + 5
+
+
+def test_extended_attributes_are_kept(original):
+    try:
+        os.setxattr(original, "user.xdg.tags", b"holiday")
+    except OSError:
+        pytest.skip("this file system has no user extended attributes")
+    atomic_write(original, b"new", expect=identity(original), preserve_mtime=False, verify=None)
+    assert os.getxattr(original, "user.xdg.tags") == b"holiday"
+
+
+def test_verify_sees_the_finished_temp_file_and_can_stop_the_write(original):
+    seen = []
+
+    def verify(tmp):
+        seen.append((tmp.name, tmp.read_bytes()))
+        raise WriteError("not what we meant")
+
+    with pytest.raises(WriteError):
+        atomic_write(original, b"new", expect=identity(original), preserve_mtime=False,
+                     verify=verify)
+    assert seen[0][0].startswith(".photo.jpg.emowatch-tmp-") and seen[0][1] == b"new"
+    assert original.read_bytes() == b"old content"
+    assert leftovers(original.parent) == []
+
+
+def test_a_writer_fills_the_temp_file_itself(original):
+    def writer(tmp):
+        tmp.write_bytes(b"written by a tool")
+
+    atomic_write(original, writer, expect=identity(original), preserve_mtime=False, verify=None)
+    assert original.read_bytes() == b"written by a tool"
+
+
+def test_file_modified_since_reading_is_not_overwritten(original):
+    expect = identity(original)
+    time.sleep(0.01)
+    original.write_bytes(b"someone else's edit")
+    with pytest.raises(FileChangedError):
+        atomic_write(original, b"ours", expect=expect, preserve_mtime=False, verify=None)
+    assert original.read_bytes() == b"someone else's edit"
+
+
+def test_file_modified_while_writing_is_not_overwritten(original):
+    expect = identity(original)
+
+    def writer(tmp):
+        tmp.write_bytes(b"ours")
+        with open(original, "ab") as f:  # another program appends meanwhile
+            f.write(b"!")
+
+    with pytest.raises(FileChangedError) as info:
+        atomic_write(original, writer, expect=expect, preserve_mtime=False, verify=None)
+    assert info.value.transient
+    assert original.read_bytes() == b"old content!"
+    assert leftovers(original.parent) == []
+
+
+def test_file_deleted_while_writing_is_not_recreated(original):
+    expect = identity(original)
+
+    def writer(tmp):
+        tmp.write_bytes(b"ours")
+        original.unlink()
+
+    with pytest.raises(FileChangedError):
+        atomic_write(original, writer, expect=expect, preserve_mtime=False, verify=None)
+    assert not original.exists()
+    assert leftovers(original.parent) == []
+
+
+def test_symlink_is_written_through_and_stays_a_link(original, tmp_path):
+    link = tmp_path / "link.jpg"
+    link.symlink_to(original.name)
+    real = atomic_write(link, b"new", expect=identity(link), preserve_mtime=False, verify=None)
+    assert real == original
+    assert link.is_symlink() and os.readlink(link) == original.name
+    assert original.read_bytes() == b"new"
+
+
+def test_hard_linked_file_is_refused(original, tmp_path):
+    os.link(original, tmp_path / "other-name.jpg")
+    with pytest.raises(HardLinkError):
+        atomic_write(original, b"new", expect=identity(original), preserve_mtime=False,
+                     verify=None)
+    assert (tmp_path / "other-name.jpg").read_bytes() == b"old content"
+
+
+def test_read_only_file_and_folder_are_refused(original):
+    os.chmod(original, 0o444)
+    with pytest.raises(ReadOnlyError):
+        atomic_write(original, b"new", expect=identity(original), preserve_mtime=False,
+                     verify=None)
+    os.chmod(original, 0o644)
+    os.chmod(original.parent, 0o555)
+    try:
+        with pytest.raises(ReadOnlyError):
+            atomic_write(original, b"new", expect=identity(original), preserve_mtime=False,
+                         verify=None)
+    finally:
+        os.chmod(original.parent, 0o755)
+    assert original.read_bytes() == b"old content"
+
+
+def test_new_file_is_created_but_never_clobbers(tmp_path):
+    new = tmp_path / "IMG_1.xmp"
+    atomic_write(new, b"<x/>", expect=None, preserve_mtime=False, verify=None)
+    assert new.read_bytes() == b"<x/>"
+    with pytest.raises(FileChangedError):
+        atomic_write(new, b"<y/>", expect=None, preserve_mtime=False, verify=None)
+    assert new.read_bytes() == b"<x/>"
+
+    def racer(tmp):  # another program creates the file while ours is being written
+        tmp.write_bytes(b"ours")
+        (tmp_path / "IMG_2.xmp").write_bytes(b"theirs")
+
+    with pytest.raises(FileChangedError):
+        atomic_write(tmp_path / "IMG_2.xmp", racer, expect=None, preserve_mtime=False, verify=None)
+    assert (tmp_path / "IMG_2.xmp").read_bytes() == b"theirs"
+    assert leftovers(tmp_path) == []
+
+
+def test_sweep_removes_leftovers_of_ours_and_of_exiftool_on_ours(tmp_path):
+    (tmp_path / "photo.jpg").write_bytes(b"photo")
+    (tmp_path / ".photo.jpg.emowatch-tmp-0a1b2c3d").write_bytes(b"half")
+    (tmp_path / ".photo.jpg.emowatch-tmp-0a1b2c3d_exiftool_tmp").write_bytes(b"half")
+    (tmp_path / ".hidden-user-file").write_bytes(b"keep")
+    removed = sweep_temp_files(tmp_path)
+    assert sorted(p.name for p in removed) == [".photo.jpg.emowatch-tmp-0a1b2c3d",
+                                               ".photo.jpg.emowatch-tmp-0a1b2c3d_exiftool_tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden-user-file", "photo.jpg"]
+
+
+def test_sweep_spares_a_temp_file_another_writer_is_still_using(tmp_path):
+    fresh = tmp_path / ".a.jpg.emowatch-tmp-00000000"
+    fresh.write_bytes(b"being written")
+    assert sweep_temp_files(tmp_path, older_than_s=60) == []
+    os.utime(fresh, (time.time() - 120, time.time() - 120))
+    assert sweep_temp_files(tmp_path, older_than_s=60) == [fresh]
+
+
+def test_read_with_identity_matches_what_was_read(original):
+    data, ident = read_with_identity(original)
+    assert data == b"old content" and ident == identity(original)
+    with pytest.raises(FileChangedError):
+        read_with_identity(original.parent / "missing.jpg")

@@ -1,0 +1,174 @@
+"""The real CLI, driven through click's runner: exit codes, JSON lines, dry runs, docs that cannot drift."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from emowatch.cli.main import cli
+from emowatch.cli.reference import BEGIN, END, reference
+from models import make_model
+from photos import save
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    # no user config, no stray EMOWATCH_* settings from the machine running the tests
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for key in list(__import__("os").environ):
+        if key.startswith("EMOWATCH_"):
+            monkeypatch.delenv(key)
+    return tmp_path
+
+
+@pytest.fixture
+def model(env):
+    return make_model(env / "model.onnx")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def exif_keywords(path: Path) -> dict:
+    out = subprocess.run(["exiftool", "-j", "-XMP-dc:Subject", "-XMP-lr:HierarchicalSubject", str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
+
+
+def test_tag_json_lines_and_exit_code_with_one_bad_photo(env, model):
+    photos = env / "shoot"
+    good = [save(photos / f"{i}.jpg", seed=i) for i in range(2)]
+    (photos / "broken.jpg").write_text("not a jpeg")
+    result = run("tag", "--json", "--no-explain", "--model", model, "--min-confidence", "0", photos)
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 3
+    for line in lines:
+        assert {"path", "label", "confidence", "probabilities", "keywords", "sidecars", "model",
+                "seconds", "error"} <= set(line)
+    by_name = {Path(line["path"]).name: line for line in lines}
+    assert "not a photo" in by_name["broken.jpg"]["error"]
+    for path in good:
+        line = by_name[path.name]
+        assert line["error"] is None and line["model"] == "tiny-test@0.0.1"
+        word = line["label"].title()
+        assert line["keywords"] == [f"Emotion|{word}", "Emotion", word]
+        tags = exif_keywords(path)
+        assert tags["HierarchicalSubject"] == f"Emotion|{word}"
+        assert set(tags["Subject"]) == {"Emotion", word}
+
+
+def test_all_good_exits_zero_and_prints_lines(env, model):
+    path = save(env / "a.jpg")
+    result = run("tag", "--no-explain", "--model", model, path)
+    assert result.exit_code == 0, result.output
+    assert "a.jpg" in result.stdout
+    assert "1 of 1 photos tagged" in result.stderr
+
+
+def test_min_confidence_makes_photos_uncertain(env, model):
+    path = save(env / "a.jpg")
+    result = run("tag", "--json", "--no-explain", "--model", model, "--min-confidence", "1", path)
+    line = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert line["uncertain"] is True and line["keywords"] == []
+    assert "Subject" not in exif_keywords(path)
+
+
+def test_dry_run_changes_nothing(env, model):
+    path = save(env / "a.jpg")
+    before = path.read_bytes()
+    mtime = path.stat().st_mtime_ns
+    result = run("tag", "--dry-run", "--model", model, "--min-confidence", "0", "--explainer", "cam", path)
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in env.iterdir()) == ["a.jpg", "model.onnx"]  # no .emowatch/ either
+    assert "would" in result.stdout + result.stderr
+
+
+def test_untag_removes_what_tag_wrote(env, model):
+    path = save(env / "a.jpg")
+    original = path.read_bytes()
+    assert run("tag", "--model", model, "--min-confidence", "0", "--explainer", "cam", path).exit_code == 0
+    assert path.read_bytes() != original
+    assert (env / ".emowatch" / "a.jpg.heatmap.png").is_file()
+    result = run("untag", path)
+    assert result.exit_code == 0, result.output
+    assert "Subject" not in exif_keywords(path)
+    assert not (env / ".emowatch").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["tag"],  # no paths
+    ["tag", "--device", "tpu", "x.jpg"],
+    ["tag", "--min-confidence", "3", "x.jpg"],
+    ["tag", "--config", "/nonexistent/emowatch.toml", "x.jpg"],
+    ["nonsense"],
+])
+def test_usage_errors_exit_2(env, args):
+    result = run(*args)
+    assert result.exit_code == 2
+
+
+def test_bad_config_value_is_one_line_and_exit_2(env):
+    config = env / "c.toml"
+    config.write_text('device = "tpu"\n')
+    result = run("tag", "--config", config, env / "x.jpg")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == ["emowatch: error: device must be one of auto, cuda, cpu, not 'tpu'"]
+
+
+def test_missing_model_is_one_clear_line(env):
+    path = save(env / "a.jpg")
+    result = run("tag", "--model", env / "missing.onnx", path)
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("missing.onnx: model file not found")
+
+
+def test_info_reports_model_providers_exiftool_and_settings(env, model):
+    result = run("info", "--json", "--model", model, "--device", "cuda")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["model"]["name"] == "tiny-test" and data["model"]["labels"] == ["positive", "negative", "other"]
+    assert data["providers"]["in_use"] == ["CPUExecutionProvider"]
+    assert "running on CPU" in data["providers"]["fallback"]
+    assert data["exiftool"]["found"] is True and data["exiftool"]["version"]
+    assert data["settings"]["device"] == "cuda"
+    assert "running on CPU" in result.stderr
+
+
+def test_default_model_tags_a_bundled_example(env):
+    photo = shutil.copy(ROOT / "examples" / "coffee.jpg", env / "coffee.jpg")
+    result = run("tag", "--json", "--no-explain", photo)
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout)
+    assert line["model"].startswith("emowatch")
+    assert line["label"] in ("positive", "negative", "other")
+
+
+def test_readme_cli_reference_is_generated_from_help():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index(BEGIN) + len(BEGIN):readme.index(END)]
+    assert section.strip() == reference().strip(), (
+        "README's CLI reference is stale: run python -m emowatch.cli.reference --write README.md")
+
+
+@pytest.mark.parametrize("name", ["main", "test"])
+def test_readme_quick_start_is_exactly_one_command_each(name):
+    out = subprocess.run([sys.executable, str(ROOT / ".ci" / "readme_command.py"), name],
+                         capture_output=True, text=True, check=True)
+    command = out.stdout.strip()
+    assert command.count("\n") == 0 and "pip install" in command
+    if name == "main":
+        assert "emowatch tag" in command and "examples" in command
+    else:
+        assert "pytest" in command and "exiv2" in command

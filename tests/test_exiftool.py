@@ -1,0 +1,112 @@
+"""The long-lived exiftool: one process, many commands, any thread, errors per file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+
+import psutil
+import pytest
+
+import corpus
+from emowatch.errors import ExiftoolError, ExiftoolMissingError
+from emowatch.exiftool import Exiftool
+
+
+def test_version_and_one_process_for_many_files(et, pristine):
+    assert et.version == corpus.exiftool("-ver").strip()
+    pid = et.pid
+    for name, path in pristine.items():
+        assert et.read_json(path, "-File:FileType")
+    assert et.pid == pid
+    children = [p for p in psutil.Process().children(recursive=True) if "exiftool" in " ".join(
+        p.cmdline())]
+    assert len(children) == 1
+
+
+def test_missing_exiftool_is_none_from_find_and_a_typed_error_that_says_how_to_install():
+    assert Exiftool.find("no-such-exiftool-here") is None
+    with pytest.raises(ExiftoolMissingError, match="apt-get install libimage-exiftool-perl"):
+        Exiftool("no-such-exiftool-here")
+
+
+def test_something_that_is_not_exiftool_is_an_error(tmp_path):
+    fake = tmp_path / "exiftool"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    with pytest.raises(ExiftoolError):
+        Exiftool(str(fake), timeout=10)
+
+
+def test_an_error_on_one_file_does_not_disturb_the_next(et, pristine, tmp_path):
+    with pytest.raises(ExiftoolError, match="File not found") as info:
+        et.read_json(tmp_path / "missing.jpg")
+    assert info.value.path == tmp_path / "missing.jpg"
+    assert et.read_json(pristine["full.jpg"], "-IPTC:Keywords")["IPTC:Keywords"] == [
+        "Beach", "Family", "Places"]
+
+
+def test_odd_file_names(et, pristine, tmp_path):
+    for name in ("-starts-with-dash.jpg", "späce ünïcode 写真.jpg", "quote'n\"semicolon;.jpg"):
+        path = corpus.copy(pristine["full.jpg"], tmp_path, name)
+        assert et.read_json(path, "-IPTC:City")["IPTC:City"] == "Paris"
+        assert et.read_xmp(path).startswith(b"<?xpacket")
+    with pytest.raises(ExiftoolError, match="line break"):
+        et.execute("-ver\n-foo")
+
+
+def test_many_threads_share_one_process(et, pristine, tmp_path):
+    paths = [corpus.copy(pristine["full.jpg"], tmp_path, f"p{i}.jpg") for i in range(8)]
+    errors, results = [], {}
+
+    def work(path):
+        try:
+            for _ in range(5):
+                results[path] = et.read_json(path, "-IPTC:Keywords", "-XMP-xmp:Rating")
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert all(r["SourceFile"] == str(p) and r["XMP-xmp:Rating"] == "3"
+               for p, r in results.items())
+
+
+def test_a_killed_process_is_restarted_on_the_next_command(exiftool_bin, pristine):
+    with Exiftool(exiftool_bin) as tool:
+        old = tool.pid
+        os.kill(old, signal.SIGKILL)
+        psutil.Process(old).wait(timeout=10)
+        assert tool.read_json(pristine["full.jpg"], "-IPTC:City")["IPTC:City"] == "Paris"
+        assert tool.pid != old
+
+
+def test_large_output_comes_through_whole(et, pristine, tmp_path):
+    big = corpus.lightroom_xmp(padding_lines=0).replace(
+        b'photoshop:City="Paris"', b'photoshop:City="' + b"P" * 500_000 + b'"')
+    (tmp_path / "big.xmp").write_bytes(big)
+    path = corpus.copy(pristine["photo.tif"], tmp_path)
+    et.write_in_place(path, [f"-XMP<={tmp_path / 'big.xmp'}"])
+    assert et.read_xmp(path) == big
+
+
+def test_write_in_place_reports_a_failed_write(et, tmp_path):
+    path = tmp_path / "not-an-image.jpg"
+    path.write_text("text")
+    with pytest.raises(ExiftoolError):
+        et.write_in_place(path, ["-XMP-dc:Subject=x"])
+    assert path.read_text() == "text"
+
+
+def test_close_ends_the_process(exiftool_bin):
+    tool = Exiftool(exiftool_bin)
+    pid = tool.pid
+    tool.close()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert shutil.which(exiftool_bin)

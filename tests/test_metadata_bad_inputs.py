@@ -1,0 +1,139 @@
+"""Bad inputs: each gives one clear typed error, and the file is left exactly as it was."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import corpus
+from emowatch import metadata
+from emowatch.errors import (DecodeError, FileChangedError, HardLinkError, IncompleteFileError,
+                             MetadataError, ReadOnlyError, UnsupportedFormatError)
+from emowatch.metadata import write_tags
+from emowatch.xmp import jpeg
+
+BROKEN_PACKET = b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+
+
+def unchanged_after(path, error, call):
+    before = path.read_bytes() if path.exists() else None
+    with pytest.raises(error) as info:
+        call()
+    if before is not None:
+        assert path.read_bytes() == before
+    assert not [p for p in path.parent.iterdir() if ".emowatch-tmp-" in p.name]
+    return info.value
+
+
+@pytest.mark.parametrize("exiftool_on", [True, False])
+def test_zero_byte_file(tmp_path, et, settings, tags, exiftool_on):
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    err = unchanged_after(path, DecodeError, lambda: write_tags(
+        path, tags, settings=settings, exiftool=et if exiftool_on else None))
+    assert "empty" in str(err)
+
+
+def test_truncated_jpeg(photo, et, settings, tags):
+    path = photo("plain.jpg")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    err = unchanged_after(path, IncompleteFileError,
+                          lambda: write_tags(path, tags, settings=settings, exiftool=et))
+    assert "truncated" in str(err)
+
+
+def test_text_file_named_jpg(tmp_path, et, settings, tags):
+    path = tmp_path / "notes.jpg"
+    path.write_text("not a photo at all\n" * 10)
+    unchanged_after(path, UnsupportedFormatError,
+                    lambda: write_tags(path, tags, settings=settings, exiftool=et))
+
+
+@pytest.mark.parametrize("name", ["plain.jpg", "plain.png"])
+def test_broken_xmp_packet(name, photo, et, settings, tags):
+    path = photo(name)
+    data = path.read_bytes()
+    if name.endswith(".jpg"):
+        path.write_bytes(jpeg.splice(data, jpeg.layout(data), BROKEN_PACKET))
+    else:
+        from emowatch.xmp import png
+        path.write_bytes(png.splice(data, png.chunks(data), BROKEN_PACKET))
+    err = unchanged_after(path, MetadataError,
+                          lambda: write_tags(path, tags, settings=settings, exiftool=et))
+    assert "XMP packet is broken" in str(err)
+
+
+def test_xmp_that_would_exceed_the_jpeg_limit(photo, et, settings, tags):
+    path = photo("plain.jpg")
+    data = path.read_bytes()
+    # a packet that fits (64,800 bytes, no padding left), but not with our values added
+    dense = corpus.lightroom_xmp(padding_lines=0)
+    big = dense.replace(b'photoshop:City="Paris"',
+                        b'photoshop:City="' + b"P" * (64_800 - len(dense)) + b'"')
+    path.write_bytes(jpeg.splice(data, jpeg.layout(data), big))
+    err = unchanged_after(path, MetadataError,
+                          lambda: write_tags(path, tags, settings=settings, exiftool=et))
+    assert "65,502" in str(err)
+
+
+def test_read_only_file_is_reported_not_forced(photo, et, settings, tags):
+    path = photo("plain.jpg")
+    os.chmod(path, 0o444)
+    err = unchanged_after(path, ReadOnlyError,
+                          lambda: write_tags(path, tags, settings=settings, exiftool=et))
+    assert "read-only" in str(err)
+    assert (os.stat(path).st_mode & 0o777) == 0o444
+
+
+def test_read_only_folder_is_reported(photo, et, settings, tags):
+    path = photo("plain.jpg")
+    os.chmod(path.parent, 0o555)
+    try:
+        unchanged_after(path, ReadOnlyError,
+                        lambda: write_tags(path, tags, settings=settings, exiftool=et))
+    finally:
+        os.chmod(path.parent, 0o755)
+
+
+def test_hard_linked_photo_is_skipped_with_a_reason(photo, tmp_path, et, settings, tags):
+    path = photo("plain.jpg")
+    os.link(path, tmp_path / "second-name.jpg")
+    err = unchanged_after(path, HardLinkError,
+                          lambda: write_tags(path, tags, settings=settings, exiftool=et))
+    assert "2 hard links" in str(err)
+
+
+@pytest.mark.parametrize("name", ["plain.jpg", "photo.tif"])
+@pytest.mark.parametrize("what", ["deleted", "modified"])
+def test_file_changed_between_reading_and_writing(name, what, photo, et, settings, tags,
+                                                  monkeypatch):
+    path = photo(name)
+    real_serialize = metadata.serialize
+
+    def meanwhile(*args, **kwargs):  # runs after the photo was read, before it is written
+        if what == "deleted":
+            path.unlink()
+        else:
+            with open(path, "ab") as f:
+                f.write(b"\0")  # e.g. another program saving it
+        return real_serialize(*args, **kwargs)
+
+    monkeypatch.setattr(metadata, "serialize", meanwhile)
+    with pytest.raises(FileChangedError) as info:
+        write_tags(path, tags, settings=settings, exiftool=et)
+    assert info.value.transient
+    assert not [p for p in path.parent.iterdir() if ".emowatch-tmp-" in p.name]
+    if what == "deleted":
+        assert not path.exists()  # not recreated from stale bytes
+    else:
+        assert path.read_bytes().endswith(b"\0")  # the other program's save survives
+
+
+def test_keyword_with_a_separator_is_refused(photo, et, settings):
+    from emowatch.tags import EmotionTags
+
+    path = photo("plain.jpg")
+    bad = EmotionTags("positive", "Happy|Sad", "Emotion", 0.9, {"positive": 0.9}, "m@1")
+    unchanged_after(path, MetadataError,
+                    lambda: write_tags(path, bad, settings=settings, exiftool=et))

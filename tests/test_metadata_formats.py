@@ -1,0 +1,182 @@
+"""Tagging every format for real, checked by independent readers (exiftool CLI, exiv2).
+
+After a tag: both readers see our keywords; every other tag exiftool reports is unchanged;
+image data is byte-identical (JPEG from SOS on, PNG IDAT) or decodes identically (others).
+Tagging twice leaves the bytes of tagging once; untag leaves no trace and nothing else changed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import corpus
+from emowatch.errors import MetadataError
+from emowatch.metadata import read_tags, remove_tags, write_tags
+
+EMBEDDED = ["full.jpg", "plain.jpg", "exif.jpg", "xmp.png", "plain.png", "iptc.png"]
+VIA_EXIFTOOL = ["photo.tif", "photo.webp", "photo.heic", "photo.dng"]
+ALL = EMBEDDED + VIA_EXIFTOOL
+
+# what emowatch owns, and facts that are not metadata (file-system stamps, sizes, offsets that
+# move when a block grows, exiftool's wording of its maker-note warning: the bytes are
+# compared separately)
+OURS = re.compile(r"^(XMP-dc:Subject|XMP-lr:HierarchicalSubject|XMP-emowatch:.*|IPTC:Keywords"
+                  r"|IFD0:XPKeywords|Photoshop:IPTCDigest|File:CurrentIPTCDigest)$")
+NOT_METADATA = re.compile(r"^(SourceFile|System:.*|File:FileSize|ExifTool:Warning"
+                          r"|QuickTime:MediaDataSize|.*:\w*(Offset|Offsets|ByteCounts))$")
+# a simple WebP has no room for XMP: it becomes an "extended" WebP (VP8X) to hold it
+WEBP_CONTAINER = {"File:FileType", "RIFF:WebP_Flags"}
+
+
+def other_tags(tags: dict, name: str) -> dict:
+    out = {k: v for k, v in tags.items() if not OURS.match(k) and not NOT_METADATA.match(k)}
+    if name.endswith(".webp"):
+        out = {k: v for k, v in out.items() if k not in WEBP_CONTAINER}
+    return out
+
+
+def image_data(path) -> bytes | list[bytes]:
+    data = path.read_bytes()
+    if path.suffix == ".jpg":
+        return corpus.jpeg_image_data(data)
+    if path.suffix == ".png":
+        return [raw for ctype, raw, _ in corpus.png_chunks(data) if ctype == b"IDAT"]
+    return corpus.decoded(path)
+
+
+def binaries(path) -> dict[str, bytes]:
+    return {t: corpus.binary(path, t) for t in ("MakerNotes", "ICC_Profile", "ThumbnailImage")}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_tag_is_seen_by_independent_readers_and_nothing_else_changes(
+        name, photo, et, exiv2_bin, settings, tags):
+    path = photo(name)
+    before, pixels, blobs = corpus.tags_of(path), image_data(path), binaries(path)
+
+    result = write_tags(path, tags, settings=settings, exiftool=et)
+
+    assert result.action == ("embedded" if name in EMBEDDED else "exiftool")
+    assert result.target == path
+    after = corpus.tags_of(path)
+    old_subjects = corpus.as_list(before.get("XMP-dc:Subject"))
+    assert corpus.as_list(after["XMP-dc:Subject"]) == old_subjects + [
+        w for w in ("Emotion", "Positive") if w not in old_subjects]
+    assert "Emotion|Positive" in corpus.as_list(after["XMP-lr:HierarchicalSubject"])
+    old_iptc = corpus.as_list(before.get("IPTC:Keywords"))
+    if old_iptc:  # IPTC keywords follow dc:subject; a photo without them does not get them
+        assert corpus.as_list(after["IPTC:Keywords"]) == old_iptc + ["Emotion", "Positive"]
+    else:
+        assert "IPTC:Keywords" not in after
+    assert after["XMP-emowatch:Label"] == "positive"
+    assert after["XMP-emowatch:Confidence"] == "0.9123"
+    assert other_tags(after, name) == other_tags(before, name)
+    assert image_data(path) == pixels
+    assert binaries(path) == blobs
+    if name != "photo.heic":  # exiv2 0.27 does not read HEIF
+        xmp = corpus.exiv2_xmp(path)
+        assert "Emotion|Positive" in xmp["Xmp.lr.hierarchicalSubject"].split(", ")
+        assert {"Emotion", "Positive"} <= set(xmp["Xmp.dc.subject"].split(", "))
+        assert xmp["Xmp.emowatch.label"] == "positive"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_tag_twice_gives_the_bytes_of_tagging_once(name, photo, et, settings, tags):
+    path = photo(name)
+    write_tags(path, tags, settings=settings, exiftool=et)
+    once = path.read_bytes()
+    again = corpus.emotion(tagged_at="2030-01-01T00:00:00+00:00")  # same result, later run
+    assert write_tags(path, again, settings=settings, exiftool=et).action == "unchanged"
+    assert path.read_bytes() == once
+    assert read_tags(path, exiftool=et).tagged_at == tags.tagged_at  # the first one is kept
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_untag_leaves_no_trace_and_everything_else(name, photo, et, settings, tags):
+    path = photo(name)
+    original = path.read_bytes()
+    before = corpus.tags_of(path)
+    write_tags(path, tags, settings=settings, exiftool=et)
+
+    result = remove_tags(path, settings=settings, exiftool=et)
+
+    assert result.action == "removed"
+    after = corpus.tags_of(path)
+    assert not [k for k in after if "emowatch" in k.lower()]
+    assert b"emowatch" not in path.read_bytes()
+    for key in ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "IPTC:Keywords",
+                "IFD0:XPKeywords", "Photoshop:IPTCDigest", "File:CurrentIPTCDigest"):
+        assert after.get(key) == before.get(key), key
+    assert other_tags(after, name) == other_tags(before, name)
+    if name in ("plain.jpg", "plain.png"):  # nothing but our packet was added: all bytes back
+        assert path.read_bytes() == original
+    assert remove_tags(path, settings=settings, exiftool=et).action == "nothing-to-remove"
+
+
+def test_iptc_keywords_and_adobe_digest_stay_consistent(photo, et, settings, tags):
+    path = photo("full.jpg")
+    write_tags(path, tags, settings=settings, exiftool=et)
+    after = corpus.tags_of(path)
+    assert corpus.as_list(after["IPTC:Keywords"]) == ["Beach", "Family", "Places", "Emotion",
+                                                      "Positive"]
+    assert corpus.as_list(after["IPTC:Keywords"]) == corpus.as_list(after["XMP-dc:Subject"])
+    assert after["Photoshop:IPTCDigest"] == after["File:CurrentIPTCDigest"]
+    assert after["IFD0:XPKeywords"] == "Emotion;Positive"
+
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)
+    after = corpus.tags_of(path)
+    assert corpus.as_list(after["IPTC:Keywords"]) == corpus.as_list(after["XMP-dc:Subject"]) == [
+        "Beach", "Family", "Places", "Emotion", "Negative"]
+    assert after["Photoshop:IPTCDigest"] == after["File:CurrentIPTCDigest"]
+    assert after["IFD0:XPKeywords"] == "Emotion;Negative"
+
+
+def test_xp_keywords_follow_the_setting(photo, et, tags):
+    from emowatch.settings import KeywordSettings, Settings
+
+    path = photo("exif.jpg")
+    write_tags(path, tags, settings=Settings(keywords=KeywordSettings(xp_keywords=False)),
+               exiftool=et)
+    assert "IFD0:XPKeywords" not in corpus.tags_of(path)
+    # a JPEG without EXIF does not get an EXIF block just for Windows
+    plain = photo("plain.jpg")
+    write_tags(plain, tags, settings=Settings(), exiftool=et)
+    assert not [k for k in corpus.tags_of(plain) if k.startswith(("IFD0:", "ExifIFD:"))]
+
+
+@pytest.mark.parametrize("name", ["plain.jpg", "exif.jpg", "xmp.png", "plain.png"])
+def test_jpeg_and_png_are_tagged_without_exiftool(name, photo, settings, tags):
+    path = photo(name)
+    before = corpus.tags_of(path)
+    result = write_tags(path, tags, settings=settings, exiftool=None)
+    assert result.action == "embedded"
+    after = corpus.tags_of(path)
+    assert "Emotion|Positive" in corpus.as_list(after["XMP-lr:HierarchicalSubject"])
+    assert other_tags(after, name) == other_tags(before, name)
+    assert corpus.same_result(read_tags(path), tags)
+
+
+@pytest.mark.parametrize("name", VIA_EXIFTOOL)
+def test_without_exiftool_other_formats_get_a_sidecar_and_say_why(name, photo, settings, tags):
+    path = photo(name)
+    original = path.read_bytes()
+    result = write_tags(path, tags, settings=settings, exiftool=None)
+    assert result.action == "sidecar"
+    assert result.target == path.with_name(path.name + ".xmp")
+    assert "exiftool not installed" in result.reason
+    assert path.read_bytes() == original
+    side = corpus.tags_of(result.target)
+    assert corpus.as_list(side["XMP-lr:HierarchicalSubject"]) == ["Emotion|Positive"]
+    assert corpus.same_result(read_tags(path), tags)
+    assert remove_tags(path, settings=settings, exiftool=None).action == "removed"
+    assert not result.target.exists()  # ours, and nothing else was in it
+
+
+def test_iptc_photo_without_exiftool_is_refused_not_left_inconsistent(photo, settings, tags):
+    path = photo("full.jpg")
+    original = path.read_bytes()
+    with pytest.raises(MetadataError, match="IPTC keywords.*exiftool"):
+        write_tags(path, tags, settings=settings, exiftool=None)
+    assert path.read_bytes() == original

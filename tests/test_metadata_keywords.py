@@ -1,0 +1,183 @@
+"""Keyword semantics: re-tagging, uncertainty, the user's own keywords, raw sidecars, dry runs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import corpus
+from emowatch.metadata import read_tags, remove_tags, write_tags
+from emowatch.settings import Settings
+
+
+def keywords(path):
+    tags = corpus.tags_of(path)
+    return (corpus.as_list(tags.get("XMP-lr:HierarchicalSubject")),
+            corpus.as_list(tags.get("XMP-dc:Subject")))
+
+
+def test_retag_replaces_our_keyword_and_values_without_duplicates(photo, et, settings):
+    path = photo("full.jpg")
+    write_tags(path, corpus.emotion("positive"), settings=settings, exiftool=et)
+    result = write_tags(path, corpus.emotion("negative", 0.8, model="tiny@2"), settings=settings,
+                        exiftool=et)
+    assert result.action == "embedded"
+    assert "lr:hierarchicalSubject: +Emotion|Negative -Emotion|Positive" in result.changes
+    hier, flat = keywords(path)
+    assert hier == ["Places|Beach", "Emotion|Negative"]
+    assert flat == ["Beach", "Family", "Places", "Emotion", "Negative"]
+    back = read_tags(path, exiftool=et)
+    assert corpus.same_result(back, corpus.emotion("negative", 0.8, model="tiny@2"))
+
+
+def test_users_own_emotion_keyword_is_never_removed(photo, et, settings):
+    path = photo("plain.jpg")
+    path.unlink()
+    corpus.jpeg_full(path, own_emotion="Calm")
+    write_tags(path, corpus.emotion("positive"), settings=settings, exiftool=et)
+    hier, flat = keywords(path)
+    assert hier == ["Places|Beach", "Emotion|Calm", "Emotion|Positive"]
+    assert flat == ["Beach", "Family", "Places", "Emotion", "Calm", "Positive"]
+
+    remove_tags(path, settings=settings, exiftool=et)
+    hier, flat = keywords(path)
+    assert hier == ["Places|Beach", "Emotion|Calm"]
+    # "Emotion" stays: the user's Emotion|Calm still needs it
+    assert flat == ["Beach", "Family", "Places", "Emotion", "Calm"]
+
+
+def test_a_keyword_the_user_had_before_us_stays_theirs(photo, et, settings):
+    path = photo("plain.jpg")
+    path.unlink()
+    corpus.jpeg_full(path, own_emotion="Positive")  # the user tagged it Positive themselves
+    write_tags(path, corpus.emotion("positive"), settings=settings, exiftool=et)
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)
+    hier, _ = keywords(path)
+    assert hier == ["Places|Beach", "Emotion|Positive", "Emotion|Negative"]
+    remove_tags(path, settings=settings, exiftool=et)
+    hier, flat = keywords(path)
+    assert hier == ["Places|Beach", "Emotion|Positive"]
+    assert flat == ["Beach", "Family", "Places", "Emotion", "Positive"]
+
+
+def test_uncertain_writes_no_keyword_removes_ours_and_records_the_values(photo, et, settings):
+    path = photo("full.jpg")
+    write_tags(path, corpus.emotion("positive"), settings=settings, exiftool=et)
+    result = write_tags(path, corpus.emotion("negative", 0.4, uncertain=True), settings=settings,
+                        exiftool=et)
+    assert result.action == "embedded"
+    hier, flat = keywords(path)
+    assert hier == ["Places|Beach"]
+    assert flat == ["Beach", "Family", "Places"]
+    tags = corpus.tags_of(path)
+    assert corpus.as_list(tags["IPTC:Keywords"]) == ["Beach", "Family", "Places"]
+    assert "IFD0:XPKeywords" not in tags
+    assert tags["XMP-emowatch:Uncertain"] in (True, "True")
+    assert "XMP-emowatch:Keyword" not in tags
+    back = read_tags(path, exiftool=et)
+    assert back.uncertain and back.label == "negative" and back.confidence == 0.4
+
+
+def test_dry_run_says_what_would_change_and_touches_nothing(photo, et, settings, tags):
+    path = photo("full.jpg")
+    original, stat = path.read_bytes(), os.stat(path)
+    result = write_tags(path, tags, settings=settings, exiftool=et, dry_run=True)
+    assert result.action == "would-write"
+    assert "lr:hierarchicalSubject: +Emotion|Positive" in result.changes
+    assert "IPTC:Keywords: +Emotion +Positive" in result.changes
+    assert path.read_bytes() == original and os.stat(path).st_mtime_ns == stat.st_mtime_ns
+    write_tags(path, tags, settings=settings, exiftool=et)
+    tagged = path.read_bytes()
+    result = remove_tags(path, settings=settings, exiftool=et, dry_run=True)
+    assert result.action == "would-write" and "remove emowatch values (XMP)" in result.changes
+    assert path.read_bytes() == tagged
+
+
+def test_mtime_is_updated_by_default_and_kept_when_asked(photo, et, tags):
+    path = photo("plain.jpg")
+    os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    write_tags(path, tags, settings=Settings(), exiftool=et)
+    assert os.stat(path).st_mtime_ns > 1_000_000_000_000_000_000
+    other = photo("plain.png")
+    os.utime(other, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    write_tags(other, tags, settings=Settings(preserve_mtime=True), exiftool=et)
+    assert os.stat(other).st_mtime_ns == 1_000_000_000_000_000_000
+
+
+# -- raw files ----------------------------------------------------------------------------
+
+
+def test_raw_gets_a_lightroom_named_sidecar_and_is_never_written(tmp_path, et, exiv2_bin,
+                                                                 settings, tags):
+    raw = corpus.fake_raw(tmp_path / "IMG_1234.CR2")
+    original = raw.read_bytes()
+    result = write_tags(raw, tags, settings=settings, exiftool=et)
+    assert result.action == "sidecar" and result.target == tmp_path / "IMG_1234.xmp"
+    assert "raw" in result.reason
+    assert raw.read_bytes() == original
+    side = corpus.tags_of(result.target)
+    assert corpus.as_list(side["XMP-lr:HierarchicalSubject"]) == ["Emotion|Positive"]
+    assert corpus.exiv2_xmp(result.target)["Xmp.lr.hierarchicalSubject"] == "Emotion|Positive"
+    assert write_tags(raw, tags, settings=settings, exiftool=et).action == "unchanged"
+    assert remove_tags(raw, settings=settings, exiftool=et).action == "removed"
+    assert not result.target.exists()  # created by us, nothing else in it: deleted
+
+
+def test_existing_lightroom_sidecar_is_merged_into_and_only_cleaned_on_untag(
+        tmp_path, et, settings, tags):
+    raw = corpus.fake_raw(tmp_path / "IMG_1234.NEF")
+    side = corpus.lightroom_sidecar(tmp_path / "IMG_1234.xmp")
+    before = corpus.tags_of(side)
+    result = write_tags(raw, tags, settings=settings, exiftool=et)
+    assert result.target == side
+    after = corpus.tags_of(side)
+    assert corpus.as_list(after["XMP-lr:HierarchicalSubject"]) == ["Places|Beach",
+                                                                   "Emotion|Positive"]
+    for key in ("XMP-crs:Exposure2012", "XMP-xmp:Rating", "XMP-dc:Title",
+                "XMP-xmpMM:HistoryAction"):
+        assert after[key] == before[key]
+    remove_tags(raw, settings=settings, exiftool=et)
+    assert side.exists()
+    cleaned = corpus.tags_of(side)
+    assert {k: v for k, v in cleaned.items() if not k.startswith("System:")} == {
+        k: v for k, v in before.items() if not k.startswith("System:")}
+
+
+def test_darktable_style_sidecar_is_preferred_when_it_exists(tmp_path, et, settings, tags):
+    raw = corpus.fake_raw(tmp_path / "IMG_7.CR2")
+    darktable = corpus.lightroom_sidecar(tmp_path / "IMG_7.CR2.xmp")
+    result = write_tags(raw, tags, settings=settings, exiftool=et)
+    assert result.target == darktable
+    assert not (tmp_path / "IMG_7.xmp").exists()
+    assert read_tags(raw) is not None
+
+
+def test_symlinked_photo_is_written_through_and_stays_a_link(photo, tmp_path, et, settings, tags):
+    real = photo("plain.jpg", "real.jpg")
+    link = tmp_path / "link.jpg"
+    link.symlink_to(real)
+    result = write_tags(link, tags, settings=settings, exiftool=et)
+    assert result.action == "embedded"
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert read_tags(real) is not None
+
+
+@pytest.mark.parametrize("name", ["plain.jpg", "photo.tif"])
+def test_untag_of_an_untagged_photo_does_nothing(name, photo, et, settings):
+    path = photo(name)
+    original = path.read_bytes()
+    assert remove_tags(path, settings=settings, exiftool=et).action == "nothing-to-remove"
+    assert path.read_bytes() == original
+
+
+def test_untag_also_cleans_the_sidecar_of_a_photo_tagged_before_exiftool_was_there(
+        photo, et, settings, tags):
+    path = photo("photo.tif")
+    side = write_tags(path, tags, settings=settings, exiftool=None).target  # no exiftool yet
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)  # now embedded
+    result = remove_tags(path, settings=settings, exiftool=et)
+    assert result.action == "removed" and result.target == path
+    assert any("sidecar photo.tif.xmp" in c for c in result.changes)
+    assert not side.exists()
+    assert read_tags(path, exiftool=et) is None

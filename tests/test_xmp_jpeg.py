@@ -1,0 +1,135 @@
+"""The JPEG APP1 splice: only the XMP segment changes, image data never does."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import pytest
+
+import corpus
+from emowatch.errors import DecodeError, IncompleteFileError, MetadataError
+from emowatch.metadata import write_tags
+from emowatch.xmp import jpeg
+from emowatch.xmp.targets import TOUCHED
+
+PACKET = corpus.lightroom_xmp()
+
+
+def spliced(data: bytes, packet: bytes | None) -> bytes:
+    return jpeg.splice(data, jpeg.layout(data), packet)
+
+
+def test_new_segment_goes_after_jfif_and_exif_and_nothing_else_moves(pristine):
+    data = pristine["exif.jpg"].read_bytes()
+    new = spliced(data, PACKET)
+    before, after = corpus.jpeg_segments(data), corpus.jpeg_segments(new)
+    assert after[0][:2] == b"\xff\xe0" and after[1][4:10] == b"Exif\0\0"
+    assert after[2] == b"\xff\xe1" + struct.pack(">H", 2 + 29 + len(PACKET)) + jpeg.XMP_HEADER + PACKET
+    assert after[:2] + after[3:] == before
+    assert corpus.jpeg_image_data(new) == corpus.jpeg_image_data(data)
+    assert spliced(new, None) == data
+
+
+def test_existing_segment_is_replaced_in_place(pristine):
+    data = pristine["full.jpg"].read_bytes()
+    lay = jpeg.layout(data)
+    old = lay.xmp(data)
+    new = spliced(data, b"<x/>")
+    assert new[: old.start] == data[: old.start] and new[old.start + 4 + 29 + 4:] == data[old.end:]
+    assert jpeg.read_packet(new, jpeg.layout(new)) == b"<x/>"
+
+
+def test_packet_over_the_segment_limit_is_refused(pristine):
+    data = pristine["plain.jpg"].read_bytes()
+    spliced(data, b" " * jpeg.MAX_PACKET)  # exactly the limit fits
+    with pytest.raises(MetadataError, match="65,502"):
+        spliced(data, b" " * (jpeg.MAX_PACKET + 1))
+
+
+def test_a_jpeg_with_two_xmp_segments_is_refused(pristine):
+    data = spliced(pristine["plain.jpg"].read_bytes(), PACKET)
+    seg = jpeg.layout(data).xmp(data)
+    doubled = data[: seg.end] + data[seg.start : seg.end] + data[seg.end :]
+    with pytest.raises(MetadataError, match="2 XMP segments"):
+        jpeg.read_packet(doubled, jpeg.layout(doubled))
+
+
+@pytest.mark.parametrize("data, error", [
+    (b"", DecodeError),
+    (b"GIF89a", DecodeError),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF", IncompleteFileError),
+    (b"\xff\xd8\xff\xd9", DecodeError),
+])
+def test_what_is_not_a_complete_jpeg(data, error):
+    with pytest.raises(error):
+        jpeg.layout(data)
+
+
+def test_scan_data_cut_short_is_incomplete(pristine):
+    data = pristine["plain.jpg"].read_bytes()
+    with pytest.raises(IncompleteFileError, match="no end-of-image"):
+        jpeg.layout(data[:-10])
+
+
+def test_iptc_keywords_are_detected_in_photoshop_app13(pristine):
+    full = pristine["full.jpg"].read_bytes()
+    plain = pristine["plain.jpg"].read_bytes()
+    assert jpeg.has_iptc_keywords(full, jpeg.layout(full))
+    assert not jpeg.has_iptc_keywords(plain, jpeg.layout(plain))
+
+
+def _with_extended(data: bytes, extension: bytes) -> bytes:
+    """Main packet naming the extension by GUID, then the extension in two segments."""
+    guid = hashlib.md5(extension).hexdigest().upper()
+    main = PACKET.replace(b'xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
+                          b'xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+                          b'    xmlns:xmpNote="http://ns.adobe.com/xmp/note/"\n'
+                          b'   xmpNote:HasExtendedXMP="' + guid.encode() + b'"')
+    data = spliced(data, main)
+    seg = jpeg.layout(data).xmp(data)
+    half = len(extension) // 2
+    parts = b""
+    for off, chunk in ((0, extension[:half]), (half, extension[half:])):
+        body = jpeg.EXT_HEADER + guid.encode() + struct.pack(">II", len(extension), off) + chunk
+        parts += b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    return data[: seg.end] + parts + data[seg.end :]
+
+
+EXTENSION = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+             b'22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:photoshop="http://ns.adobe.'
+             b'com/photoshop/1.0/"><photoshop:History>' + b"h" * 500 + b"</photoshop:History>"
+             b"</rdf:Description></rdf:RDF></x:xmpmeta>")
+
+
+def test_extended_xmp_is_left_byte_identical_while_the_main_packet_is_tagged(
+        pristine, tmp_path, et, settings, tags):
+    path = tmp_path / "ext.jpg"
+    path.write_bytes(_with_extended(pristine["plain.jpg"].read_bytes(), EXTENSION))
+    ext_before = [s for s in corpus.jpeg_segments(path.read_bytes()) if b"xmp/extension" in s[:40]]
+    assert write_tags(path, tags, settings=settings, exiftool=et).action == "embedded"
+    ext_after = [s for s in corpus.jpeg_segments(path.read_bytes()) if b"xmp/extension" in s[:40]]
+    assert ext_after == ext_before
+    read = corpus.tags_of(path)  # exiftool joins main and extension
+    assert read["XMP-photoshop:History"] == "h" * 500
+    assert "Emotion|Positive" in corpus.as_list(read["XMP-lr:HierarchicalSubject"])
+
+
+def test_keywords_inside_extended_xmp_are_refused(pristine):
+    ext = EXTENSION.replace(b"<photoshop:History>", b'<dc:subject xmlns:dc="http://purl.org/dc/'
+                            b'elements/1.1/"><rdf:Bag><rdf:li>Hidden</rdf:li></rdf:Bag>'
+                            b"</dc:subject><photoshop:History>")
+    data = _with_extended(pristine["plain.jpg"].read_bytes(), ext)
+    lay = jpeg.layout(data)
+    with pytest.raises(MetadataError, match="extended XMP"):
+        jpeg.check_extended(data, lay, jpeg.read_packet(data, lay), TOUCHED)
+
+
+def test_incomplete_extended_xmp_is_refused(pristine):
+    data = _with_extended(pristine["plain.jpg"].read_bytes(), EXTENSION)
+    lay = jpeg.layout(data)
+    last = lay.extended(data)[-1]
+    cut = data[: last.start] + data[last.end :]
+    lay = jpeg.layout(cut)
+    with pytest.raises(MetadataError, match="incomplete"):
+        jpeg.check_extended(cut, lay, jpeg.read_packet(cut, lay), TOUCHED)
