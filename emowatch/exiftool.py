@@ -111,7 +111,15 @@ class Exiftool:
             n = self._counter
             payload = "".join(a + "\n" for a in args)
             payload += f"-echo4\n{{status=${{status}}}}{{ready{n}}}\n-execute{n}\n"
-            return self._communicate(payload.encode("utf-8"), n, timeout or self.timeout)
+            # a file name that is not UTF-8 (os.fsencode's surrogates) goes as its own bytes
+            data = payload.encode("utf-8", "surrogateescape")
+            try:
+                return self._communicate(data, n, timeout or self.timeout)
+            except BaseException:
+                # interrupted mid-answer (Ctrl-C, a signal): its unread output would be taken
+                # for the next command's, so this process is done
+                self._stop()
+                raise
 
     def read_json(self, path: Path, *tags: str) -> dict[str, Any]:
         """Tags of one file as exiftool's JSON (`-G1 -a`), group-qualified keys; {} if none.

@@ -33,7 +33,11 @@ class Format(enum.Enum):
         return self is not Format.RAW
 
 
-RAW_EXTENSIONS = frozenset({".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".nrw", ".srw", ".pef"})
+RAW_EXTENSIONS = frozenset({
+    ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".rwl",
+    ".srw", ".pef", ".3fr", ".fff", ".iiq", ".mef", ".mos", ".erf", ".kdc", ".dcr", ".mrw", ".x3f", ".gpr",
+})
+TIFF_EXTENSIONS = frozenset({".tif", ".tiff"})
 PHOTO_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif", ".dng"}
 ) | RAW_EXTENSIONS
@@ -62,11 +66,13 @@ def sniff_bytes(head: bytes, suffix: str = "") -> Format | None:
     if head[:4] in (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00"):
         return Format.RAW  # Olympus ORF, Panasonic RW2
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        if head[8:10] == b"CR" or suffix in RAW_EXTENSIONS:
-            return Format.RAW
         if suffix == ".dng":
             return Format.DNG
-        return Format.TIFF
+        if suffix in TIFF_EXTENSIONS and head[8:10] != b"CR":
+            return Format.TIFF
+        # most camera raw formats are TIFF inside: under any other name, treat it as raw, which
+        # is never written (an .xmp sidecar instead), rather than risk rewriting a raw file
+        return Format.RAW
     return None
 
 

@@ -12,11 +12,12 @@ file as it was.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import MetadataError
+from .errors import MetadataError, WriteError
 from .exiftool import Exiftool
 from .formats import Format, sniff
 from .settings import Settings
@@ -43,6 +44,22 @@ class WriteResult:
         return self.action in ("embedded", "exiftool", "sidecar", "removed")
 
 
+def _typed_os_errors(fn):
+    """An OSError on the way (an unreadable sidecar, a folder named like one, a symlink loop,
+    a full /tmp) becomes a typed error on this photo, so a batch reports it and goes on."""
+
+    @functools.wraps(fn)
+    def wrapper(path: Path, *args, **kwargs):
+        try:
+            return fn(path, *args, **kwargs)
+        except OSError as e:
+            what = f" {Path(e.filename).name}" if e.filename else ""
+            raise WriteError(f"cannot read or write{what}: {e.strerror or e}", path) from None
+
+    return wrapper
+
+
+@_typed_os_errors
 def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
                exiftool: Exiftool | None, dry_run: bool = False) -> WriteResult:
     """Write `tags` into the photo (or its sidecar): keywords and our namespace.
@@ -86,6 +103,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     return WriteResult(path, target.file, target.kind, target.reason, changes)
 
 
+@_typed_os_errors
 def remove_tags(path: Path, *, settings: Settings, exiftool: Exiftool | None,
                 dry_run: bool = False) -> WriteResult:
     """Remove exactly what emowatch wrote: its keywords, its namespace, and a packet or
@@ -139,6 +157,7 @@ def _remove(path: Path, target: Target, settings: Settings, exiftool: Exiftool |
     return WriteResult(path, target.file, "removed", target.reason, changes)
 
 
+@_typed_os_errors
 def read_tags(path: Path, *, exiftool: Exiftool | None = None) -> EmotionTags | None:
     """What emowatch last wrote for this photo (embedded, else in its sidecar), or None."""
     path = Path(path)

@@ -28,3 +28,14 @@ def test_named_files_are_taken_and_missing_ones_reported(tmp_path):
     assert items[0] == text  # named explicitly: decoding will report it, for that file alone
     assert isinstance(items[1], InputProblem) and "no such file" in str(items[1].error)
     assert len(items) == 2  # the duplicate is taken once
+
+
+def test_tiff_based_raw_files_are_never_treated_as_writable_tiff(tmp_path):
+    from emowatch.formats import Format, sniff
+
+    for name in ("shot.3fr", "shot.iiq", "shot.mos", "shot.kdc", "shot.unknownraw", "shot.nef"):
+        path = save(tmp_path / name, format="TIFF")
+        assert sniff(path) is Format.RAW, name
+        assert not sniff(path).writable
+    assert sniff(save(tmp_path / "scan.tif")) is Format.TIFF
+    assert sniff(save(tmp_path / "scan.TIFF", format="TIFF")) is Format.TIFF

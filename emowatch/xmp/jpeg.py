@@ -25,8 +25,9 @@ XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 EXT_HEADER = b"http://ns.adobe.com/xmp/extension/\x00"
 EXIF_HEADER = b"Exif\x00\x00"
 PHOTOSHOP_HEADER = b"Photoshop 3.0\x00"
+MPF_HEADER = b"MPF\x00"
 MAX_PACKET = 65502
-APP0, APP1, APP13, SOS, EOI = 0xE0, 0xE1, 0xED, 0xDA, 0xD9
+APP0, APP1, APP2, APP13, SOS, EOI = 0xE0, 0xE1, 0xE2, 0xED, 0xDA, 0xD9
 _STANDALONE = {0x01} | set(range(0xD0, 0xD8))
 
 
@@ -125,12 +126,16 @@ def splice(data: bytes, lay: Layout, packet: bytes | None) -> bytes:
     """
     seg = lay.xmp(data)
     if packet is None:
-        return data if seg is None else _join(data, seg.start, b"", seg.end)
+        if seg is None:
+            return data
+        _check_mpf(data, lay, seg.start, seg.start - seg.end)
+        return _join(data, seg.start, b"", seg.end)
     if len(packet) > MAX_PACKET:
         raise MetadataError(f"the XMP packet would be {len(packet):,} bytes, more than the "
                             f"{MAX_PACKET:,} a JPEG segment holds; nothing was written")
     new = b"\xff\xe1" + struct.pack(">H", 2 + len(XMP_HEADER) + len(packet)) + XMP_HEADER + packet
     if seg is not None:
+        _check_mpf(data, lay, seg.start, len(new) - (seg.end - seg.start))
         return _join(data, seg.start, new, seg.end)
     at = 2
     for s in lay.segments:
@@ -138,7 +143,21 @@ def splice(data: bytes, lay: Layout, packet: bytes | None) -> bytes:
             at = s.end
         else:
             break
+    _check_mpf(data, lay, at, len(new))
     return _join(data, at, new, at)
+
+
+def _check_mpf(data: bytes, lay: Layout, at: int, delta: int) -> None:
+    """Refuse to move bytes that a multi-picture index (MPF, CIPA DC-007) points across.
+
+    MPF gives the offsets of the further images (camera previews, gain maps, depth maps) after
+    EOI relative to its own APP2 segment: growing or shrinking a segment before MPF moves both
+    alike, but one after it would leave every offset pointing into the wrong bytes.
+    """
+    if delta and any(s.marker == APP2 and s.start < at and s.payload(data).startswith(MPF_HEADER)
+                     for s in lay.segments):
+        raise MetadataError("JPEG's XMP sits after its multi-picture (MPF) index, and resizing it "
+                            "would break the offsets of the other images; nothing was written")
 
 
 def _join(data: bytes, cut: int, insert: bytes, resume: int) -> bytes:

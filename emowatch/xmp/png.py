@@ -61,7 +61,16 @@ def _is_xmp(data: bytes, c: Chunk) -> bool:
     return c.type == b"iTXt" and c.data(data).startswith(XMP_KEYWORD + b"\x00")
 
 
+# XMP that exiftool and others also read from other text chunks (tEXt/zTXt, ImageMagick's raw
+# profile): a file holding one must not get a second, disagreeing packet beside it
+_OTHER_XMP = (XMP_KEYWORD + b"\x00", b"Raw profile type xmp\x00")
+
+
 def xmp_chunk(data: bytes, cs: list[Chunk]) -> Chunk | None:
+    if any(c.type in (b"tEXt", b"zTXt", b"iTXt") and not _is_xmp(data, c)
+           and c.data(data).startswith(_OTHER_XMP) for c in cs):
+        raise MetadataError("PNG keeps its XMP in a non-standard text chunk; emowatch will not "
+                            "add a second packet beside it")
     found = [c for c in cs if _is_xmp(data, c)]
     if len(found) > 1:
         raise MetadataError(f"PNG has {len(found)} XMP chunks; emowatch will not guess which one "

@@ -55,7 +55,14 @@ def items(packet: Packet, tag: str) -> list[str]:
     """
     out: list[str] = []
     for prop in properties(packet, tag):
-        out.extend(li.text or "" for li in _container(prop) if li.tag == RDF_LI)
+        for li in _container(prop):
+            if li.tag != RDF_LI:
+                continue
+            if any(isinstance(c.tag, str) for c in li):
+                # a qualified or structured item (rdf:value...): rewriting the list would lose it
+                raise MetadataError(f"XMP property {_show(tag)} holds a structured item, which "
+                                    "emowatch does not rewrite")
+            out.append(li.text or "")
     for d in descriptions(packet):
         if tag in d.attrib:
             raise MetadataError(f"XMP property {_show(tag)} is an attribute, not an array")
