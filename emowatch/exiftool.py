@@ -164,6 +164,9 @@ class Exiftool:
                 [self.executable, "-stay_open", "True", "-@", "-", "-common_args", *COMMON_ARGS],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 bufsize=0, close_fds=True,
+                # its own session: a terminal's Ctrl-C goes to emowatch, which then finishes the
+                # photo in hand (with exiftool still alive) and closes exiftool itself
+                start_new_session=True,
             )
         except OSError as e:
             self._proc = None

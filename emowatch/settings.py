@@ -66,7 +66,7 @@ class KeywordSettings:
 class ExplainSettings:
     enabled: bool = True
     method: str = "lime"  # lime | cam
-    samples: int = 300
+    samples: int = 97  # LIME model runs: the photo + 4 foldover blocks of 24 (see emowatch/explain/sampling.py)
     segments: str = "quickshift"  # quickshift | slic
     seed: int = 0
     fidelity: bool = False

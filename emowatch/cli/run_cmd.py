@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from ..daemon.ledger import Ledger
+from ..daemon.memory import tune_malloc
 from ..daemon.serve import serve
 from ..daemon.service import Daemon, watch_roots
 from ..daemon.status import failure_json, failures, failures_table, summarize, summary_table
@@ -72,6 +73,7 @@ def run(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     Hidden files, partial downloads and emowatch's own sidecars and temp files are ignored.
     Ctrl-C or SIGTERM finishes the photo in hand and exits; a second Ctrl-C exits at once.
     """
+    tune_malloc()  # before any thread starts: a daemon's memory must stay flat for days
     settings = _with_daemon_flags(build_settings(params), params)
     roots = watch_roots(paths)
     # watchdog warns when a new folder's watch is added twice (a folder created while its parent

@@ -1,0 +1,121 @@
+"""Start-up backfill: the photos already in the watched trees that the ledger does not settle.
+
+Two walks, so that a progress bar can show a total and an ETA without holding the list:
+the first counts what needs work (stat + ledger lookup per file, no reads) and removes temp
+files that a killed emowatch left behind; the second queues those photos on the backfill side
+of the intake, which is bounded: the walk waits while the pipeline works. The watcher runs
+before the first walk, so nothing that arrives meanwhile is missed (the intake and the gate
+make sure nothing is done twice). A file that looks like it is still being written (modified
+within the quiet interval, or not structurally whole) goes to the settler instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from ..atomic import TEMP_MARK, sweep_temp_files
+from .clock import SYSTEM_CLOCK, Clock
+from .complete import is_complete
+from .events import BACKFILL_COUNTED, BACKFILL_DONE, SKIPPED, DaemonEvent
+from .fingerprint import Stamp
+from .gate import Gate
+from .paths import PathFilter
+from .queues import Intake, Job
+from .settle import FOUND, Seen
+from .threads import Worker
+
+
+def walk(roots: Sequence[str], accept: PathFilter, on_dir: Callable[[str, bool], None] | None = None,
+         stopping: Callable[[], bool] = lambda: False) -> Iterator[tuple[str, os.stat_result]]:
+    """Photos under `roots` (hidden folders and symlinked folders skipped), with their stat."""
+    stack = list(reversed(roots))
+    while stack and not stopping():
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        if on_dir is not None:
+            on_dir(folder, any(TEMP_MARK in e.name for e in entries))
+        subfolders = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not entry.name.startswith("."):
+                        subfolders.append(entry.path)
+                elif entry.is_file() and accept.accepts(entry.path):
+                    yield entry.path, entry.stat()
+            except OSError:
+                continue
+        stack.extend(reversed(subfolders))
+
+
+class Backfill(Worker):
+    def __init__(self, roots: Sequence[str], accept: PathFilter, gate: Gate, intake: Intake, *,
+                 observe: Callable[[Seen], None], emit: Callable[[DaemonEvent], None], quiet: float,
+                 started: float, clock: Clock = SYSTEM_CLOCK,
+                 on_crash: Callable[[str, BaseException], None] | None = None):
+        super().__init__("emowatch-backfill", on_crash)
+        self.roots, self.accept, self.gate, self.intake = roots, accept, gate, intake
+        self.observe, self.emit = observe, emit
+        self.quiet = quiet
+        self.started = started  # wall time the daemon started: older temp files are leftovers
+        self.clock = clock
+        self.swept: list[Path] = []
+
+    def run(self) -> None:
+        try:
+            total = self._count()
+            if self.stopping:
+                return
+            self.emit(DaemonEvent(BACKFILL_COUNTED, self.clock.time(), total=total, live=False))
+            self._queue()
+            if not self.stopping:
+                self.emit(DaemonEvent(BACKFILL_DONE, self.clock.time(), live=False))
+        except Exception as e:  # noqa: BLE001 - the daemon goes on serving new arrivals
+            if self._on_crash is not None:
+                self._on_crash(self.name, e)
+
+    def wake(self) -> None:
+        self.intake.wake()
+
+    def _count(self) -> int:
+        n = 0
+        for path, st in walk(self.roots, self.accept, self._sweep, lambda: self.stopping):
+            if not self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino)):
+                n += 1
+        return n
+
+    def _sweep(self, folder: str, has_temp: bool) -> None:
+        if has_temp:
+            # only files older than this daemon: our own writes in progress are newer. A killed
+            # emowatch's leftovers go at once (a concurrent `emowatch tag` whose temp file went
+            # with them fails that photo's write with an error; the photo itself is untouched)
+            age = max(0.0, self.clock.time() - self.started)
+            self.swept += sweep_temp_files(Path(folder), older_than_s=age)
+
+    def _queue(self) -> None:
+        for path, st in walk(self.roots, self.accept, stopping=lambda: self.stopping):
+            if self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino)):
+                continue
+            if self.clock.time() - st.st_mtime < self.quiet or not _whole(path):
+                # maybe still being written: the settler decides when it is complete; counts as
+                # handled for the progress bar, it comes back as a new arrival
+                self.observe(Seen(FOUND, path))
+                self.emit(DaemonEvent(SKIPPED, self.clock.time(), path=path, reason="settling", live=False))
+                continue
+            if not self.intake.put_backfill(Job(path, live=False, seen=self.clock.time())):
+                if self.intake.closed:
+                    return  # stopping
+                # already on its way as a new arrival
+                self.emit(DaemonEvent(SKIPPED, self.clock.time(), path=path, reason="queued", live=False))
+
+
+def _whole(path: str) -> bool:
+    try:
+        return is_complete(path)
+    except OSError:
+        return False

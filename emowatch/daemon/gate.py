@@ -1,0 +1,86 @@
+"""Does this photo need work? The one place that decides, for events and backfill alike.
+
+In order of cost:
+1. the file's stamp equals its row's (one stat, one lookup): done or failed before -> nothing
+   to do, unless the model changed and re-tagging on model change is on (or failures are
+   being retried). This is also how the daemon's own writes trigger nothing: the events
+   they fire lead here, and the row already holds the stamp of the file as we left it.
+2. the fingerprint equals its row's (the file was touched or copied over by its twin):
+   remember the new stamp, same verdict as 1.
+3. some *done* row has this fingerprint: the photo was moved or renamed (the old path is gone:
+   its row follows) or copied (both exist: the copy gets a row of its own). Either way the
+   file already holds our keywords; nothing to do.
+4. otherwise: work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .fingerprint import Stamp, fingerprint
+from .ledger import DONE, FAILED, Entry, Ledger
+
+
+@dataclass(frozen=True)
+class Verdict:
+    work: bool
+    reason: str  # new | changed | model | retry-failed | done | failed | moved | copied | vanished
+    stamp: Stamp | None = None
+    fingerprint: str | None = None
+    entry: Entry | None = None
+
+
+class Gate:
+    def __init__(self, ledger: Ledger, model_id: str, *, retag_on_model_change: bool = False,
+                 retry_failed: bool = False):
+        self.ledger = ledger
+        self.model_id = model_id
+        self.retag_on_model_change = retag_on_model_change
+        self.retry_failed = retry_failed
+
+    def quick(self, path: str, stamp: Stamp) -> bool:
+        """Backfill's cheap pre-check: True when the ledger already settles this file by stamp."""
+        entry = self.ledger.get(path)
+        return entry is not None and entry.stamp == stamp and self._settled(entry) is not None
+
+    def check(self, path: str) -> Verdict:
+        try:
+            stamp = Stamp.of(path)
+        except OSError:
+            return Verdict(False, "vanished")
+        entry = self.ledger.get(path)
+        if entry is not None and entry.stamp == stamp:
+            return self._verdict(entry, stamp, entry.fingerprint)
+        try:
+            fp = fingerprint(path)
+        except OSError:
+            return Verdict(False, "vanished")
+        if entry is not None and entry.fingerprint == fp:
+            self.ledger.restamp(path, stamp)
+            return self._verdict(entry, stamp, fp)
+        for twin in self.ledger.with_fingerprint(fp, DONE):
+            if self._settled(twin) is None:
+                continue  # tagged by an older model and we re-tag on model change
+            if os.path.lexists(twin.path):
+                self.ledger.copy(twin, path, stamp)
+                return Verdict(False, "copied", stamp, fp, twin)
+            self.ledger.move(twin.path, path, stamp)
+            return Verdict(False, "moved", stamp, fp, twin)
+        return Verdict(True, "changed" if entry is not None else "new", stamp, fp, entry)
+
+    def _verdict(self, entry: Entry, stamp: Stamp, fp: str) -> Verdict:
+        settled = self._settled(entry)
+        if settled is None:
+            return Verdict(True, "model" if entry.status == DONE else "retry-failed", stamp, fp, entry)
+        return Verdict(False, settled, stamp, fp, entry)
+
+    def _settled(self, entry: Entry) -> str | None:
+        """Why this row needs no work ("done"/"failed"), or None if it does."""
+        if entry.status == DONE:
+            if self.retag_on_model_change and entry.model != self.model_id:
+                return None
+            return DONE
+        if entry.status == FAILED and not self.retry_failed:
+            return FAILED
+        return None

@@ -1,0 +1,156 @@
+"""The daemon, wired together: watcher -> settler -> intake -> pipeline -> ledger, plus backfill.
+
+`Daemon` owns its threads and nothing else: the caller opens the ledger (which takes the
+state-folder lock), builds the Tagger (model, exiftool, explainer), and passes a clock and
+listeners (the views). `start()` returns at once; `stop()` asks every thread to finish the
+photo in hand; `join()` waits for them. Nothing here prints or touches signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from ..errors import InputError
+from ..settings import Settings
+from ..tagging import Tagger
+from .backfill import Backfill, walk
+from .clock import SYSTEM_CLOCK, Clock
+from .events import ERROR, STOPPED, STOPPING, WAITING, WATCHING, DaemonEvent, Stats
+from .gate import Gate
+from .ledger import Ledger
+from .paths import PathFilter
+from .pipeline import Pipeline
+from .queues import Intake, Job
+from .settle import Settler
+from .threads import join_all
+from .watcher import Watcher
+
+log = logging.getLogger("emowatch.daemon")
+Listener = Callable[[DaemonEvent], None]
+
+
+def watch_roots(paths: Iterable[Path]) -> list[Path]:
+    """The folders to watch: real paths, each once, none inside another. InputError if one is not a folder."""
+    roots: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.is_dir():
+            raise InputError("not a folder" if path.exists() else "no such folder", path)
+        real = path.resolve()
+        if real not in roots:
+            roots.append(real)
+    return [r for r in roots if not any(o != r and o in r.parents for o in roots)]
+
+
+class Daemon:
+    def __init__(self, roots: Sequence[Path], tagger: Tagger, ledger: Ledger, settings: Settings, *,
+                 polling: bool | None = None, retry_failed: bool = False, clock: Clock = SYSTEM_CLOCK,
+                 listeners: Iterable[Listener] = (), decode_workers: int = 2,
+                 finish_workers: int | None = None):
+        d = settings.daemon
+        self.settings = settings
+        self.roots = watch_roots(roots)
+        self.clock = clock
+        self.ledger = ledger
+        self.stats = Stats(clock)
+        self._listeners: list[Listener] = list(listeners)
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        self.started_at: float | None = None
+        roots_s = [str(r) for r in self.roots]
+
+        self.accept = PathFilter(self.roots, d)
+        self.intake = Intake()
+        self.gate = Gate(ledger, tagger.model.info.id, retag_on_model_change=d.retag_on_model_change,
+                         retry_failed=retry_failed)
+        self.watcher = Watcher(self.roots, self.accept, self._observe,
+                               polling=d.polling if polling is None else polling,
+                               poll_interval=d.poll_seconds)
+        self.settler = Settler(self._ready, quiet=d.quiet_seconds, close_events=self.watcher.close_events,
+                               max_checks=d.max_attempts, clock=clock, on_wait=self._waiting,
+                               expand_dir=lambda folder: (p for p, _ in walk([folder], self.accept)),
+                               on_crash=self._crashed)
+        if finish_workers is None:
+            # explanations are the slow stage (~1 s of CPU each): one per core; a plain write is quick
+            finish_workers = max(1, min(2, os.cpu_count() or 1)) if tagger.explainer is not None else 1
+        self.pipeline = Pipeline(tagger, self.gate, ledger, self.intake, emit=self.emit,
+                                 retry=self.settler.retry, max_attempts=d.max_attempts,
+                                 backoff=max(d.quiet_seconds, 0.05), clock=clock,
+                                 decode_workers=decode_workers, finish_workers=finish_workers,
+                                 batch_size=settings.batch_size, on_crash=self._crashed)
+        self.backfill = Backfill(roots_s, self.accept, self.gate, self.intake, observe=self.settler.observe,
+                                 emit=self.emit, quiet=d.quiet_seconds, started=clock.time(), clock=clock,
+                                 on_crash=self._crashed)
+        self.stats.set(roots=tuple(roots_s), mode=self.watcher.mode)
+        self.stats.set_gauges(lambda: (len(self.settler), len(self.intake) + self.pipeline.in_memory))
+
+    # -- control ---------------------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> "Daemon":
+        self.started_at = self.clock.time()
+        self.backfill.started = self.started_at
+        self.watcher.start()  # first, so that nothing arriving during the backfill is missed
+        self.emit(DaemonEvent(WATCHING, self.clock.time(), reason=self.watcher.mode))
+        self.settler.start()
+        self.pipeline.start()
+        self.backfill.start()
+        return self
+
+    def stop(self) -> None:
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self.emit(DaemonEvent(STOPPING, self.clock.time()))
+        self.watcher.stop()
+        self.backfill.stop()
+        self.settler.stop()
+        self.pipeline.stop()
+
+    def join(self, timeout: float = 30.0) -> bool:
+        """Wait for every thread; True when all have ended."""
+        self.watcher.join(timeout)
+        alive = join_all(self.threads, timeout)
+        if not alive:
+            self.emit(DaemonEvent(STOPPED, self.clock.time()))
+        else:
+            log.warning("threads still running after stop: %s", ", ".join(t.name for t in alive))
+        return not alive
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        return [*self.watcher.threads, self.settler, self.backfill, *self.pipeline.workers]
+
+    def __enter__(self) -> "Daemon":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        self.join()
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def emit(self, event: DaemonEvent) -> None:
+        self.stats.apply(event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a view must never take a worker down
+                log.exception("listener failed on %s", event.kind)
+
+    def _observe(self, seen) -> None:
+        self.settler.observe(seen)
+
+    def _ready(self, path: str, seen: float, attempt: int) -> None:
+        self.intake.put(Job(path, live=True, seen=seen, attempt=attempt))
+
+    def _waiting(self, path: str, why: str) -> None:
+        self.emit(DaemonEvent(WAITING, self.clock.time(), path=path, reason=why))
+
+    def _crashed(self, where: str, error: BaseException) -> None:
+        self.emit(DaemonEvent(ERROR, self.clock.time(), reason=f"{where}: {type(error).__name__}: {error}"))

@@ -1,0 +1,315 @@
+"""The daemon on a real watched folder: photos arriving every way they do, each tagged exactly once.
+
+No sleeps: the tests wait on the daemon's own events (with timeouts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from daemon_helpers import CountingTagger, Events, keywords, running, temp_files, daemon_settings
+from emowatch.daemon.events import FAILED, RETRY, SKIPPED, TAGGED, WAITING, BACKFILL_COUNTED
+from emowatch.errors import FileChangedError
+from emowatch.tagging import Tagger, failed
+from models import make_model, tiny_info
+from photos import save
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return make_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def photo_bytes(tmp_path_factory):
+    src = tmp_path_factory.mktemp("src")
+    return [save(src / f"src{i}.jpg", size=(640, 480), seed=i).read_bytes() for i in range(8)]
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    watch, state = tmp_path / "Pictures", tmp_path / "state"
+    watch.mkdir()
+    return watch, state
+
+
+def assert_tagged_once(tagger, events, paths):
+    tags = keywords(paths)
+    for p in paths:
+        assert tagger.work[str(p)] == 1, (p, tagger.work)
+        assert len(events.of(TAGGED, p)) == 1, p
+        assert len([k for k in tags[str(p)] if k.startswith("Emotion|")]) == 1, (p, tags[str(p)])
+        with Image.open(p) as im:
+            im.load()
+
+
+def test_photo_written_in_chunks_into_an_open_file_is_taken_only_when_complete(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    data = photo_bytes[0]
+    target = watch / "card" / "IMG_0001.jpg"
+    target.parent.mkdir()
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        with open(target, "wb") as f:
+            f.write(data[: len(data) // 3])
+            f.flush()
+            events.wait_for(WAITING, target)  # seen (by the watcher, or the start-up walk)
+            f.write(data[len(data) // 3: 2 * len(data) // 3])
+            f.flush()
+            # the daemon looked, found it unfinished, and held it back
+            events.wait_for(WAITING, target, "incomplete")
+            f.write(data[2 * len(data) // 3:])
+        events.wait_for(TAGGED, target)
+        assert not events.of(FAILED)
+        assert_tagged_once(tagger, events, [target])
+        entry = ledger.get(str(target))
+        assert entry.status == "done" and entry.size == target.stat().st_size > len(data)
+
+
+def test_photo_appended_in_separate_writes_waits_for_its_last_piece(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    data = photo_bytes[1]
+    target = watch / "IMG_0002.jpg"
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        target.write_bytes(data[: len(data) // 2])  # closed half-way, as a resumable copy does
+        events.wait_for(WAITING, target, "incomplete")
+        with open(target, "ab") as f:
+            f.write(data[len(data) // 2:])
+        events.wait_for(TAGGED, target)
+        assert not events.of(FAILED)
+        assert_tagged_once(tagger, events, [target])
+
+
+def test_copied_under_a_temp_name_then_renamed_into_place(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        finals = []
+        for i, temp_name in enumerate([".IMG_3.jpg.Xy12Ab", "IMG_4.jpg.part", "IMG_5.jpg.crdownload"]):
+            temp = watch / temp_name
+            with open(temp, "wb") as f:
+                for start in range(0, len(photo_bytes[i]), 16384):
+                    f.write(photo_bytes[i][start:start + 16384])
+                    f.flush()
+            final = watch / f"IMG_{3 + i}.jpg"
+            os.rename(temp, final)
+            finals.append(final)
+        for final in finals:
+            events.wait_for(TAGGED, final)
+        assert_tagged_once(tagger, events, finals)
+        assert set(tagger.work) == {str(f) for f in finals}  # the temp names were never read
+
+
+def test_photos_dropped_into_new_nested_folders(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        paths = []
+        for i in range(4):
+            folder = watch / "2024" / f"0{i + 1}" / "day"
+            folder.mkdir(parents=True)  # the photo lands while the new folder's watch is set up
+            paths.append(folder / f"IMG_{i}.jpg")
+            paths[-1].write_bytes(photo_bytes[i])
+        for p in paths:
+            events.wait_for(TAGGED, p)
+        assert_tagged_once(tagger, events, paths)
+
+
+def test_photos_moved_between_watched_folders_are_recognised_not_redone(tmp_path, model_path, photo_bytes):
+    pictures, imports, state = tmp_path / "Pictures", tmp_path / "Imports", tmp_path / "state"
+    pictures.mkdir()
+    imports.mkdir()
+    with running([pictures, imports], state, model_path) as (d, tagger, events, ledger):
+        a, b = imports / "a.jpg", imports / "shoot" / "b.jpg"
+        b.parent.mkdir()
+        a.write_bytes(photo_bytes[0])
+        b.write_bytes(photo_bytes[1])
+        events.wait_for(TAGGED, a)
+        events.wait_for(TAGGED, b)
+        moved_a = pictures / "2024" / "a.jpg"
+        moved_a.parent.mkdir()
+        os.rename(a, moved_a)  # a file moved to the other tree
+        os.rename(imports / "shoot", pictures / "shoot-2024")  # a folder moved with its photo
+        moved_b = pictures / "shoot-2024" / "b.jpg"
+        events.wait_for(SKIPPED, moved_a, "moved")
+        events.wait_for(SKIPPED, moved_b, "moved")
+        assert tagger.work == {str(a): 1, str(b): 1}
+        assert ledger.get(str(a)) is None and ledger.get(str(moved_a)).status == "done"
+        assert ledger.get(str(moved_b)).status == "done"
+
+
+def test_our_own_writes_and_sidecars_trigger_nothing(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        paths = [watch / f"p{i}.jpg" for i in range(5)]
+        for p, data in zip(paths, photo_bytes):
+            p.write_bytes(data)
+        for p in paths:
+            events.wait_for(TAGGED, p)
+            # the atomic replace of our own write fires a move event: it is looked at once and dropped
+            events.wait_for(SKIPPED, p, "done")
+        # files named like our sidecars and temp files, then a sentinel photo: events are taken
+        # in order, so once the sentinel is done the others were seen and ignored
+        (watch / ".emowatch").mkdir()
+        (watch / ".emowatch" / "p0.jpg.heatmap.png").write_bytes(b"x")
+        (watch / "p1.jpg.heatmap.png").write_bytes(b"x")
+        (watch / "p1.jpg.explain.json").write_text("{}")
+        (watch / ".p2.jpg.emowatch-tmp-0badcafe").write_bytes(b"x")
+        (watch / "p3.xmp").write_text("<x/>")
+        sentinel = watch / "sentinel.jpg"
+        sentinel.write_bytes(photo_bytes[6])
+        events.wait_for(TAGGED, sentinel)
+        events.wait_for(SKIPPED, sentinel, "done")
+        assert sum(tagger.work.values()) == 6
+        assert {e.path for e in events.of(WAITING)} == {str(p) for p in paths + [sentinel]}
+        assert len(events.of(TAGGED)) == 6
+    assert_tagged_once(tagger, events, paths + [sentinel])
+    assert temp_files(watch) == [watch / ".p2.jpg.emowatch-tmp-0badcafe"]  # the one we planted
+
+
+def test_a_corrupt_photo_is_recorded_failed_once_and_the_daemon_goes_on(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    settings = daemon_settings(state, max_attempts=3)
+    with running([watch], state, model_path, settings=settings) as (d, tagger, events, ledger):
+        good = [watch / f"good{i}.jpg" for i in range(3)]
+        garbage, truncated = watch / "garbage.jpg", watch / "truncated.jpg"
+        garbage.write_text("this is not a photo")
+        truncated.write_bytes(photo_bytes[4][:-3000])
+        for p, data in zip(good, photo_bytes):
+            p.write_bytes(data)
+        for p in good:
+            events.wait_for(TAGGED, p)
+        events.wait_for(FAILED, garbage)
+        events.wait_for(FAILED, truncated)
+        for p in (garbage, truncated):
+            entry = ledger.get(str(p))
+            assert entry.status == "failed" and entry.attempts == 1 and tagger.work[str(p)] == 1
+        assert "not a photo" in ledger.get(str(garbage)).error
+        # the same bytes written again: not retried; new content: retried
+        garbage.write_text("this is not a photo")
+        events.wait_for(SKIPPED, garbage, "failed")
+        later = watch / "later.jpg"
+        later.write_bytes(photo_bytes[5])
+        events.wait_for(TAGGED, later)
+        assert len(events.of(FAILED)) == 2 and tagger.work[str(garbage)] == 1
+        shutil.copyfile(watch / "good0.jpg", watch / "garbage.tmpcopy")
+        os.replace(watch / "garbage.tmpcopy", garbage)  # repaired: now a copy of a tagged photo
+        events.wait_for(SKIPPED, garbage, "copied")
+    assert_tagged_once(tagger, events, good + [later])
+
+
+class FlakyTagger(Tagger):
+    """The real Tagger whose first write of each photo hits a transient error (file busy)."""
+
+    seen: set = set()
+
+    def finish(self, prepared, prediction, started):
+        if prepared.path not in self.seen:
+            self.seen.add(prepared.path)
+            return failed(prepared.path, FileChangedError("file changed while it was read", prepared.path))
+        return super().finish(prepared, prediction, started)
+
+
+def test_a_transient_error_is_retried_with_backoff(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    FlakyTagger.seen = set()
+    with running([watch], state, model_path, tagger_cls=FlakyTagger) as (d, tagger, events, ledger):
+        p = watch / "busy.jpg"
+        p.write_bytes(photo_bytes[0])
+        retry = events.wait_for(RETRY, p)[0]
+        assert retry.delay == pytest.approx(0.2) and "changed" in retry.reason
+        events.wait_for(TAGGED, p)
+        assert ledger.get(str(p)).attempts == 2 and not events.of(FAILED)
+
+
+def test_restart_does_only_what_changed_while_it_was_down(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    paths = [watch / f"old{i}.jpg" for i in range(3)]
+    for p, data in zip(paths, photo_bytes):
+        p.write_bytes(data)
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        for p in paths:
+            events.wait_for(TAGGED, p)
+    # while it is down: one photo moved, one replaced by another picture, one new
+    moved = watch / "sorted" / "old0.jpg"
+    moved.parent.mkdir()
+    os.rename(paths[0], moved)
+    paths[1].write_bytes(photo_bytes[6])
+    new = watch / "new.jpg"
+    new.write_bytes(photo_bytes[7])
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        assert events.wait_for(BACKFILL_COUNTED)[0].total == 3
+        events.wait_for(SKIPPED, moved, "moved")
+        events.wait_for(TAGGED, paths[1])
+        events.wait_for(TAGGED, new)
+        assert tagger.work == {str(paths[1]): 1, str(new): 1}
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        assert events.wait_for(BACKFILL_COUNTED)[0].total == 0
+        assert events.wait_for("backfill-done")
+        assert sum(tagger.work.values()) == 0
+
+
+def test_a_new_model_retags_only_when_asked(dirs, model_path, photo_bytes, tmp_path):
+    watch, state = dirs
+    paths = [watch / f"p{i}.jpg" for i in range(2)]
+    for p, data in zip(paths, photo_bytes):
+        p.write_bytes(data)
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        for p in paths:
+            events.wait_for(TAGGED, p)
+    v2 = make_model(tmp_path / "v2.onnx", info=tiny_info(version="0.0.2"), seed=1)
+    with running([watch], state, v2) as (d, tagger, events, ledger):
+        assert events.wait_for(BACKFILL_COUNTED)[0].total == 0
+    settings = daemon_settings(state, retag_on_model_change=True)
+    with running([watch], state, v2, settings=settings) as (d, tagger, events, ledger):
+        assert events.wait_for(BACKFILL_COUNTED)[0].total == 2
+        for p in paths:
+            events.wait_for(TAGGED, p)
+        assert all(ledger.get(str(p)).model == "tiny-test@0.0.2" for p in paths)
+    tags = keywords(paths)
+    assert all(len([k for k in tags[str(p)] if k.startswith("Emotion|")]) == 1 for p in paths)
+
+
+def test_polling_mode_for_network_shares(dirs, model_path, photo_bytes):
+    watch, state = dirs
+    with running([watch], state, model_path, polling=True) as (d, tagger, events, ledger):
+        assert d.watcher.mode == "polling"
+        p = watch / "remote" / "IMG_9.jpg"
+        p.parent.mkdir()
+        shutil.copyfile(Path(save(watch.parent / "src.jpg", size=(640, 480), seed=9)), p)
+        events.wait_for(TAGGED, p)
+        events.wait_for(SKIPPED, p, "done")
+        assert tagger.work[str(p)] == 1
+
+
+def test_explanation_sidecars_beside_the_photos_trigger_nothing(dirs, model_path, photo_bytes):
+    from dataclasses import replace
+
+    from emowatch.explain import make_explainer
+    from emowatch.settings import ExplainSettings, SidecarSettings
+
+    watch, state = dirs
+    settings = replace(daemon_settings(state), explain=ExplainSettings(method="cam"),
+                       sidecars=SidecarSettings(mode="beside"))
+
+    class ExplainingTagger(CountingTagger):
+        def __init__(self, model, settings):
+            super().__init__(model, settings, explainer=make_explainer(model, settings.explain))
+
+    with running([watch], state, model_path, settings=settings, tagger_cls=ExplainingTagger) as (d, tagger, events, _):
+        paths = [watch / f"p{i}.jpg" for i in range(3)]
+        for p, data in zip(paths, photo_bytes):
+            p.write_bytes(data)
+        for p in paths:
+            events.wait_for(TAGGED, p)
+            events.wait_for(SKIPPED, p, "done")
+        sentinel = watch / "sentinel.jpg"
+        sentinel.write_bytes(photo_bytes[5])
+        events.wait_for(TAGGED, sentinel)
+        assert {e.path for e in events.of(WAITING)} == {str(p) for p in paths + [sentinel]}
+        assert sum(tagger.work.values()) == 4
+    for p in paths:
+        assert (watch / f"{p.name}.heatmap.png").is_file() and (watch / f"{p.name}.explain.json").is_file()
+    assert_tagged_once(tagger, events, paths + [sentinel])
