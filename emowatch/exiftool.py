@@ -14,6 +14,7 @@ import os
 import re
 import selectors
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -159,18 +160,22 @@ class Exiftool:
 
     def _start(self) -> None:
         self._stop()
+        # A terminal's Ctrl-C goes to the whole foreground process group. exiftool must not die
+        # of it: emowatch finishes the photo in hand, then closes exiftool itself. The child
+        # inherits this thread's blocked-signal mask; it stays in our process group, so a
+        # signal sent to the group (and a closed terminal) still reaches it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self._proc = subprocess.Popen(
                 [self.executable, "-stay_open", "True", "-@", "-", "-common_args", *COMMON_ARGS],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 bufsize=0, close_fds=True,
-                # its own session: a terminal's Ctrl-C goes to emowatch, which then finishes the
-                # photo in hand (with exiftool still alive) and closes exiftool itself
-                start_new_session=True,
             )
         except OSError as e:
             self._proc = None
             raise ExiftoolError(f"cannot start {self.executable}: {e.strerror or e}") from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -1,0 +1,43 @@
+"""Atomic writes for emowatch's own sidecar files: a reader sees the old file or the new one,
+never half a PNG. (User photos go through emowatch.atomic; sidecars are ours and simpler.)"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder, fsync'd, then renamed.
+
+    The temporary name is hidden and ends in `.tmp`, a pattern the daemon ignores, in case the
+    sidecars are placed beside the photos.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:  # mode 0o666 & ~umask, like any file the user's tools write
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # the rename is durable only once the folder is; not every filesystem allows this
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

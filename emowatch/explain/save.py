@@ -1,0 +1,104 @@
+"""Writing an explanation's sidecars: the heatmap, the JSON and the region map it refers to.
+
+Every path comes from emowatch.sidecars.sidecar_path (hidden `.emowatch/` folder by default),
+every write is atomic. The region map is a 16-bit greyscale PNG over the model's S x S view:
+pixel value = region id, as listed in the JSON's `regions`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ReadOnlyError, WriteError
+from ..settings import SidecarSettings
+from ..sidecars import sidecar_path
+from .atomicfile import write_atomic
+from .explanation import Explanation
+from .heatmap import render
+
+SCHEMA = 1
+KINDS = {"heatmap": "heatmap.png", "explain": "explain.json", "regions": "regions.png"}
+
+
+def sidecar_paths(photo: Path, settings: SidecarSettings) -> dict[str, Path]:
+    return {key: sidecar_path(photo, kind, settings) for key, kind in KINDS.items()}
+
+
+def save_explanation(photo: Path, image: Image.Image, explanation: Explanation,
+                     settings: SidecarSettings, *, dry_run: bool = False) -> dict[str, Path]:
+    """Write the three sidecars of `photo`; returns their paths (computed only, in a dry run)."""
+    paths = sidecar_paths(photo, settings)
+    if dry_run:
+        return paths
+    files = {
+        # the region map first, the JSON that refers to it next, the heatmap last
+        "regions": region_map_png(explanation.segments),
+        "explain": (json.dumps(explanation_json(photo, explanation, paths), indent=1) + "\n").encode(),
+        "heatmap": heatmap_png(image, explanation),
+    }
+    for key, data in files.items():
+        try:
+            write_atomic(paths[key], data)
+        except PermissionError as e:
+            raise ReadOnlyError(f"cannot write the {KINDS[key]} sidecar: {e.strerror}", paths[key]) from None
+        except OSError as e:
+            raise WriteError(f"cannot write the {KINDS[key]} sidecar: {e.strerror or e}", paths[key]) from None
+    return paths
+
+
+def legend_text(explanation: Explanation) -> str:
+    return f"{explanation.label} {explanation.probability:.0%} | {explanation.method.upper()}"
+
+
+# A LIME region that moves the log-odds by 0.5 (e.g. a probability from 0.5 to 0.38) is drawn
+# at full strength; weaker strongest regions are drawn fainter. CAM cells are fractions of one
+# logit spread over 49 cells, so there the strongest cell always sets the scale.
+FULL_STRENGTH = {"log-odds": 0.5}
+
+
+def heatmap_png(image: Image.Image, explanation: Explanation) -> bytes:
+    rendered = render(image, explanation.weight_map, explanation.resize, legend_text(explanation),
+                      FULL_STRENGTH.get(explanation.units, 0.0))
+    # zlib level 1: 0.07 s instead of 0.37 s for a 1024 px heatmap, for a file ~13% larger
+    return _png(rendered, compress_level=1)
+
+
+def region_map_png(segments: np.ndarray) -> bytes:
+    return _png(Image.fromarray(segments.astype(np.uint16)))
+
+
+def explanation_json(photo: Path, explanation: Explanation, paths: dict[str, Path]) -> dict[str, Any]:
+    e = explanation
+    size = e.segments.shape
+    return {
+        "schema": SCHEMA,
+        "photo": Path(photo).name,
+        "model": e.model,
+        "method": e.method,
+        "label": e.label,
+        "probability": round(e.probability, 6),
+        "seed": e.seed,
+        "samples": e.samples,
+        "segmentation": e.segmentation,
+        "units": e.units,
+        "regions": [r.to_json() for r in e.regions],
+        "score": None if e.score is None else round(e.score, 6),
+        "fidelity": None if e.fidelity is None else e.fidelity.to_json(),
+        "seconds": round(e.seconds, 4),
+        "timing": {k: round(v, 4) for k, v in e.timing.items()},
+        "region_map": {"file": paths["regions"].name, "width": int(size[1]), "height": int(size[0]),
+                       "regions": len(e.regions), "resize": e.resize},
+        "heatmap": paths["heatmap"].name,
+    }
+
+
+def _png(image: Image.Image, compress_level: int = 6) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()

@@ -1,0 +1,122 @@
+"""Sidecars: where they go (never into a watched folder's visible tree), what they hold."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emowatch.explain import make_explainer, save_explanation
+from emowatch.runtime.model import EmotionModel
+from emowatch.settings import ExplainSettings, Settings, SidecarSettings
+from emowatch.sidecars import HIDDEN_DIR, sidecar_path
+from emowatch.tagging import Tagger
+from models import make_model, tiny_info
+from test_explain_lime import SIZE, prepared_for, textured_photo
+
+REQUIRED = {"method", "label", "seed", "samples", "regions", "score", "fidelity", "seconds"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> EmotionModel:
+    path = make_model(tmp_path_factory.mktemp("m") / "tiny.onnx", info=tiny_info(size=SIZE))
+    return EmotionModel.load(path, device="cpu", threads=1)
+
+
+def write_photo(folder: Path, name: str = "IMG_1.jpg", size=(1600, 900)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    textured_photo(size=max(size)).resize(size).save(path, quality=90)
+    return path
+
+
+def visible_files(root: Path) -> list[str]:
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [os.path.relpath(os.path.join(folder, f), root) for f in files if not f.startswith(".")]
+    return sorted(found)
+
+
+@pytest.mark.parametrize("method", ["lime", "cam"])
+def test_tag_writes_sidecars_where_sidecar_path_says(tiny, tmp_path, method):
+    watched = tmp_path / "watched"
+    photo = write_photo(watched / "2024")
+    settings = Settings(explain=ExplainSettings(method=method, samples=32))
+    tagger = Tagger(tiny, settings, explainer=make_explainer(tiny, settings.explain), write=False)
+    [result] = list(tagger.tag([photo]))
+    assert result.ok, result.error
+    expected = {k: sidecar_path(photo, kind, settings.sidecars)
+                for k, kind in (("heatmap", "heatmap.png"), ("explain", "explain.json"), ("regions", "regions.png"))}
+    assert result.sidecars == expected
+    for path in expected.values():
+        assert path.is_file() and HIDDEN_DIR in path.parts
+    # the watched folder's visible tree holds the photo and nothing else
+    assert visible_files(watched) == ["2024/IMG_1.jpg"]
+    check_sidecars(photo, expected, method)
+
+
+def check_sidecars(photo: Path, paths: dict[str, Path], method: str) -> None:
+    doc = json.loads(paths["explain"].read_text())
+    assert REQUIRED <= set(doc)
+    assert doc["method"] == method and doc["label"] in ("positive", "negative", "other")
+    weights = [abs(r["weight"]) for r in doc["regions"]]
+    assert weights == sorted(weights, reverse=True)
+    assert all(set(r) >= {"id", "weight"} and isinstance(r["id"], int) for r in doc["regions"])
+    region_map = np.asarray(Image.open(paths["regions"]))
+    assert region_map.shape == (SIZE, SIZE) == (doc["region_map"]["height"], doc["region_map"]["width"])
+    assert set(np.unique(region_map).tolist()) == {r["id"] for r in doc["regions"]}
+    assert doc["region_map"]["file"] == paths["regions"].name and doc["heatmap"] == paths["heatmap"].name
+    if method == "lime":
+        assert isinstance(doc["seed"], int) and doc["samples"] >= 32 and 0 <= doc["score"] <= 1
+    else:
+        assert doc["seed"] is None and doc["samples"] is None and doc["score"] is None
+    assert doc["fidelity"] is None and doc["seconds"] > 0
+    heat = Image.open(paths["heatmap"])
+    with Image.open(photo) as original:
+        w, h = original.size
+    assert max(heat.size) <= 1024 and heat.mode == "RGB"
+    assert abs(heat.size[0] / heat.size[1] - w / h) < 0.01  # the photo's own aspect ratio
+
+
+def test_dry_run_computes_paths_and_writes_nothing(tiny, tmp_path):
+    photo = write_photo(tmp_path)
+    settings = Settings(explain=ExplainSettings(samples=32))
+    tagger = Tagger(tiny, settings, explainer=make_explainer(tiny, settings.explain), write=False, dry_run=True)
+    [result] = list(tagger.tag([photo]))
+    assert result.ok and set(result.sidecars) == {"heatmap", "explain", "regions"}
+    assert not (tmp_path / HIDDEN_DIR).exists()
+    assert sorted(os.listdir(tmp_path)) == ["IMG_1.jpg"]
+
+
+@pytest.mark.parametrize("mode", ["beside", "central"])
+def test_other_placements(tiny, tmp_path, mode):
+    photo = write_photo(tmp_path / "photos", size=(600, 800))
+    sidecars = SidecarSettings(mode=mode, dir=tmp_path / "central" if mode == "central" else None)
+    prepared, prediction = prepared_for(tiny, Image.open(photo).convert("RGB"), photo)
+    e = make_explainer(tiny, ExplainSettings(samples=32, fidelity=True)).explain(prepared, prediction)
+    paths = save_explanation(photo, prepared.image, e, sidecars)
+    for key, kind in (("heatmap", "heatmap.png"), ("explain", "explain.json"), ("regions", "regions.png")):
+        assert paths[key] == sidecar_path(photo, kind, sidecars) and paths[key].is_file()
+    doc = json.loads(paths["explain"].read_text())
+    assert set(doc["fidelity"]) >= {"deletion", "deletion_random", "insertion", "insertion_random"}
+    # no temporary file is left behind beside the photo
+    assert not [f for f in os.listdir(paths["heatmap"].parent) if f.endswith(".tmp")]
+
+
+def test_center_crop_model_heatmap_covers_the_photo(tmp_path):
+    info = tiny_info(size=SIZE, resize="center_crop")
+    model = EmotionModel.load(make_model(tmp_path / "crop.onnx", info=info), device="cpu", threads=1)
+    photo = write_photo(tmp_path, size=(1200, 600))
+    prepared, prediction = prepared_for(model, Image.open(photo).convert("RGB"), photo)
+    e = make_explainer(model, ExplainSettings(samples=32)).explain(prepared, prediction)
+    paths = save_explanation(photo, prepared.image, e, SidecarSettings())
+    heat = np.asarray(Image.open(paths["heatmap"]).convert("L"), np.float32)
+    assert heat.shape == (512, 1024)
+    base = np.asarray(Image.open(photo).convert("L").resize((1024, 512)), np.float32)
+    # the strips the model never saw (left and right of the central square) are dimmed
+    assert heat[:, :200].mean() < 0.7 * base[:, :200].mean()
