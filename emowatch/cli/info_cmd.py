@@ -49,7 +49,7 @@ def _safe_providers() -> list[str]:
         return []
 
 
-@click.command()
+@click.command(short_help="Show model, providers, exiftool, settings.")
 @click.option("--json", "as_json", is_flag=True, help="Print the information as one JSON object.")
 @common_options
 @click.pass_context

@@ -44,7 +44,7 @@ def _with_daemon_flags(settings: Settings, params: dict) -> Settings:
     return dataclasses.replace(settings, daemon=dataclasses.replace(settings.daemon, **changes))
 
 
-@click.command("run")
+@click.command("run", short_help="Watch folders and tag new photos (daemon).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @state_option
 @click.option("--polling", is_flag=True, default=None,
@@ -104,7 +104,7 @@ def _exiftool(app: AppContext):
         return None
 
 
-@click.command("status")
+@click.command("status", short_help="Summarise what the daemon has done.")
 @state_option
 @click.option("--failed", "show_failed", is_flag=True, help="List every photo that failed, with its reason.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or the failures) as JSON.")

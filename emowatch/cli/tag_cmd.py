@@ -35,7 +35,7 @@ def _note_exiftool(app: AppContext) -> None:
                   "and EXIF XPKeywords/IPTC are not updated (Debian/Ubuntu: apt-get install libimage-exiftool-perl)")
 
 
-@click.command()
+@click.command(short_help="Classify, explain and tag photos.")
 @paths_argument
 @write_options
 @click.option("--min-confidence", type=click.FloatRange(0, 1),
@@ -72,7 +72,7 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     ctx.exit(code)
 
 
-@click.command()
+@click.command(short_help="Remove everything emowatch wrote.")
 @paths_argument
 @write_options
 @explain_options
@@ -101,7 +101,7 @@ def untag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     ctx.exit(code)
 
 
-@click.command()
+@click.command(short_help="Explain photos with heatmaps only.")
 @paths_argument
 @click.option("-r", "--recursive", is_flag=True, default=None, help="Include the photos of folders' whole trees.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per photo (JSON Lines).")

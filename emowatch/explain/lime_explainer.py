@@ -49,7 +49,9 @@ class LimeParams:
 
     design: str = "foldover"
     target: str = "log-odds"
-    batch: int = 16  # ONNX Runtime keeps an arena per concurrent run sized by its largest batch: 64 held ~600 MB, 16 ~140 MB, at the same speed per image
+    # ONNX Runtime keeps a memory arena per concurrent run, sized by its largest batch:
+    # 64 held ~600 MB, 16 ~140 MB, at the same speed per image
+    batch: int = 16
     segment: SegmentParams = SegmentParams()
     fidelity_steps: int = 12
     fidelity_orderings: int = 4
