@@ -167,7 +167,7 @@ class Exiftool:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self._proc = subprocess.Popen(
-                [self.executable, "-stay_open", "True", "-@", "-", "-common_args", *COMMON_ARGS],
+                _command([self.executable, "-stay_open", "True", "-@", "-", "-common_args", *COMMON_ARGS]),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 bufsize=0, close_fds=True,
             )
@@ -242,6 +242,19 @@ class Exiftool:
                     pipe.close()
                 except OSError:
                     pass
+
+
+# exiftool -stay_open never ends by itself: at the end of its input it sleeps and reads again, so
+# an emowatch killed with -9 would leave it polling forever. Where there is a POSIX shell, its
+# input is relayed through `cat`; when our end of the pipe closes for any reason, cat ends and
+# the shell tells exiftool to stop.
+_RELAY = '{ cat; printf -- "-stay_open\\nFalse\\n"; } | exec "$@"'
+
+
+def _command(argv: list[str]) -> list[str]:
+    if os.name == "posix" and shutil.which("sh") and shutil.which("cat"):
+        return ["sh", "-c", _RELAY, "exiftool-relay", *argv]
+    return argv
 
 
 def _arg_path(path: Path) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
+import time
 
 import psutil
 import pytest
@@ -21,9 +24,25 @@ def test_version_and_one_process_for_many_files(et, pristine):
     for name, path in pristine.items():
         assert et.read_json(path, "-File:FileType")
     assert et.pid == pid
-    children = [p for p in psutil.Process().children(recursive=True) if "exiftool" in " ".join(
-        p.cmdline())]
+    children = [p for p in psutil.Process().children(recursive=True)
+                if p.name() not in ("sh", "cat") and "exiftool" in " ".join(p.cmdline())]
     assert len(children) == 1
+
+
+def test_exiftool_ends_when_emowatch_is_killed(tmp_path):
+    # exiftool -stay_open polls its input forever; a kill -9 of emowatch must not leave it behind
+    code = ("import os, sys\nfrom emowatch.exiftool import Exiftool\ne = Exiftool()\n"
+            "print(e.version, flush=True)\nos.kill(os.getpid(), 9)\n")
+    before = {p.pid for p in psutil.process_iter()}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -9 and done.stdout.strip()
+    def leftovers():
+        return [p for p in psutil.process_iter(["pid", "cmdline"]) if p.pid not in before
+                and "-stay_open" in " ".join(p.info["cmdline"] or [])]
+    deadline = time.monotonic() + 10
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling a process table: there is no event to wait on
+    assert leftovers() == []
 
 
 def test_missing_exiftool_is_none_from_find_and_a_typed_error_that_says_how_to_install():
