@@ -27,7 +27,6 @@ import contextlib
 import csv
 import io
 import os
-import platform
 import random
 import statistics
 import sys
@@ -39,6 +38,8 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see MEASURED.md: BLAS threads steal ORT's cores
 
 import numpy as np  # noqa: E402
+
+from machine import machine  # noqa: E402
 from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,14 +72,6 @@ class Row:
     regions: list[int] = field(default_factory=list)
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def photo_paths(count: int) -> list[Path]:

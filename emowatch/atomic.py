@@ -111,7 +111,7 @@ def remove_file(path: Path, *, expect: FileIdentity) -> None:
         raise FileChangedError("file vanished before it could be removed", path) from None
     except OSError as e:
         raise _os_error(e, path) from None
-    _fsync_dir(real.parent)
+    fsync_dir(real.parent)
 
 
 def _check_dir_writable(directory: Path, path: Path) -> None:
@@ -199,7 +199,7 @@ def atomic_write(
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    _fsync_dir(real.parent)
+    fsync_dir(real.parent)
     return real
 
 
@@ -279,7 +279,7 @@ def _commit(tmp: Path, real: Path, expect: FileIdentity | None, path: Path) -> N
         raise _os_error(e, path) from None
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # the rename is durable only once the directory entry is on disk
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

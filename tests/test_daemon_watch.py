@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from daemon_helpers import CountingTagger, Events, keywords, running, temp_files, daemon_settings
+from daemon_helpers import CountingTagger, keywords, running, temp_files, daemon_settings
 from emowatch.daemon.events import FAILED, RETRY, SKIPPED, TAGGED, WAITING, BACKFILL_COUNTED
 from emowatch.errors import FileChangedError
 from emowatch.tagging import Tagger, failed

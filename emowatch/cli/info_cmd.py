@@ -88,7 +88,7 @@ def _render(app: AppContext, data: dict[str, Any]) -> None:
     if pr.get("fallback"):
         p(f"           [yellow]{escape(pr['fallback'])}[/]")
     ex = data["exiftool"]
-    p(f"[bold]exiftool[/]   " + (f"{ex['version']}" if ex["found"] else
+    p("[bold]exiftool[/]   " + (f"{ex['version']}" if ex["found"] else
                                "[yellow]not found[/] (apt-get install libimage-exiftool-perl): "
                                "TIFF/WebP/HEIF/DNG get .xmp sidecars"))
     cf = data["config_file"]

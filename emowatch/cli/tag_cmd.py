@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import click
 from rich.markup import escape
@@ -16,6 +17,16 @@ from .options import build_settings, common_options, explain_options, write_opti
 from .render import Reporter
 
 paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+
+
+@contextlib.contextmanager
+def _opened(paths: tuple[Path, ...], params: dict) -> Iterator[tuple[AppContext, list]]:
+    """The command's settings, consoles and photos; exiftool closed however the command ends."""
+    app = AppContext(build_settings(params), *make_consoles())
+    try:
+        yield app, list(collect(paths, app.settings.recursive))
+    finally:
+        app.close()
 
 
 def _report(app: AppContext, results: Iterable[TagResult], *, total: int, as_json: bool, verb: str,
@@ -52,10 +63,8 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     embedded XMP; TIFF, WebP, HEIF and DNG are written through exiftool; raw files get an .xmp
     sidecar. Keywords: lr:hierarchicalSubject Emotion|Positive and dc:subject Emotion, Positive.
     """
-    settings = build_settings(params)
-    app = AppContext(settings, *make_consoles())
-    try:
-        items = list(collect(paths, settings.recursive))
+    with _opened(paths, params) as (app, items):
+        settings = app.settings
         if not params["dry_run"]:
             for leftover in sweep_leftovers(items):
                 app.err.print(f"[dim]removed a temp file left by an interrupted write: {escape(str(leftover))}[/]")
@@ -67,8 +76,6 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
                        as_json=params["as_json"], verb="Tagging",
                        done_word="would be tagged" if params["dry_run"] else "tagged",
                        show_changes=params["dry_run"])
-    finally:
-        app.close()
     ctx.exit(code)
 
 
@@ -83,21 +90,15 @@ def untag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
 
     Everything else in the photo and in any .xmp sidecar is left as it was.
     """
-    settings = build_settings(params)
-    app = AppContext(settings, *make_consoles())
-    try:
-        items = list(collect(paths, settings.recursive))
-
+    with _opened(paths, params) as (app, items):
         def results(started):
             for item in items:
                 started(getattr(item, "path", item))
-                yield untag_photo(item, settings, exiftool=app.exiftool, dry_run=params["dry_run"])
+                yield untag_photo(item, app.settings, exiftool=app.exiftool, dry_run=params["dry_run"])
 
         code = _report(app, results, total=len(items), as_json=params["as_json"], verb="Untagging",
                        done_word="would be untagged" if params["dry_run"] else "untagged",
                        show_changes=params["dry_run"])
-    finally:
-        app.close()
     ctx.exit(code)
 
 
@@ -116,13 +117,8 @@ def explain(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     Blue regions pushed the photo toward its predicted emotion, red against it; the stronger the
     colour, the larger the weight. Writes NAME.heatmap.png and NAME.explain.json (see --sidecars).
     """
-    settings = build_settings(params)
-    app = AppContext(settings, *make_consoles())
-    try:
-        items = list(collect(paths, settings.recursive))
-        tagger = Tagger(app.model, settings, explainer=app.explainer(enabled=True), write=False)
+    with _opened(paths, params) as (app, items):
+        tagger = Tagger(app.model, app.settings, explainer=app.explainer(enabled=True), write=False)
         code = _report(app, lambda started: tagger.tag(items, on_start=started), total=len(items),
                        as_json=params["as_json"], verb="Explaining", done_word="explained")
-    finally:
-        app.close()
     ctx.exit(code)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import queue
 from dataclasses import dataclass
 from typing import Callable, Iterable

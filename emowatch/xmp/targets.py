@@ -30,7 +30,22 @@ CheckPacket = Callable[[Packet], None]
 TOUCHED = (*XMP_TAGS.values(), LABEL)
 
 
-class Embedded:
+class _InPhoto:
+    """A target whose packet lives inside the photo itself (not in a sidecar)."""
+
+    path: Path
+
+    def fresh(self) -> Packet:
+        return new_packet()
+
+    def may_drop(self) -> bool:
+        return True
+
+    def check_writable(self) -> None:
+        atomic.check_writable(self.path)
+
+
+class Embedded(_InPhoto):
     """A JPEG or PNG whose XMP emowatch splices itself."""
 
     kind = "embedded"
@@ -61,15 +76,6 @@ class Embedded:
             self.info = exiftool.read_json(self.real)  # also the baseline to verify against
             self.stores = stores.parse(self.info)
             _unchanged_since(path, self.expect)
-
-    def fresh(self) -> Packet:
-        return new_packet()
-
-    def may_drop(self) -> bool:
-        return True
-
-    def check_writable(self) -> None:
-        atomic.check_writable(self.path)
 
     def commit(self, packet: bytes | None, lists: dict[str, list[str]], check: CheckPacket,
                preserve_mtime: bool) -> None:
@@ -122,7 +128,7 @@ class Embedded:
                                 preserve_mtime=preserve_mtime, verify=verify_written)
 
 
-class ViaExiftool:
+class ViaExiftool(_InPhoto):
     """A TIFF, WebP, HEIF or DNG: exiftool stores the packet we build."""
 
     kind = "exiftool"
@@ -140,15 +146,6 @@ class ViaExiftool:
         self.info = exiftool.read_json(self.real)  # also the baseline to verify against
         self.stores = stores.parse(self.info)
         _unchanged_since(path, self.expect)
-
-    def fresh(self) -> Packet:
-        return new_packet()
-
-    def may_drop(self) -> bool:
-        return True
-
-    def check_writable(self) -> None:
-        atomic.check_writable(self.path)
 
     def commit(self, packet: bytes | None, lists: dict[str, list[str]], check: CheckPacket,
                preserve_mtime: bool) -> None:
