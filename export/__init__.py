@@ -1,0 +1,1 @@
+"""Verified ONNX export of emowatch training checkpoints (`python -m export CHECKPOINT OUT.onnx`)."""

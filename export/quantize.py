@@ -1,0 +1,92 @@
+"""Optional int8 static quantization (QDQ, per channel), calibrated on real photos.
+
+Measured here: static int8 runs CNNs ~3.5x faster on VNNI cores, dynamic int8 is slower, so
+only static is offered. The backbone is quantized; the head and the cam_weights arithmetic
+stay fp32 (they cost nothing and the heatmap's gradients should stay exact). The int8 file
+is kept only if its predictions agree with fp32 on enough validation photos.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from emowatch import modelmeta as mm
+
+
+@dataclass(frozen=True)
+class QuantReport:
+    agreement: float              # share of validation photos with the same predicted class
+    accuracy_fp32: float
+    accuracy_int8: float
+    photos: int
+    kept: bool
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def quantize(fp32: Path, out: Path, calibration: np.ndarray) -> None:
+    """Write an int8 QDQ copy of `fp32` to `out`; `calibration` is a normalised photo batch."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quant_pre_process, quantize_static)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(np.array_split(calibration, max(1, len(calibration) // 16)))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {mm.INPUT: batch}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepped = Path(tmp) / "prepped.onnx"
+        quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
+        model = onnx.load(str(prepped))
+        trunk = _ancestors(model.graph, mm.FEATURES)
+        head = [n.name for n in model.graph.node if n.name not in trunk]
+        quantize_static(
+            str(prepped), str(out) + ".tmp", Reader(), quant_format=QuantFormat.QDQ,
+            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=head,
+        )
+    # quant_pre_process drops metadata_props; carry the emowatch keys over.
+    src, dst = onnx.load(str(fp32)), onnx.load(str(out) + ".tmp")
+    del dst.metadata_props[:]
+    dst.metadata_props.extend(src.metadata_props)
+    onnx.save(dst, str(out) + ".tmp")
+    os.replace(str(out) + ".tmp", out)
+
+
+def _ancestors(graph: onnx.GraphProto, output: str) -> set[str]:
+    """Names of the nodes that compute `output`: the backbone, when `output` is `features`."""
+    producer = {o: n for n in graph.node for o in n.output}
+    seen: set[str] = set()
+    todo = [output]
+    while todo:
+        node = producer.get(todo.pop())
+        if node is not None and node.name not in seen:
+            seen.add(node.name)
+            todo.extend(node.input)
+    return seen
+
+
+def compare(fp32: Path, int8: Path, photos: np.ndarray, labels: np.ndarray,
+            min_agreement: float = 0.99, batch: int = 32) -> QuantReport:
+    from export.onnx_export import _session
+
+    a, b = _session(fp32), _session(int8)
+    pa, pb = [], []
+    for i in range(0, len(photos), batch):
+        x = photos[i:i + batch]
+        pa.append(a.run([mm.LOGITS], {mm.INPUT: x})[0].argmax(1))
+        pb.append(b.run([mm.LOGITS], {mm.INPUT: x})[0].argmax(1))
+    pa, pb = np.concatenate(pa), np.concatenate(pb)
+    agreement = float((pa == pb).mean())
+    return QuantReport(agreement, float((pa == labels).mean()), float((pb == labels).mean()),
+                       len(photos), agreement >= min_agreement)

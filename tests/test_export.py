@@ -1,0 +1,103 @@
+"""Export parity: the ONNX file computes what PyTorch computes, cam_weights included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+import onnx
+import onnxruntime as ort
+import torch
+
+from emowatch.modelmeta import ModelInfo
+from export.onnx_export import ExportError, export, read_info
+from training import backbones
+from training.datasets import read_fi
+from training.images import Preprocess, load_rgb
+from training.labels import LABELS
+from training.model import EmotionNet, ExportForward, Head
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def net() -> EmotionNet:
+    torch.manual_seed(0)
+    try:
+        bb = backbones.build("efficientnet_lite0")
+    except backbones.BackboneError:
+        bb = backbones.build("efficientnet_lite0", pretrained=False)
+    head = Head(bb.spec.channels)
+    # Non-trivial normalisation statistics, as after training, so the BN scale matters.
+    head.norm.running_mean.uniform_(0, 1)
+    head.norm.running_var.uniform_(0.2, 2)
+    head.norm.weight.data.uniform_(0.5, 1.5)
+    return EmotionNet(bb, head).eval()
+
+
+@pytest.fixture(scope="module")
+def photos(net) -> np.ndarray:
+    """Real photos where the shared data is present (as in CI), generated ones otherwise."""
+    prep = Preprocess(224, net.backbone.spec.mean, net.backbone.spec.std)
+    if (DATA / "fi" / "manifest.csv").exists():
+        samples = read_fi(DATA / "fi", split="val")[:: 97][:8]
+        rgb = np.stack([load_rgb(s.path, 224) for s in samples])
+    else:
+        rgb = np.random.default_rng(0).integers(0, 256, (8, 224, 224, 3), dtype=np.uint8)
+    return prep.normalise(rgb)
+
+
+def _info(net) -> ModelInfo:
+    spec = net.backbone.spec
+    return ModelInfo(labels=LABELS, input_size=224, mean=spec.mean, std=spec.std, name="test",
+                     version="0", backbone=spec.name, training={"photos": 1},
+                     evaluation={"sets": {"fi_val": {"accuracy": 0.5}}})
+
+
+@pytest.fixture(scope="module")
+def exported(net, photos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "m.onnx"
+    parity = export(ExportForward(net), _info(net), out, photos)
+    return out, parity
+
+
+def test_parity_and_checker(exported):
+    out, parity = exported
+    assert parity.photos == 8 and parity.argmax_agreement == 1.0
+    assert parity.max_abs_diff["logits"] < 1e-3
+    onnx.checker.check_model(str(out), full_check=True)
+
+
+def test_metadata_round_trip(net, exported):
+    info = read_info(exported[0])
+    assert info == _info(net)
+    assert ModelInfo.from_metadata(
+        ort.InferenceSession(str(exported[0])).get_modelmeta().custom_metadata_map) == info
+
+
+def test_outputs_batch_axis_and_cam_weights_match_autograd(net, exported, photos):
+    session = ort.InferenceSession(str(exported[0]), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    x = photos[:3]
+    logits, features, cam = session.run(["logits", "features", "cam_weights"], {"image": x})
+    assert logits.shape == (3, 3) and features.shape == (3, 1280, 7, 7) and cam.shape == (3, 3, 1280)
+
+    with torch.no_grad():
+        feats = net.backbone(torch.from_numpy(x))
+    pooled = feats.mean(dim=(2, 3))
+    for i in range(3):
+        jac = torch.autograd.functional.jacobian(lambda p: net.head(p[None])[0], pooled[i])
+        np.testing.assert_allclose(cam[i], jac.numpy(), atol=2e-5, rtol=1e-4)
+    np.testing.assert_allclose(features, feats.numpy(), atol=1e-3)
+
+
+def test_export_fails_above_tolerance_and_leaves_no_file(net, photos, tmp_path):
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(ExportError, match="beyond tolerance"):
+        export(ExportForward(net), _info(net), out, photos[:2], tolerance={"logits": -1.0})
+    assert not out.exists() and not list(tmp_path.iterdir())

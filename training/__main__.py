@@ -1,0 +1,80 @@
+"""`python -m training --config FILE [flags]`: train a model; see training/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import config as C
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m training", description=__doc__.split(":")[1].strip())
+    ap.add_argument("--config", type=Path, action="append", default=[],
+                    help="TOML config; repeat to layer several, later ones win")
+    ap.add_argument("--from-run", type=Path, metavar="RUN_FOLDER",
+                    help="repeat a run from the config.json it saved")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    metavar="SECTION.KEY=VALUE", help="override any config value (repeatable)")
+    ap.add_argument("--name", help="run name (run.name)")
+    ap.add_argument("--out-dir", help="where run folders go (run.out_dir)")
+    ap.add_argument("--seed", type=int, help="run.seed")
+    ap.add_argument("--backbone", choices=("efficientnet_lite0", "resnet50"), help="model.backbone")
+    ap.add_argument("--backbone-weights", type=Path, metavar="FILE",
+                    help="ImageNet weights for the backbone (a state dict)")
+    ap.add_argument("--no-pretrained", action="store_true",
+                    help="start from random weights on purpose (otherwise missing weights are an error)")
+    ap.add_argument("--data-root", help="folder holding fi/ and emotion6/ (data.root)")
+    ap.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
+    ap.add_argument("--quiet", action="store_true")
+    return ap.parse_args(argv)
+
+
+def resolve(args: argparse.Namespace) -> C.Config:
+    flags: dict[str, dict] = {}
+
+    def put(section: str, key: str, value) -> None:
+        if value is not None:
+            flags.setdefault(section, {})[key] = value
+
+    put("run", "name", args.name)
+    put("run", "out_dir", args.out_dir)
+    put("run", "seed", args.seed)
+    put("model", "backbone", args.backbone)
+    put("model", "backbone_weights", str(args.backbone_weights) if args.backbone_weights else None)
+    put("model", "pretrained", False if args.no_pretrained else None)
+    put("data", "root", args.data_root)
+    if args.from_run:
+        saved = json.loads((args.from_run / "config.json").read_text())
+        for section, values in flags.items():
+            saved.setdefault(section, {}).update(values)
+        return C.load(None, args.overrides, extra=saved)
+    return C.load(args.config, args.overrides, extra=flags)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    try:
+        cfg = resolve(args)
+    except (C.ConfigError, OSError, json.JSONDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from .backbones import BackboneError
+    from .datasets import DatasetError
+    from .run import run
+
+    try:
+        result = run(cfg, log=(lambda line: None) if args.quiet else print,
+                     evaluate_after=not args.no_eval)
+    except (BackboneError, DatasetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(result.checkpoint)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Checkpoints: the weights and everything needed to rebuild the network without the data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from . import backbones
+from .labels import LABELS
+from .model import EmotionNet, Head
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing or was not written by emowatch's training."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    net: EmotionNet
+    backbone: str
+    labels: tuple[str, ...]
+    head: Mapping[str, Any]
+    config: Mapping[str, Any] = field(default_factory=dict)     # the resolved training config
+    training: Mapping[str, Any] = field(default_factory=dict)   # datasets, sizes, phases
+
+
+def build_net(backbone: str, head: Mapping[str, Any], weights: Path | None = None,
+              pretrained: bool = True) -> EmotionNet:
+    bb = backbones.build(backbone, weights, pretrained)
+    return EmotionNet(bb, Head(bb.spec.channels, len(LABELS), tuple(head["hidden"]), head["dropout"]))
+
+
+def save(path: Path, ckpt: Checkpoint) -> None:
+    """Written to a temporary name and renamed, so a crash never leaves half a checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({
+        "format": "emowatch-checkpoint-1",
+        "state_dict": ckpt.net.state_dict(),
+        "backbone": ckpt.backbone,
+        "labels": list(ckpt.labels),
+        "head": dict(ckpt.head),
+        "config": dict(ckpt.config),
+        "training": dict(ckpt.training),
+    }, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> Checkpoint:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a file that is not a checkpoint
+        raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != "emowatch-checkpoint-1":
+        raise CheckpointError(f"{path}: not an emowatch training checkpoint")
+    net = build_net(data["backbone"], data["head"], pretrained=False)
+    net.load_state_dict(data["state_dict"])
+    net.eval()
+    return Checkpoint(net, data["backbone"], tuple(data["labels"]), data["head"],
+                      data["config"], data["training"])

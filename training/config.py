@@ -1,0 +1,207 @@
+"""Training configuration: a TOML file, then `--section.key=value` overrides, then frozen.
+
+Relative paths in a config are relative to the repository root (the folder above
+`training/`), so a run reads the same data from wherever it is started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    out_dir: str = "runs"
+    seed: int = 1234
+    threads: int = 2
+    eval_each_epoch: bool = False         # quick scores on the evaluation sets after each epoch
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = "../shared/data"          # the folders below are relative to it
+    fi: str = "fi"                        # "" to leave FI out
+    fi_train_splits: tuple[str, ...] = ("train",)
+    fi_eval_splits: tuple[str, ...] = ("val",)
+    emotion6: str = "emotion6"            # "" to leave Emotion6 out
+    emotion6_split_file: str = "training/splits/emotion6.csv"
+    emotion6_train_splits: tuple[str, ...] = ("train", "val")
+    emotion6_eval_splits: tuple[str, ...] = ("test",)
+    wikiart_tsv: str = ""                 # WikiArt-Emotions-All.tsv, if you have it
+    wikiart_images: str = ""              # the folder holding <ID>.jpg
+    wikiart_ratings: str = "ImageOnly"
+    wikiart_test_share: float = 0.2
+    labelled: tuple[str, ...] = ()        # path,label CSVs or label/ folders (train)
+    labelled_eval: tuple[str, ...] = ()   # the same, for evaluation only
+    cache_dir: str = "runs/cache"
+    # Re-encode every training photo as a JPEG of this quality at the input size (0: off), so
+    # that compression artefacts are no cue for the source dataset; see images.recompress.
+    train_jpeg_quality: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = "efficientnet_lite0"
+    backbone_weights: str = ""            # a state dict file; "" = the backbone's usual place
+    pretrained: bool = True
+    hidden: tuple[int, ...] = (512, 128)
+    dropout: float = 0.5
+    input_size: int = 224
+    resize: str = "squash"
+
+
+@dataclass(frozen=True)
+class Phase1Config:
+    """The head alone on cached global-average features of the frozen backbone."""
+    epochs: int = 40
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    batch: int = 128
+    views: int = 4                        # cached views per photo: 1 plain + augmented
+
+
+@dataclass(frozen=True)
+class Phase2Config:
+    """Fine-tuning from stage `from_stage` on, at a lower learning rate.
+
+    Stages before `from_stage` stay frozen and their output is cached (`views` per photo);
+    `from_stage = 0` fine-tunes the whole network from decoded photos (for a GPU).
+    """
+    epochs: int = 6
+    lr: float = 1e-4
+    head_lr: float = 3e-4
+    weight_decay: float = 1e-2
+    batch: int = 64
+    from_stage: int = 12
+    views: int = 4
+    freeze_bn: bool = True                # keep the backbone's BatchNorm statistics
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    balance: str = "weighted"             # "weighted" loss, "sampler" (balanced batches), "none"
+    weight_power: float = 0.5             # weights = (inverse class frequency) ** power
+    # Extra weight per dataset, e.g. {emotion6 = 3.0}: Emotion6 is the only source of "other"
+    # and 12% of the photos; weighting all its classes (not just "other") teaches its 3-way
+    # distinction without making "looks like Emotion6" a cue for "other".
+    dataset_weights: dict = field(default_factory=dict)
+    label_smoothing: float = 0.1
+    # Mix of the one-hot label and the annotators' distribution, where a dataset has one:
+    # target = (1 - soft_targets) * smoothed one-hot + soft_targets * shares.
+    soft_targets: float = 0.0
+    other_bias: float = 0.0               # added to the "other" output bias after training
+
+
+@dataclass(frozen=True)
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    phase1: Phase1Config = field(default_factory=Phase1Config)
+    phase2: Phase2Config = field(default_factory=Phase2Config)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def as_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else REPO_ROOT / p
+
+    def data_path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.path(self.data.root) / p
+
+
+def load(paths: Path | Sequence[Path] | None = None, overrides: Sequence[str] = (),
+         extra: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
+    """Defaults, then each TOML file in `paths` (later ones win), then `extra`, then
+    `section.key=value` overrides."""
+    raw: dict[str, dict[str, Any]] = {}
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    for path in paths or ():
+        try:
+            layer = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"{path}: {e}") from None
+        for section, values in layer.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: {section} must be a [section]")
+            raw.setdefault(section, {}).update(values)
+    for section, values in (extra or {}).items():
+        raw.setdefault(section, {}).update(values)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        raw.setdefault(section, {})[name] = _parse(value)
+    return from_dict(raw)
+
+
+def from_dict(raw: Mapping[str, Any]) -> Config:
+    """Rebuild a config, e.g. the `config.json` a run saved: that is how a run is reproduced."""
+    sections = {f.name: f.type for f in fields(Config)}
+    unknown = set(raw) - set(sections)
+    if unknown:
+        raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    built = {}
+    for f in fields(Config):
+        cls = f.default_factory().__class__   # type: ignore[misc]
+        built[f.name] = _section(cls, raw.get(f.name, {}), f.name)
+    return Config(**built)
+
+
+def _section(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"[{where}] unknown key(s): {', '.join(sorted(unknown))}")
+    out = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        out[name] = _coerce(value, default, f"{where}.{name}")
+    return cls(**out)
+
+
+def _coerce(value: Any, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, tuple):
+        if isinstance(value, (list, tuple)):
+            kind = type(default[0]) if default else None
+            try:
+                return tuple(kind(v) if kind else v for v in value)
+            except (TypeError, ValueError):
+                pass
+    elif isinstance(default, dict):
+        if isinstance(value, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                           for v in value.values()):
+            return {str(k): float(v) for k, v in value.items()}
+    elif isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, type(default)) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{name}: expected {type(default).__name__}, got {value!r}")
+
+
+def _parse(text: str) -> Any:
+    """An override's value as TOML would read it; a bare word is a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text

@@ -1,0 +1,120 @@
+"""`python -m training.evaluate MODEL...`: the paper's tables for checkpoints and ONNX files.
+
+For every evaluation set of the config (by default FI val and the Emotion6 test part) and for
+all of them together: the classification report, accuracy, macro-F1, the confusion matrix and
+the majority-class baseline. Printed, and saved as JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import checkpoint, config as C
+from .datasets import Sample
+from .images import Preprocess, recompress
+from .labels import LABELS, OTHER
+from .metrics import report, summary
+from .predict import onnx_probs, torch_probs
+from .sources import eval_sets
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.toml"
+
+
+def evaluate(model: Path, sets: dict[str, list[Sample]], threads: int = 2,
+             probe_quality: int = 0) -> dict[str, dict]:
+    """Reports per set and for all sets together ("all").
+
+    With `probe_quality`, every set that has "other" photos is evaluated a second time with
+    its photos re-encoded as JPEGs of that quality ("<set>@jpeg<q>"): a model that calls
+    photos "other" for how they were compressed, not for what they show, loses its "other"
+    recall there. It is a probe, so it stays out of "all".
+    """
+    probs = {name: _probs(model, samples, threads) for name, samples in sets.items()}
+    reports = {name: report(sets[name], probs[name]) for name in sets}
+    if len(sets) > 1:
+        everything = [s for samples in sets.values() for s in samples]
+        reports["all"] = report(everything, np.concatenate([probs[n] for n in sets]))
+    if probe_quality:
+        for name, samples in sets.items():
+            if any(s.label == OTHER for s in samples):
+                probed = _probs(model, samples, threads, lambda x: recompress(x, probe_quality))
+                reports[f"{name}@jpeg{probe_quality}"] = report(samples, probed)
+    return reports
+
+
+def _probs(model: Path, samples: Sequence[Sample], threads: int, transform=None) -> np.ndarray:
+    if model.suffix == ".onnx":
+        probs, labels = onnx_probs(model, samples, threads, transform=transform)
+        if tuple(labels) != LABELS:
+            raise ValueError(f"{model}: labels {labels} are not {LABELS}")
+        return probs
+    ckpt = checkpoint.load(model)
+    spec = ckpt.net.backbone.spec
+    cfg = ckpt.config.get("model", {})
+    prep = Preprocess(spec.input_size, spec.mean, spec.std, cfg.get("resize", "squash"))
+    return torch_probs(ckpt.net.to(memory_format=torch.channels_last), prep, samples,
+                       transform=transform)
+
+
+def markdown(model: Path, reports: dict[str, dict]) -> str:
+    lines = [f"# Evaluation of `{model.name}`", ""]
+    for name, r in reports.items():
+        base = r["majority_baseline"]
+        lines += [f"## {name} (n = {r['n']})", "", "```", r["report_text"].rstrip(), "```", "",
+                  f"accuracy {r['accuracy']:.3f} · macro-F1 {r['macro_f1']:.3f} · "
+                  f"weighted-F1 {r['weighted_f1']:.3f} · majority baseline ({base['label']}) "
+                  f"accuracy {base['accuracy']:.3f}, macro-F1 {base['macro_f1']:.3f}"]
+        if "other_recall" in r:
+            lines[-1] += (f" · other recall {r['other_recall']:.3f}, "
+                          f"non-other called other {r['other_false_alarm']:.3f}")
+        lines += ["", "confusion (rows true, columns predicted: " + ", ".join(LABELS) + ")", "", "```"]
+        lines += ["  ".join(f"{v:5d}" for v in row) for row in r["confusion"]["matrix"]]
+        lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
+    ap.add_argument("models", nargs="+", type=Path, help="checkpoints (.pt) and/or ONNX files")
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                    help="which evaluation sets to use (its [data] section)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    metavar="SECTION.KEY=VALUE", help="override a config value")
+    ap.add_argument("--out", type=Path, help="folder for the JSON and Markdown (default: beside each model)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--probe-jpeg", type=int, default=75, metavar="QUALITY",
+                    help="also evaluate sets with 'other' photos re-encoded at this JPEG "
+                         "quality, the shortcut probe (0: off; default 75, FI's quality)")
+    args = ap.parse_args(argv)
+    try:
+        cfg = C.load(args.config, args.overrides)
+        sets = eval_sets(cfg)
+    except (C.ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for model in args.models:
+        try:
+            reports = evaluate(model, sets, args.threads, args.probe_jpeg)
+        except (ValueError, OSError, checkpoint.CheckpointError) as e:
+            print(f"error: {model}: {e}", file=sys.stderr)
+            return 1
+        out = args.out or model.parent
+        out.mkdir(parents=True, exist_ok=True)
+        stem = model.name.replace(".", "_")
+        (out / f"{stem}.evaluation.json").write_text(json.dumps(
+            {"model": str(model), "summary": summary(reports), "reports": reports}, indent=2))
+        text = markdown(model, reports)
+        (out / f"{stem}.evaluation.md").write_text(text)
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
