@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}; model `{model.info.id}`; "
         f"ONNX Runtime / torch threads: {threads}",
         f"- Load average (1 min) before / after: {load_before[0]:.1f} / {load_after[0]:.1f} on "
-        f"{os.cpu_count()} cores (above the core count, other work was sharing the CPU)",
+        f"{os.cpu_count()} cores (the bench itself keeps {threads} busy; clearly more means other "
+        "work was sharing the CPU)",
         f"- Command: `{command.strip()}`",
         "",
         table(rows, paper_seconds),

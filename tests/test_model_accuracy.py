@@ -1,7 +1,8 @@
 """Regression: the shipped model, run through ONNX Runtime on FI val, keeps its card's accuracy.
 
 The figure comes from the model's own metadata (written by `python -m export` from its ONNX
-evaluation), the same place docs/model_card.md quotes, so the test and the card cannot drift.
+evaluation); the README's model card must quote the same figures, so the card, the model and
+this test cannot drift apart.
 """
 
 from __future__ import annotations
@@ -18,6 +19,23 @@ from emowatch.modelmeta import LOGITS, ModelInfo
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "emowatch" / "models" / "emowatch-default.onnx"
 FI = ROOT.parent / "shared" / "data" / "fi"
+
+
+def _info() -> ModelInfo:
+    session = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map)
+
+
+def test_readme_card_quotes_the_shipped_model():
+    readme = (ROOT / "README.md").read_text()
+    card = readme.split("<!-- model-card:begin -->")[1].split("<!-- model-card:end -->")[0]
+    info = _info()
+    sets = info.evaluation["sets"]
+    assert f"`{info.name}` {info.version}" in card
+    for figure in (sets["fi_val"]["accuracy"], sets["fi_val"]["macro_f1"],
+                   sets["emotion6_test"]["accuracy"], sets["emotion6_test"]["other_recall"]):
+        assert f"{figure:.3f}" in card, f"the model card does not quote {figure:.3f}"
+    assert f"{sets['fi_val']['accuracy'] - 0.01:.3f}" in card  # the regression bar below
 
 
 def _fi_val() -> list[tuple[Path, str]]:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
+from emowatch.runtime.preprocess import model_image
+
 
 class ImageLoadError(ValueError):
     """A training image that cannot be decoded."""
@@ -39,22 +41,9 @@ def load_rgb(path: Path, size: int, resize: str = "squash") -> np.ndarray:
         with Image.open(path) as im:
             im.draft("RGB", (size, size))
             im = ImageOps.exif_transpose(im).convert("RGB")
-            return square(im, size, resize)
+            return model_image(im, size, resize)  # the runtime's own resize: train on what it will see
     except (OSError, ValueError) as e:
         raise ImageLoadError(f"{path}: cannot read image ({e})") from None
-
-
-def square(im: Image.Image, size: int, resize: str = "squash") -> np.ndarray:
-    """uint8 [size, size, 3] exactly as emowatch.runtime.preprocess makes it (same crop, same
-    filter, same reducing gap): a model must be trained on what it will be shown."""
-    if resize == "center_crop":
-        w, h = im.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        im = im.crop((left, top, left + side, top + side))
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(im, dtype=np.uint8)
 
 
 def recompress(rgb: np.ndarray, quality: int) -> np.ndarray:

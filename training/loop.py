@@ -75,7 +75,6 @@ def fit(
     per_sample = weight[torch.from_numpy(labels.astype(np.int64))]
     if sample_weights is not None:
         per_sample = per_sample * torch.from_numpy(sample_weights.astype(np.float32))
-    y_all = torch.from_numpy(labels.astype(np.int64))
     target = torch.from_numpy(targets(labels, s, soft)).float()
     logs = []
     for epoch in range(1, s.epochs + 1):

@@ -130,9 +130,11 @@ class OrtSession:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if providers == [CPU]:
-            # CPU-only: cap the threads so decoding and writing keep a core's worth of room
             options.intra_op_num_threads = self.threads or max(1, os.cpu_count() or 1)
             options.inter_op_num_threads = 1
+            # ORT's pool threads spin after each run by default, taking the cores from the
+            # threads that decode the next photos; between our batches they should sleep
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # onnxruntime-gpu's CUDA error on a CPU box: we report it ourselves
         try:
             with warnings.catch_warnings():  # "provider not available": we say it ourselves, once
