@@ -87,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="which evaluation sets to use (its [data] section)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     metavar="SECTION.KEY=VALUE", help="override a config value")
-    ap.add_argument("--out", type=Path, help="folder for the JSON and Markdown (default: beside each model)")
+    ap.add_argument("--out", type=Path, help="folder for the JSON and Markdown (default: beside a "
+                    "checkpoint, in runs/evaluate/ for an ONNX file, so the package stays clean)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--probe-jpeg", type=int, default=75, metavar="QUALITY",
                     help="also evaluate sets with 'other' photos re-encoded at this JPEG "
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, OSError, checkpoint.CheckpointError) as e:
             print(f"error: {model}: {e}", file=sys.stderr)
             return 1
-        out = args.out or model.parent
+        out = args.out or (model.parent if model.suffix == ".pt" else C.REPO_ROOT / "runs" / "evaluate")
         out.mkdir(parents=True, exist_ok=True)
         stem = model.name.replace(".", "_")
         (out / f"{stem}.evaluation.json").write_text(json.dumps(

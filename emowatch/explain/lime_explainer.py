@@ -49,9 +49,10 @@ class LimeParams:
 
     design: str = "foldover"
     target: str = "log-odds"
-    # ONNX Runtime keeps a memory arena per concurrent run, sized by its largest batch:
-    # 64 held ~600 MB, 16 ~140 MB, at the same speed per image
-    batch: int = 16
+    # ONNX Runtime's memory arena grows with batch x concurrent runs, and stays grown; the
+    # speed per image barely changes with the batch. Measured with two photos explained at
+    # once (the daemon): RSS 665 MB at batch 16, 475 MB at 8, 378 MB at 4, 0.60-0.75 s a photo
+    batch: int = 4
     segment: SegmentParams = SegmentParams()
     fidelity_steps: int = 12
     fidelity_orderings: int = 4
