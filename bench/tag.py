@@ -67,17 +67,33 @@ def fresh_copies(paths: list[Path], folder: Path) -> list[Path]:
     return [Path(shutil.copy(p, folder / p.name)) for p in paths]
 
 
-def time_tagging(tagger, originals: list[Path], work: Path, runs: int) -> list[float]:
-    seconds = []
+def time_tagging(tagger, originals: list[Path], work: Path, runs: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (this process, all threads) of a whole run."""
+    seconds, cpu = [], []
     for _ in range(runs):
         copies = fresh_copies(originals, work)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         results = list(tagger.tag(copies))
         seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         failed = [r for r in results if r.error]
         if failed:
             raise SystemExit(f"bench photo failed: {failed[0].path}: {failed[0].error}")
-    return seconds
+    return statistics.median(seconds), statistics.median(cpu)
+
+
+def decode_ms(model, photos: list[Path]) -> tuple[float, float]:
+    """Median wall and CPU ms to decode one photo to the model's input in one thread
+    (Tagger.prepare's work)."""
+    from emowatch.runtime.classify import prepare
+
+    wall, cpu = [], []
+    for path in photos:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        prepare(path, model, None)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
 
 
 def write_times(settings, exiftool, scratch: Path, runs: int) -> list[tuple[str, str, float]]:
@@ -157,9 +173,12 @@ def main() -> None:
                  ("24 MP JPEG with camera EXIF (+ XPKeywords via exiftool)", camera, False)]
         for label, photos, both in cases:
             for what, t in [("classify + write", tagger), ("classify only", classify_only)][:2 if both else 1]:
-                secs = time_tagging(t, photos, tmp / "work", args.runs)
-                med = statistics.median(secs)
-                rows.append((label, what, len(photos), med / len(photos) * 1000, len(photos) / med))
+                med, cpu = time_tagging(t, photos, tmp / "work", args.runs)
+                rows.append((label, what, len(photos), med / len(photos) * 1000, len(photos) / med,
+                             cpu / len(photos) * 1000, cpu / med))
+            if both:
+                wall_ms, cpu_ms = decode_ms(model, photos)
+                rows.append((label, "decode only, one thread", len(photos), wall_ms, None, cpu_ms, None))
         write_rows = write_times(settings, exiftool, tmp / "writes", args.runs)
 
     base = rows[0][4]
@@ -167,10 +186,13 @@ def main() -> None:
     print(f"model: {model.info.id} ({model.info.backbone}), ONNX Runtime CPU, explanations off, "
           f"median of {args.runs} runs; exiftool {'present' if exiftool else 'absent'}")
     print(f"command: python bench/tag.py --photos {args.photos} --runs {args.runs}\n")
-    print("| photos | stage | n | ms/photo | photos/s | vs 224 px classify+write |")
-    print("|---|---|---|---|---|---|")
-    for label, what, n, ms, rate in rows:
-        print(f"| {label} | {what} | {n} | {ms:.1f} | {rate:.1f} | {rate / base:.2f}x |")
+    print("| photos | stage | n | ms/photo | photos/s | vs 224 px classify+write | CPU ms/photo | cores busy |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, what, n, ms, rate, cpu, busy in rows:
+        if rate is None:
+            print(f"| {label} | {what} | {n} | {ms:.1f} | - | - | {cpu:.1f} | - |")
+            continue
+        print(f"| {label} | {what} | {n} | {ms:.1f} | {rate:.1f} | {rate / base:.2f}x | {cpu:.1f} | {busy:.2f} |")
     print("\n| format | written as | write_tags ms (median) |")
     print("|---|---|---|")
     for fmt, action, sec in write_rows:
