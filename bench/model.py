@@ -21,9 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine  # noqa: E402
+from machine import machine  # noqa: E402  (bench/ is on the path: scripts run as python bench/NAME.py)
 
 BATCHES = (1, 8, 32)
 

@@ -48,6 +48,18 @@ def assert_tagged_once(tagger, events, paths):
             im.load()
 
 
+def drop_and_wait(watch, events, photo_bytes, count):
+    """Write `count` photos into `watch`; return once each is tagged and the event of our own
+    atomic replace (a move) has been looked at once and dropped."""
+    paths = [watch / f"p{i}.jpg" for i in range(count)]
+    for p, data in zip(paths, photo_bytes):
+        p.write_bytes(data)
+    for p in paths:
+        events.wait_for(TAGGED, p)
+        events.wait_for(SKIPPED, p, "done")
+    return paths
+
+
 def test_photo_written_in_chunks_into_an_open_file_is_taken_only_when_complete(dirs, model_path, photo_bytes):
     watch, state = dirs
     data = photo_bytes[0]
@@ -143,13 +155,7 @@ def test_photos_moved_between_watched_folders_are_recognised_not_redone(tmp_path
 def test_our_own_writes_and_sidecars_trigger_nothing(dirs, model_path, photo_bytes):
     watch, state = dirs
     with running([watch], state, model_path) as (d, tagger, events, ledger):
-        paths = [watch / f"p{i}.jpg" for i in range(5)]
-        for p, data in zip(paths, photo_bytes):
-            p.write_bytes(data)
-        for p in paths:
-            events.wait_for(TAGGED, p)
-            # the atomic replace of our own write fires a move event: it is looked at once and dropped
-            events.wait_for(SKIPPED, p, "done")
+        paths = drop_and_wait(watch, events, photo_bytes, 5)
         # files named like our sidecars and temp files, then a sentinel photo: events are taken
         # in order, so once the sentinel is done the others were seen and ignored
         (watch / ".emowatch").mkdir()
@@ -299,12 +305,7 @@ def test_explanation_sidecars_beside_the_photos_trigger_nothing(dirs, model_path
             super().__init__(model, settings, explainer=make_explainer(model, settings.explain))
 
     with running([watch], state, model_path, settings=settings, tagger_cls=ExplainingTagger) as (d, tagger, events, _):
-        paths = [watch / f"p{i}.jpg" for i in range(3)]
-        for p, data in zip(paths, photo_bytes):
-            p.write_bytes(data)
-        for p in paths:
-            events.wait_for(TAGGED, p)
-            events.wait_for(SKIPPED, p, "done")
+        paths = drop_and_wait(watch, events, photo_bytes, 3)
         sentinel = watch / "sentinel.jpg"
         sentinel.write_bytes(photo_bytes[5])
         events.wait_for(TAGGED, sentinel)
