@@ -27,6 +27,8 @@ from .tags import EmotionTags
 
 # the heatmap is drawn at long side <= 1024: decode explained photos at least this large
 EXPLAIN_MIN_SIDE = 768
+# threads that decode, and threads that explain + write (each may hold an exiftool process)
+WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Tagger:
         explainer: Any = None,
         write: bool = True,
         dry_run: bool = False,
-        workers: int = 2,
+        workers: int = WORKERS,
     ):
         self.model = model
         self.settings = settings
@@ -119,7 +121,8 @@ class Tagger:
 
     # -- stages ---------------------------------------------------------------------------
     def prepare(self, path: Path) -> Prepared:
-        return prepare(path, self.model, EXPLAIN_MIN_SIDE if self.explainer is not None else None)
+        return prepare(path, self.model, EXPLAIN_MIN_SIDE if self.explainer is not None else None,
+                       previews=self.settings.camera_previews)
 
     def infer(self, batch: list[Prepared]) -> list[Prediction]:
         return infer(batch, self.model)

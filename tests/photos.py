@@ -40,3 +40,48 @@ def save(path: Path, array: np.ndarray | None = None, *, size=(320, 240), seed: 
     else:
         image.save(path, **kwargs)
     return path
+
+
+LARGE_THUMBNAIL_FULL_HD = 0x010002  # MPF image types (CIPA DC-007)
+LARGE_THUMBNAIL_VGA = 0x010001
+UNDEFINED = 0x000000  # what a gain map or depth map is
+
+
+def patch_mpf_entries(data: bytes, change) -> bytes:
+    """The JPEG with each further image's MPF entry (attribute, size, offset) replaced by
+    `change(attribute, size, offset)`."""
+    import struct
+
+    at = data.index(b"\xff\xe2")
+    while data[at + 4:at + 8] != b"MPF\0":
+        at = data.index(b"\xff\xe2", at + 2)
+    base = at + 8  # offsets count from the TIFF header after "MPF\0"
+    end = "<" if data[base:base + 2] == b"II" else ">"
+    (ifd,) = struct.unpack_from(end + "I", data, base + 4)
+    (count,) = struct.unpack_from(end + "H", data, base + ifd)
+    out = bytearray(data)
+    for i in range(count):
+        tag, _, n, value = struct.unpack_from(end + "HHII", data, base + ifd + 2 + 12 * i)
+        if tag == 0xB002:  # MPEntry: 16 bytes per image
+            for k in range(1, n // 16):
+                entry = base + value + 16 * k
+                struct.pack_into(end + "III", out, entry, *change(*struct.unpack_from(end + "III", data, entry)))
+    return bytes(out)
+
+
+def camera_jpeg(path: Path, array: np.ndarray, preview: np.ndarray | None = None, *,
+                mp_type: int = LARGE_THUMBNAIL_FULL_HD, exif: bytes = b"", quality: int = 90) -> Path:
+    """A JPEG as Sony and Nikon cameras write it: the photo, then a reduced copy after its end
+    marker, indexed by an APP2 MPF segment as a Large Thumbnail (`preview` None: a 1616 px wide
+    copy of `array`, Sony's size)."""
+    main = Image.fromarray(array)
+    if preview is None:
+        w, h = main.size
+        shown = main.resize((1616, round(1616 * h / w)), Image.Resampling.LANCZOS)
+    else:
+        shown = Image.fromarray(preview)
+    main.save(path, format="MPO", save_all=True, append_images=[shown], quality=quality, exif=exif)
+    # Pillow labels the further images "Undefined": relabel them as the camera would
+    path.write_bytes(patch_mpf_entries(path.read_bytes(),
+                                       lambda attr, size, offset: ((attr & ~0xFFFFFF) | mp_type, size, offset)))
+    return path

@@ -13,6 +13,7 @@ import corpus
 from emowatch.errors import EmowatchError, MetadataError
 from emowatch.metadata import read_tags, remove_tags, write_tags
 from emowatch.xmp import jpeg, png
+from photos import patch_mpf_entries
 
 RDF = 'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
 
@@ -32,22 +33,7 @@ def _mpo(path: Path) -> Path:
 
 def _shift_mpf_images(data: bytes, delta: int) -> bytes:
     """The JPEG with MPF's offsets of the further images moved by `delta` bytes."""
-    seg = next(s for s in jpeg.layout(data).segments
-               if s.marker == 0xE2 and s.payload(data).startswith(b"MPF\0"))
-    base = seg.body + 4  # offsets count from the TIFF header after "MPF\0"
-    end = "<" if data[base:base + 2] == b"II" else ">"
-    (ifd,) = struct.unpack_from(end + "I", data, base + 4)
-    (count,) = struct.unpack_from(end + "H", data, base + ifd)
-    out = bytearray(data)
-    for i in range(count):
-        tag, _, n, value = struct.unpack_from(end + "HHII", data, base + ifd + 2 + 12 * i)
-        if tag == 0xB002:  # MPEntry: 16 bytes per image, its offset at byte 8
-            for k in range(n // 16):
-                at = base + value + 16 * k + 8
-                (offset,) = struct.unpack_from(end + "I", data, at)
-                if offset:
-                    struct.pack_into(end + "I", out, at, offset + delta)
-    return bytes(out)
+    return patch_mpf_entries(data, lambda attr, size, offset: (attr, size, offset + delta))
 
 
 def _second_image_ok(path: Path) -> bool:

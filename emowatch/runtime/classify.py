@@ -27,6 +27,7 @@ class Prepared:
     pixels: np.ndarray  # uint8 [S, S, 3], the model's view
     size: tuple[int, int]  # the photo's full upright size
     seconds: float  # time spent decoding and preprocessing
+    from_preview: bool = False  # decoded from the JPEG's embedded camera preview
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,16 @@ class Prediction:
     model: str = ""
 
 
-def prepare(path: Path, model: EmotionModel, min_side: int | None = None) -> Prepared:
-    """Decode and preprocess one photo. Raises DecodeError. Safe to call from worker threads."""
+def prepare(path: Path, model: EmotionModel, min_side: int | None = None, *,
+            previews: bool = True) -> Prepared:
+    """Decode and preprocess one photo (`previews`: from a camera JPEG's embedded preview when
+    it can serve). Raises DecodeError. Safe to call from worker threads."""
     start = time.perf_counter()
     info = model.info
-    decoded = decode(path, min_side=max(min_side or 0, info.input_size))
+    decoded = decode(path, min_side=max(min_side or 0, info.input_size), previews=previews)
     pixels = model_image(decoded.image, info.input_size, info.resize)
     return Prepared(Path(path), decoded.format, decoded.image, pixels, decoded.size,
-                    time.perf_counter() - start)
+                    time.perf_counter() - start, decoded.from_preview)
 
 
 def infer(batch: list[Prepared], model: EmotionModel) -> list[Prediction]:

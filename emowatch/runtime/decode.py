@@ -2,7 +2,8 @@
 
 `min_side` is the short side the caller needs (224 to classify, more to draw a heatmap): large
 JPEGs are decoded at a reduced DCT scale (Pillow's draft mode) so a 24 MP photo is never fully
-decoded to make a 224 px input, and raw files use their embedded preview. Every failure is a
+decoded to make a 224 px input, a camera JPEG's embedded preview is decoded instead of the photo
+when it is certainly the same picture (jpeg_preview), and raw files use their embedded preview. Every failure is a
 DecodeError that names the file and the reason.
 """
 
@@ -18,6 +19,7 @@ from PIL import Image, ImageOps
 
 from ..errors import DecodeError
 from ..formats import Format, sniff
+from . import jpeg_preview
 
 try:  # HEIC/HEIF through pillow-heif; without it those photos are reported, not fatal
     import pillow_heif
@@ -31,6 +33,11 @@ except ImportError:  # pragma: no cover - pillow-heif is a dependency
 # 30000 x 30000 PNG is refused before any pixel is decoded.
 MAX_PIXELS = 178_956_970
 _ORIENTATION = 0x0112
+_TRANSPOSE = {  # EXIF orientation -> what turns the stored pixels upright (as ImageOps.exif_transpose)
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
@@ -38,9 +45,11 @@ class Decoded:
     image: Image.Image  # RGB, EXIF orientation applied
     format: Format
     size: tuple[int, int]  # the photo's full size (upright), before any reduced decode
+    from_preview: bool = False  # decoded from the JPEG's embedded camera preview (jpeg_preview)
 
 
-def decode(path: Path, min_side: int = 224, fmt: Format | None = None) -> Decoded:
+def decode(path: Path, min_side: int = 224, fmt: Format | None = None, *,
+           previews: bool = True) -> Decoded:
     path = Path(path)
     fmt = fmt or sniff(path)
     try:
@@ -53,7 +62,7 @@ def decode(path: Path, min_side: int = 224, fmt: Format | None = None) -> Decode
                 pass  # LibRaw refuses some DNGs (e.g. linear ones); Pillow reads them as TIFF
         with open(path, "rb") as f:
             data = f.read()
-        return _decode_pillow(data, min_side, fmt, path)
+        return _decode_pillow(data, min_side, fmt, path, previews and fmt is Format.JPEG)
     except DecodeError:
         raise
     except MemoryError:
@@ -62,7 +71,8 @@ def decode(path: Path, min_side: int = 224, fmt: Format | None = None) -> Decode
         raise DecodeError(f"cannot read: {e.strerror or e}", path) from None
 
 
-def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path) -> Decoded:
+def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path,
+                   previews: bool = False) -> Decoded:
     if not data:
         raise DecodeError("file is empty", path)
     with warnings.catch_warnings():
@@ -72,11 +82,15 @@ def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path) -> Decod
             w, h = image.size
             if w * h > MAX_PIXELS:
                 raise DecodeError(f"image is too large to decode safely ({w}x{h} pixels)", path)
+            orientation = image.getexif().get(_ORIENTATION, 1)
+            preview = _jpeg_preview(data, (w, h), min_side, orientation) if previews else None
+            if orientation in (5, 6, 7, 8):
+                w, h = h, w
+            if preview is not None:
+                return Decoded(_to_rgb(preview, path), fmt, (w, h), from_preview=True)
             if fmt is Format.JPEG:
                 # draft keeps both sides >= the request; ask for the short side on both axes
                 image.draft("RGB", (min_side, min_side))
-            if image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):
-                w, h = h, w
             image = ImageOps.exif_transpose(image)  # also loads the pixels
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise DecodeError("image is too large to decode safely (decompression bomb limit)", path) from None
@@ -85,6 +99,22 @@ def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path) -> Decod
         except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError, EOFError) as e:
             raise DecodeError(_why(e), path) from None
     return Decoded(_to_rgb(image, path), fmt, (w, h))
+
+
+def _jpeg_preview(data: bytes, size: tuple[int, int], min_side: int,
+                  orientation: int) -> Image.Image | None:
+    """The camera's embedded preview decoded and turned upright like the main image, or None
+    (no usable preview, or one that fails to decode: the main image is decoded instead)."""
+    preview = jpeg_preview.find(data, size, min_side)
+    if preview is None:
+        return None
+    try:
+        preview.draft("RGB", (min_side, min_side))
+        preview.load()
+    except Exception:  # a damaged preview is not the photo's fault: decode the photo itself
+        return None
+    method = _TRANSPOSE.get(orientation)
+    return preview.transpose(method) if method is not None else preview
 
 
 def _decode_raw(path: Path, min_side: int, fmt: Format = Format.RAW) -> Decoded:
