@@ -3,7 +3,8 @@
     python bench/tag.py [--photos 24] [--runs 3] [--model PATH]
 
 Makes its own photos in a temp folder (skimage's public-domain photos upscaled to 24 MP with a
-little noise, so they compress and decode like camera JPEGs; and 224 px JPEGs), then times
+little noise, so they compress and decode like camera JPEGs; the same with camera EXIF and/or a
+1616 px MPF preview as Sony and Nikon cameras embed one; and 224 px JPEGs), then times
 `Tagger.tag()` exactly as `emowatch tag --no-explain` runs it, on fresh copies each run (a second
 tag of the same photo is a no-op). Prints a table: median of runs, photos/s, ratio against the
 224 px case, the machine.
@@ -18,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # photos.camera_jpeg: the one way test files get a preview
 
 
 
@@ -44,8 +47,11 @@ def camera_exif() -> bytes:
 
 
 def make_photos(folder: Path, count: int, size: tuple[int, int], prefix: str,
-                exif: bytes = b"") -> list[Path]:
+                exif: bytes = b"", preview: bool = False) -> list[Path]:
+    """`preview`: with a 1616 px MPF preview after the photo, as Sony and Nikon cameras
+    write one (tests/photos.camera_jpeg)."""
     import skimage.data as data
+    from photos import camera_jpeg
 
     sources = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
     rng = np.random.default_rng(0)
@@ -55,7 +61,11 @@ def make_photos(folder: Path, count: int, size: tuple[int, int], prefix: str,
         base = Image.fromarray(sources[i % len(sources)]).resize(size, Image.Resampling.BICUBIC)
         noisy = np.asarray(base, dtype=np.int16) + rng.normal(0, 4, (size[1], size[0], 3)).astype(np.int16)
         path = folder / f"{prefix}_{i:03d}.jpg"
-        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path, quality=90, exif=exif)
+        array = np.clip(noisy, 0, 255).astype(np.uint8)
+        if preview:
+            camera_jpeg(path, array, exif=exif, quality=90)
+        else:
+            Image.fromarray(array).save(path, quality=90, exif=exif)
         paths.append(path)
     return paths
 
@@ -147,7 +157,7 @@ def main() -> None:
 
     from threadpoolctl import threadpool_limits
 
-    from emowatch.exiftool import Exiftool
+    from emowatch.exiftool import ExiftoolPool
     from emowatch.runtime.model import EmotionModel
     from emowatch.settings import load_settings
     from emowatch.tagging import Tagger
@@ -156,7 +166,7 @@ def main() -> None:
     settings = load_settings(None, environ={}, overrides={"model": args.model, "explain.enabled": False,
                                                          "min_confidence": 0.0, "device": "cpu"})
     model = EmotionModel.load(settings.model, device="cpu")
-    exiftool = Exiftool.find(settings.exiftool)
+    exiftool = ExiftoolPool.find(settings.exiftool, size=2)  # as `emowatch tag` runs it
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         if exiftool is not None:
             stack.enter_context(exiftool)
@@ -164,21 +174,36 @@ def main() -> None:
         big = make_photos(tmp / "src24", args.photos, (6000, 4000), "big")
         small = make_photos(tmp / "src224", args.photos * 4, (224, 224), "small")
         camera = make_photos(tmp / "src24cam", args.photos, (6000, 4000), "cam", exif=camera_exif())
+        previews = make_photos(tmp / "src24prev", args.photos, (6000, 4000), "prev", preview=True)
+        both = make_photos(tmp / "src24both", args.photos, (6000, 4000), "both", exif=camera_exif(),
+                           preview=True)
         mb = statistics.mean(p.stat().st_size for p in big) / 1e6
         tagger = Tagger(model, settings, exiftool=exiftool)
         classify_only = Tagger(model, settings, write=False)
+        no_xp = Tagger(model, replace(settings, keywords=replace(settings.keywords, xp_keywords=False)),
+                       exiftool=exiftool)
         list(tagger.tag(fresh_copies(small[:4], tmp / "warm")))  # session creation and first run
+        write, classify, decode = ("classify + write", tagger), ("classify only", classify_only), None
+        cases = [
+            ("224 px JPEG", small, [write, classify, decode]),
+            (f"24 MP JPEG ({mb:.1f} MB)", big, [write, classify, decode]),
+            ("24 MP JPEG with a 1616 px MPF preview (as Sony, Nikon write)", previews,
+             [write, classify, decode]),
+            ("24 MP JPEG with camera EXIF (+ XPKeywords via exiftool)", camera, [write]),
+            ("24 MP JPEG with camera EXIF and an MPF preview", both,
+             [write, ("classify + write, xp_keywords = false", no_xp)]),
+        ]
         rows = []
-        cases = [("224 px JPEG", small, True), (f"24 MP JPEG ({mb:.1f} MB)", big, True),
-                 ("24 MP JPEG with camera EXIF (+ XPKeywords via exiftool)", camera, False)]
-        for label, photos, both in cases:
-            for what, t in [("classify + write", tagger), ("classify only", classify_only)][:2 if both else 1]:
+        for label, photos, stages in cases:
+            for stage in stages:
+                if stage is None:
+                    wall_ms, cpu_ms = decode_ms(model, photos)
+                    rows.append((label, "decode only, one thread", len(photos), wall_ms, None, cpu_ms, None))
+                    continue
+                what, t = stage
                 med, cpu = time_tagging(t, photos, tmp / "work", args.runs)
                 rows.append((label, what, len(photos), med / len(photos) * 1000, len(photos) / med,
                              cpu / len(photos) * 1000, cpu / med))
-            if both:
-                wall_ms, cpu_ms = decode_ms(model, photos)
-                rows.append((label, "decode only, one thread", len(photos), wall_ms, None, cpu_ms, None))
         write_rows = write_times(settings, exiftool, tmp / "writes", args.runs)
 
     base = rows[0][4]

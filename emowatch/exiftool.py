@@ -1,4 +1,7 @@
-"""One long-lived exiftool process (`-stay_open True -@ -`), shared by threads, never one per file.
+"""Long-lived exiftool processes (`-stay_open True -@ -`), shared by threads, never one per file.
+
+`Exiftool` is one process that runs one command at a time; `ExiftoolPool` hands each command to
+an idle one of a few, so that the tagger's writer threads do not queue behind each other.
 
 Starting exiftool costs ~0.2 s of Perl start-up; a command in a running process costs a few ms.
 Each command is the argument lines, then `-echo4 {status=${status}}{readyN}` and `-executeN`:
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import selectors
 import shutil
@@ -54,7 +58,48 @@ def _messages(stderr: str, kind: str) -> list[str]:
     return out
 
 
-class Exiftool:
+class _Commands:
+    """What emowatch asks exiftool, over any `execute`."""
+
+    def execute(self, *args: str, timeout: float | None = None) -> ExiftoolResult:
+        raise NotImplementedError
+
+    def read_json(self, path: Path, *tags: str) -> dict[str, Any]:
+        """Tags of one file as exiftool's JSON (`-G1 -a`), group-qualified keys; {} if none.
+
+        Numbers stay the text exiftool printed (a keyword "1.50" is not the float 1.5).
+        """
+        res = self.execute("-j", "-G1", "-a", *tags, _arg_path(path))
+        if res.status != 0 or res.errors:
+            raise ExiftoolError("; ".join(res.errors) or "cannot read metadata", path)
+        text = res.stdout.decode("utf-8", "replace").strip()
+        if not text:
+            return {}
+        try:
+            return json.loads(text, parse_int=str, parse_float=str)[0]
+        except (ValueError, IndexError):
+            raise ExiftoolError("exiftool's answer was not valid JSON", path) from None
+
+    def read_xmp(self, path: Path) -> bytes:
+        """The file's XMP packet exactly as stored (empty when it has none)."""
+        res = self.execute("-b", "-XMP", _arg_path(path))
+        if res.status != 0 or res.errors:
+            raise ExiftoolError("; ".join(res.errors) or "cannot read XMP", path)
+        return res.stdout
+
+    def write_in_place(self, path: Path, args: Iterable[str]) -> ExiftoolResult:
+        """Apply tag assignments to `path`, which must be emowatch's own temp copy.
+
+        exiftool writes `path_exiftool_tmp` and renames it over `path`; it never fsyncs and
+        replaces symlinks, which is why callers only ever point it at a private copy.
+        """
+        res = self.execute(*args, "-overwrite_original", _arg_path(path))
+        if res.status != 0 or res.errors:
+            raise ExiftoolError("; ".join(res.errors) or "exiftool could not write the file", path)
+        return res
+
+
+class Exiftool(_Commands):
     """A running exiftool; use as a context manager, or call close().
 
     Thread-safe: one command at a time (a lock); a process that dies is restarted on the next
@@ -121,40 +166,6 @@ class Exiftool:
                 # for the next command's, so this process is done
                 self._stop()
                 raise
-
-    def read_json(self, path: Path, *tags: str) -> dict[str, Any]:
-        """Tags of one file as exiftool's JSON (`-G1 -a`), group-qualified keys; {} if none.
-
-        Numbers stay the text exiftool printed (a keyword "1.50" is not the float 1.5).
-        """
-        res = self.execute("-j", "-G1", "-a", *tags, _arg_path(path))
-        if res.status != 0 or res.errors:
-            raise ExiftoolError("; ".join(res.errors) or "cannot read metadata", path)
-        text = res.stdout.decode("utf-8", "replace").strip()
-        if not text:
-            return {}
-        try:
-            return json.loads(text, parse_int=str, parse_float=str)[0]
-        except (ValueError, IndexError):
-            raise ExiftoolError("exiftool's answer was not valid JSON", path) from None
-
-    def read_xmp(self, path: Path) -> bytes:
-        """The file's XMP packet exactly as stored (empty when it has none)."""
-        res = self.execute("-b", "-XMP", _arg_path(path))
-        if res.status != 0 or res.errors:
-            raise ExiftoolError("; ".join(res.errors) or "cannot read XMP", path)
-        return res.stdout
-
-    def write_in_place(self, path: Path, args: Iterable[str]) -> ExiftoolResult:
-        """Apply tag assignments to `path`, which must be emowatch's own temp copy.
-
-        exiftool writes `path_exiftool_tmp` and renames it over `path`; it never fsyncs and
-        replaces symlinks, which is why callers only ever point it at a private copy.
-        """
-        res = self.execute(*args, "-overwrite_original", _arg_path(path))
-        if res.status != 0 or res.errors:
-            raise ExiftoolError("; ".join(res.errors) or "exiftool could not write the file", path)
-        return res
 
     # -- the process ----------------------------------------------------------------------
 
@@ -259,3 +270,66 @@ def _command(argv: list[str]) -> list[str]:
 
 def _arg_path(path: Path) -> str:
     return os.path.abspath(os.fspath(path))
+
+
+class ExiftoolPool(_Commands):
+    """Up to `size` running exiftools for threads that write at once (the tagger's writers):
+    each command goes to an idle one, and a further process starts only when every one is
+    busy. With one process, writes of exiftool-written formats queue behind each other while
+    cores stand idle."""
+
+    def __init__(self, executable: str = "exiftool", *, size: int = 2, timeout: float = 120.0):
+        first = Exiftool(executable, timeout=timeout)  # ExiftoolMissingError, ExiftoolError
+        self.executable, self.version, self.timeout = first.executable, first.version, timeout
+        self.size = max(1, size)
+        self._all = [first]
+        self._idle: queue.LifoQueue[Exiftool] = queue.LifoQueue()
+        self._idle.put(first)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def find(cls, path: str = "exiftool", size: int = 2) -> "ExiftoolPool | None":
+        """Running exiftools, or None when it is not installed (other failures raise)."""
+        try:
+            return cls(path, size=size)
+        except ExiftoolMissingError:
+            return None
+
+    def __enter__(self) -> "ExiftoolPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for tool in self._all:
+                tool.close()
+
+    @property
+    def pids(self) -> list[int]:
+        return [pid for tool in self._all if (pid := tool.pid) is not None]
+
+    @property
+    def busy(self) -> int:
+        """How many of its processes are running a command now."""
+        return len(self._all) - self._idle.qsize()
+
+    def execute(self, *args: str, timeout: float | None = None) -> ExiftoolResult:
+        tool = self._take()
+        try:
+            return tool.execute(*args, timeout=timeout)
+        finally:
+            self._idle.put(tool)
+
+    def _take(self) -> Exiftool:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self._all) < self.size:
+                tool = Exiftool(self.executable, timeout=self.timeout)
+                self._all.append(tool)
+                return tool
+        return self._idle.get()

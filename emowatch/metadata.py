@@ -71,7 +71,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     for word in (tags.parent, tags.keyword or ""):
         if "|" in word or "\n" in word or "\r" in word:
             raise MetadataError(f"keyword {word!r} cannot contain '|' or a line break", path)
-    target = open_target(path, sniff(path), exiftool)
+    target = open_target(path, sniff(path), exiftool, xp=settings.keywords.xp_keywords)
     target.check_writable()
     packet, created = _load(target)
     recorded = emotion.read(packet)

@@ -146,6 +146,30 @@ def test_xp_keywords_follow_the_setting(photo, et, tags):
     assert not [k for k in corpus.tags_of(plain) if k.startswith(("IFD0:", "ExifIFD:"))]
 
 
+def test_without_xp_keywords_exiftool_is_not_asked_until_it_must_be(photo, et, tags, monkeypatch):
+    # a JPEG with EXIF but no IPTC needs exiftool only for XPKeywords: with them off, it is not
+    # run at all (a camera JPEG is then tagged without an exiftool pass) ...
+    from emowatch.settings import KeywordSettings, Settings
+
+    calls = []
+    execute = et.execute
+    monkeypatch.setattr(et, "execute", lambda *a, **k: calls.append(a) or execute(*a, **k))
+    off = Settings(keywords=KeywordSettings(xp_keywords=False))
+    path = photo("exif.jpg")
+    before = corpus.tags_of(path)
+    assert write_tags(path, tags, settings=off, exiftool=et).action == "embedded"
+    assert calls == []
+    assert other_tags(corpus.tags_of(path), "exif.jpg") == other_tags(before, "exif.jpg")
+    # ... but XPKeywords emowatch wrote earlier lose its stale words when they are turned off
+    path = photo("exif.jpg", "again.jpg")
+    write_tags(path, tags, settings=Settings(), exiftool=et)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
+    calls.clear()
+    write_tags(path, corpus.emotion("negative"), settings=off, exiftool=et)
+    assert calls
+    assert "Positive" not in corpus.tags_of(path)["IFD0:XPKeywords"].split(";")
+
+
 @pytest.mark.parametrize("name", ["plain.jpg", "exif.jpg", "xmp.png", "plain.png"])
 def test_jpeg_and_png_are_tagged_without_exiftool(name, photo, settings, tags):
     path = photo(name)

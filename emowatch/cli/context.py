@@ -32,12 +32,14 @@ class AppContext:
 
     @property
     def exiftool(self) -> Any:
-        """The long-lived exiftool, or None where it is not installed (then: .xmp sidecars)."""
+        """The long-lived exiftools (one per writer thread), or None where exiftool is not
+        installed (then: .xmp sidecars)."""
         if not self._exiftool_looked:
             self._exiftool_looked = True
-            from ..exiftool import Exiftool
+            from ..exiftool import ExiftoolPool
+            from ..tagging import WORKERS
 
-            self._exiftool = Exiftool.find(self.settings.exiftool)
+            self._exiftool = ExiftoolPool.find(self.settings.exiftool, size=WORKERS)
             if self._exiftool is not None:
                 self._stack.enter_context(self._exiftool)
         return self._exiftool

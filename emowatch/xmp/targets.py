@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Callable
 
 from .. import atomic
-from ..errors import FileChangedError, MetadataError
+from ..errors import EmowatchError, FileChangedError, MetadataError
 from ..exiftool import Exiftool
 from ..formats import Format
 from . import jpeg, png, sidecar, stores, verify
-from .emotion import LABEL, XMP_TAGS
+from .emotion import LABEL, XMP_TAGS, XP
+from .emotion import read as read_recorded
 from .packet import END, Packet, new_packet, parse
 
 CheckPacket = Callable[[Packet], None]
@@ -52,7 +53,7 @@ class Embedded(_InPhoto):
     reason = ""
     grow = 2048
 
-    def __init__(self, path: Path, fmt: Format, exiftool: Exiftool | None):
+    def __init__(self, path: Path, fmt: Format, exiftool: Exiftool | None, xp: bool = True):
         self.path, self.fmt, self.exiftool = Path(path), fmt, exiftool
         self.file = self.path
         self.real = atomic.resolve(path)
@@ -70,9 +71,10 @@ class Embedded(_InPhoto):
             self.limit = None
         self.stores = None
         self.info: dict = {}
-        # IPTC lives only in APP13 and XPKeywords only in EXIF: without either, no need to ask
-        if exiftool is not None and (fmt is Format.PNG or self.lay.has_exif(self.data)
-                                     or self.lay.has_photoshop(self.data)):
+        # IPTC lives only in APP13 and XPKeywords only in EXIF: without either, or with EXIF
+        # but XPKeywords neither wanted nor written by emowatch before, no need to ask
+        if exiftool is not None and (fmt is Format.PNG or self.lay.has_photoshop(self.data) or (
+                self.lay.has_exif(self.data) and (xp or _records_xp(self.packet)))):
             self.info = exiftool.read_json(self.real)  # also the baseline to verify against
             self.stores = stores.parse(self.info)
             _unchanged_since(path, self.expect)
@@ -224,12 +226,12 @@ class Sidecar:
 Target = Embedded | ViaExiftool | Sidecar
 
 
-def open_target(path: Path, fmt: Format, exiftool: Exiftool | None) -> Target:
-    """The place `path`'s XMP is written to, loaded."""
+def open_target(path: Path, fmt: Format, exiftool: Exiftool | None, *, xp: bool = True) -> Target:
+    """The place `path`'s XMP is written to, loaded (`xp`: XPKeywords are to be kept in step)."""
     if fmt is Format.RAW:
         return Sidecar(path, fmt, "raw files are never written; tagged in an XMP sidecar")
     if fmt in (Format.JPEG, Format.PNG):
-        return Embedded(path, fmt, exiftool)
+        return Embedded(path, fmt, exiftool, xp)
     if exiftool is None:
         return Sidecar(path, fmt, f"exiftool not installed; {fmt.name} tagged in an XMP sidecar")
     return ViaExiftool(path, fmt, exiftool)
@@ -253,6 +255,17 @@ def stored_packets(path: Path, fmt: Format, exiftool: Exiftool | None) -> list[b
     if side is not None:
         out.append(atomic.read_with_identity(side)[0])
     return out
+
+
+def _records_xp(packet: bytes | None) -> bool:
+    """Whether emowatch wrote XPKeywords before (they must then be kept in step); an XMP
+    packet that does not parse counts as yes, so exiftool is asked."""
+    if packet is None:
+        return False
+    try:
+        return bool(read_recorded(parse(packet)).added.get(XP))
+    except EmowatchError:
+        return True
 
 
 def _unchanged_since(path: Path, expect: atomic.FileIdentity) -> None:
