@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Self
 
 from .errors import ExiftoolError, ExiftoolMissingError
 
@@ -59,7 +59,24 @@ def _messages(stderr: str, kind: str) -> list[str]:
 
 
 class _Commands:
-    """What emowatch asks exiftool, over any `execute`."""
+    """What emowatch asks exiftool, over any `execute`; a context manager that closes it."""
+
+    @classmethod
+    def find(cls, path: str = "exiftool", **options: Any) -> "Self | None":
+        """Running exiftool, or None when it is not installed (other failures raise)."""
+        try:
+            return cls(path, **options)
+        except ExiftoolMissingError:
+            return None
+
+    def __enter__(self) -> "Self":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def execute(self, *args: str, timeout: float | None = None) -> ExiftoolResult:
         raise NotImplementedError
@@ -119,20 +136,6 @@ class Exiftool(_Commands):
         if not re.fullmatch(r"\d+\.\d+", self.version):
             self.close()
             raise ExiftoolError(f"{found} does not look like exiftool (it answered {self.version!r})")
-
-    @classmethod
-    def find(cls, path: str = "exiftool") -> "Exiftool | None":
-        """A running exiftool, or None when it is not installed (other failures raise)."""
-        try:
-            return cls(path)
-        except ExiftoolMissingError:
-            return None
-
-    def __enter__(self) -> "Exiftool":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         with self._lock:
@@ -286,20 +289,6 @@ class ExiftoolPool(_Commands):
         self._idle: queue.LifoQueue[Exiftool] = queue.LifoQueue()
         self._idle.put(first)
         self._lock = threading.Lock()
-
-    @classmethod
-    def find(cls, path: str = "exiftool", size: int = 2) -> "ExiftoolPool | None":
-        """Running exiftools, or None when it is not installed (other failures raise)."""
-        try:
-            return cls(path, size=size)
-        except ExiftoolMissingError:
-            return None
-
-    def __enter__(self) -> "ExiftoolPool":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         with self._lock:
