@@ -3,8 +3,8 @@
 `min_side` is the short side the caller needs (224 to classify, more to draw a heatmap): large
 JPEGs are decoded at a reduced DCT scale (Pillow's draft mode) so a 24 MP photo is never fully
 decoded to make a 224 px input, a camera JPEG's embedded preview is decoded instead of the photo
-when it is certainly the same picture (jpeg_preview), and raw files use their embedded preview. Every failure is a
-DecodeError that names the file and the reason.
+when it is certainly the same picture (jpeg_preview), and raw files use their embedded preview.
+Every failure is a DecodeError that names the file and the reason.
 """
 
 from __future__ import annotations
