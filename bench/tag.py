@@ -4,7 +4,7 @@
 
 Makes its own photos in a temp folder (skimage's public-domain photos upscaled to 24 MP with a
 little noise, so they compress and decode like camera JPEGs; the same with camera EXIF and/or a
-1616 px MPF preview as Sony and Nikon cameras embed one; and 224 px JPEGs), then times
+1616 px MPF preview as Sony cameras embed one; and 224 px JPEGs), then times
 `Tagger.tag()` exactly as `emowatch tag --no-explain` runs it, on fresh copies each run (a second
 tag of the same photo is a no-op). Prints a table: median of runs, photos/s, ratio against the
 224 px case, the machine.
@@ -48,7 +48,7 @@ def camera_exif() -> bytes:
 
 def make_photos(folder: Path, count: int, size: tuple[int, int], prefix: str,
                 exif: bytes = b"", preview: bool = False) -> list[Path]:
-    """`preview`: with a 1616 px MPF preview after the photo, as Sony and Nikon cameras
+    """`preview`: with a 1616 px MPF preview after the photo, as Sony cameras
     write one (tests/photos.camera_jpeg)."""
     import skimage.data as data
     from photos import camera_jpeg
@@ -187,7 +187,7 @@ def main() -> None:
         cases = [
             ("224 px JPEG", small, [write, classify, decode]),
             (f"24 MP JPEG ({mb:.1f} MB)", big, [write, classify, decode]),
-            ("24 MP JPEG with a 1616 px MPF preview (as Sony, Nikon write)", previews,
+            ("24 MP JPEG with a 1616 px MPF preview (as Sony cameras write)", previews,
              [write, classify, decode]),
             ("24 MP JPEG with camera EXIF (+ XPKeywords via exiftool)", camera, [write]),
             ("24 MP JPEG with camera EXIF and an MPF preview", both,

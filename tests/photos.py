@@ -71,7 +71,7 @@ def patch_mpf_entries(data: bytes, change) -> bytes:
 
 def camera_jpeg(path: Path, array: np.ndarray, preview: np.ndarray | None = None, *,
                 mp_type: int = LARGE_THUMBNAIL_FULL_HD, exif: bytes = b"", quality: int = 90) -> Path:
-    """A JPEG as Sony and Nikon cameras write it: the photo, then a reduced copy after its end
+    """A JPEG as Sony cameras write it: the photo, then a reduced copy after its end
     marker, indexed by an APP2 MPF segment as a Large Thumbnail (`preview` None: a 1616 px wide
     copy of `array`, Sony's size)."""
     main = Image.fromarray(array)

@@ -1,9 +1,11 @@
 """A camera JPEG's embedded preview (an MPF "Large Thumbnail", CIPA DC-007), to decode instead.
 
-Many cameras (Sony, Nikon, Panasonic, Olympus, ...) store a reduced copy of the photo, 640x480-
-or 1920x1080-class, after the main image's end marker, indexed by an APP2 "MPF" segment. Reading
-a 24 MP JPEG costs its entropy decoding, megabytes of it even at 1/8 scale; the preview is a few
-hundred kilobytes of the same picture, already rendered by the camera.
+Some cameras (recent Sony models store a 1616x1080 one) keep a reduced copy of the photo,
+640x480- or 1920x1080-class, after the main image's end marker, indexed by an APP2 "MPF"
+segment. Reading a 24 MP JPEG costs its entropy decoding, megabytes of it even at 1/8 scale; the
+preview is a few hundred kilobytes of the same picture, already rendered by the camera. An
+editor that changes the pixels writes a new file without that trailer (libjpeg stops at the end
+marker), and one that keeps a stale index is caught by the checks below.
 
 A preview is used only when it certainly shows the same picture at the same orientation: its
 MPF type is a Large Thumbnail, it is a JPEG inside the file after the main image, its stored
@@ -25,7 +27,7 @@ from ..errors import EmowatchError
 from ..xmp import jpeg
 
 LARGE_THUMBNAILS = (0x010001, 0x010002)  # VGA-equivalent, full-HD-equivalent
-ASPECT_TOLERANCE = 0.015  # Sony's 1616x1080 for 6000x4000 is 0.3% off; Nikon's 640x424, 0.6%
+ASPECT_TOLERANCE = 0.015  # Sony's 1616x1080 for 6000x4000 is 0.3% off; 640x424 would be 0.6%
 SQUARE = 0.05  # |log(w/h)| below this: too near square to tell a rotated preview
 
 
