@@ -199,6 +199,9 @@ class Exiftool(_Commands):
             if proc.poll() is None:
                 proc.stdin.write(b"-stay_open\nFalse\n")
                 proc.stdin.flush()
+                # and end its input: the relay's `cat` (see _RELAY) waits for that, not for the
+                # stop line, and the process would be waited for in vain until the timeout
+                proc.stdin.close()
                 proc.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
@@ -289,9 +292,11 @@ class ExiftoolPool(_Commands):
         self._idle: queue.LifoQueue[Exiftool] = queue.LifoQueue()
         self._idle.put(first)
         self._lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for tool in self._all:
                 tool.close()
 
@@ -312,11 +317,15 @@ class ExiftoolPool(_Commands):
             self._idle.put(tool)
 
     def _take(self) -> Exiftool:
+        if self._closed:  # a process started now would outlive its owner's clean-up
+            raise ExiftoolError("exiftool was already closed")
         try:
             return self._idle.get_nowait()
         except queue.Empty:
             pass
         with self._lock:
+            if self._closed:
+                raise ExiftoolError("exiftool was already closed")
             if len(self._all) < self.size:
                 tool = Exiftool(self.executable, timeout=self.timeout)
                 self._all.append(tool)

@@ -170,6 +170,30 @@ def test_without_xp_keywords_exiftool_is_not_asked_until_it_must_be(photo, et, t
     assert "Positive" not in corpus.tags_of(path)["IFD0:XPKeywords"].split(";")
 
 
+def test_writers_at_once_through_an_exiftool_pool(photo, exiftool_bin):
+    # as `emowatch tag` runs it: writer threads, each command to an idle exiftool process
+    from concurrent.futures import ThreadPoolExecutor
+
+    from emowatch.exiftool import ExiftoolPool
+    from emowatch.settings import Settings
+
+    labels = ["positive", "negative", "other"] * 3
+    paths = [photo("full.jpg", f"p{i}.jpg") for i in range(len(labels))]
+    before = corpus.tags_of(paths[0])
+    with ExiftoolPool(exiftool_bin, size=2) as pool, ThreadPoolExecutor(3) as writers:
+        results = list(writers.map(lambda job: write_tags(job[0], corpus.emotion(job[1]), settings=Settings(),
+                                                          exiftool=pool), zip(paths, labels)))
+    assert all(r.action == "embedded" for r in results)
+    for path, label in zip(paths, labels):
+        after = corpus.tags_of(path)
+        word = label.title()
+        assert after["IFD0:XPKeywords"] == f"Emotion;{word}"
+        assert corpus.as_list(after["IPTC:Keywords"])[-2:] == ["Emotion", word]
+        assert f"Emotion|{word}" in corpus.as_list(after["XMP-lr:HierarchicalSubject"])
+        assert corpus.same_result(read_tags(path), corpus.emotion(label))
+        assert other_tags(after, "full.jpg") == other_tags(before, "full.jpg")
+
+
 @pytest.mark.parametrize("name", ["plain.jpg", "exif.jpg", "xmp.png", "plain.png"])
 def test_jpeg_and_png_are_tagged_without_exiftool(name, photo, settings, tags):
     path = photo(name)

@@ -3,6 +3,7 @@ certainly the same picture, and the preview itself never disturbed."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -66,8 +67,22 @@ def _truncate_preview_header(data: bytes) -> bytes:
     return data[:at + 2] + bytes(64) + data[at + 66:]
 
 
+def _point_at_a_jpeg_in_the_header(data: bytes) -> bytes:
+    """The file with an APP15 segment holding a 404 x 269 blue JPEG right after the MPF
+    segment, and the MPF entry pointing at that JPEG instead of the preview."""
+    small = io.BytesIO()
+    Image.fromarray(solid(404, 269, BLUE)).save(small, "JPEG", quality=50)
+    seg = b"\xff\xef" + (2 + len(small.getvalue())).to_bytes(2, "big") + small.getvalue()
+    mpf = data.index(b"MPF\0")
+    at = mpf - 4 + 2 + int.from_bytes(data[mpf - 2:mpf], "big")  # just past the APP2 segment
+    data = data[:at] + seg + data[at:]
+    offset = at + 4 - (mpf + 4)
+    return patch_mpf_entries(data, lambda attr, size, _: (attr, len(small.getvalue()), offset))
+
+
 @pytest.mark.parametrize("case", ["gain map", "rotated", "letterboxed", "square photo",
-                                  "offset into the photo", "offset past the end", "broken preview"])
+                                  "offset into the photo", "offset past the end", "broken preview",
+                                  "preview cut short", "a JPEG among the header segments"])
 def test_a_preview_that_may_not_be_the_same_picture_is_not_used(tmp_path, case):
     main, preview, mp_type, patch = solid(3000, 2000, RED), solid(1616, 1077, BLUE), None, None
     if case == "gain map":  # Ultra HDR gain maps and depth maps are MPF images too
@@ -88,23 +103,62 @@ def test_a_preview_that_may_not_be_the_same_picture_is_not_used(tmp_path, case):
         path.write_bytes(patch_mpf_entries(path.read_bytes(), patch))
     if case == "broken preview":
         path.write_bytes(_truncate_preview_header(path.read_bytes()))
+    if case == "preview cut short":  # its header reads, its image data ends early
+        path.write_bytes(patch_mpf_entries(path.read_bytes(), lambda attr, size, offset: (attr, size // 2, offset)))
+    if case == "a JPEG among the header segments":  # a usable picture, but before the photo's scan
+        path.write_bytes(_point_at_a_jpeg_in_the_header(path.read_bytes()))
     decoded = decode(path, min_side=224)
     assert not decoded.from_preview
     assert near(colour_of(decoded.image), RED)
 
 
-def test_the_photo_s_orientation_turns_the_preview_too(tmp_path):
+def _mark_centre(image: Image.Image) -> tuple[float, float]:
+    """Where the white mark is, as fractions of the width and height."""
+    ys, xs = np.nonzero(np.asarray(image.convert("L")) > 230)
+    return xs.mean() / image.size[0], ys.mean() / image.size[1]
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_the_photo_s_orientation_turns_the_preview_too(tmp_path, orientation):
     arr = pattern(3000, 2000)
-    arr[:200, :200] = 255  # a white mark in the stored top-left corner
+    arr[:300, :300] = 255  # a white mark in the stored top-left corner
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
-    path = camera_jpeg(tmp_path / "rotated.jpg", arr, exif=exif.tobytes())
+    exif[0x0112] = orientation
+    path = camera_jpeg(tmp_path / "turned.jpg", arr, exif=exif.tobytes())
     decoded = decode(path, min_side=224)
-    assert decoded.from_preview
-    assert decoded.size == (2000, 3000)
-    assert decoded.image.size == (270, 404)
-    top_right = np.asarray(decoded.image)[:15, -15:]
-    assert top_right.mean() > 200
+    photo = decode(path, min_side=224, previews=False)  # Pillow's exif_transpose of the photo
+    assert decoded.from_preview and not photo.from_preview
+    assert decoded.size == photo.size
+    assert (decoded.image.size[0] > decoded.image.size[1]) == (photo.size[0] > photo.size[1])
+    assert np.allclose(_mark_centre(decoded.image), _mark_centre(photo.image), atol=0.03)
+
+
+def _preview_span(data: bytes) -> tuple[int, int]:
+    """(absolute start, size) of the file's second MPF image."""
+    found = []
+    patch_mpf_entries(data, lambda attr, size, offset: found.append((offset, size)) or (attr, size, offset))
+    offset, size = found[0]
+    return data.index(b"MPF\0") + 4 + offset, size
+
+
+def test_a_preview_stored_turned_otherwise_than_the_photo_is_not_used(tmp_path):
+    # the photo says "rotate 180" but its preview carries its own orientation, 1: it was stored
+    # upright, and turning it like the photo would show it upside down
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    path = camera_jpeg(tmp_path / "cam.jpg", solid(3000, 2000, RED), solid(1616, 1077, BLUE),
+                       exif=exif.tobytes())
+    data = path.read_bytes()
+    start, size = _preview_span(data)
+    own = Image.Exif()
+    own[0x0112] = 1
+    payload = b"Exif\0\0" + own.tobytes()
+    app1 = b"\xff\xe1" + len(payload + b"12").to_bytes(2, "big") + payload
+    data = data[:start + 2] + app1 + data[start + 2:]  # the preview is the file's last part
+    path.write_bytes(patch_mpf_entries(data, lambda attr, sz, offset: (attr, sz + len(app1), offset)))
+    assert Image.open(io.BytesIO(corpus.binary(path, "PreviewImage"))).getexif()[0x0112] == 1
+    decoded = decode(path, min_side=224)
+    assert not decoded.from_preview and near(colour_of(decoded.image), RED)
 
 
 @pytest.mark.parametrize("name", ["coffee", "chelsea"])

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - pillow-heif is a dependency
 # Pillow raises DecompressionBombError above 2x this; keep its default explicitly so that a
 # 30000 x 30000 PNG is refused before any pixel is decoded.
 MAX_PIXELS = 178_956_970
-_ORIENTATION = 0x0112
+_ORIENTATION = jpeg_preview.ORIENTATION
 _TRANSPOSE = {  # EXIF orientation -> what turns the stored pixels upright (as ImageOps.exif_transpose)
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
@@ -105,7 +105,7 @@ def _jpeg_preview(data: bytes, size: tuple[int, int], min_side: int,
                   orientation: int) -> Image.Image | None:
     """The camera's embedded preview decoded and turned upright like the main image, or None
     (no usable preview, or one that fails to decode: the main image is decoded instead)."""
-    preview = jpeg_preview.find(data, size, min_side)
+    preview = jpeg_preview.find(data, size, min_side, orientation)
     if preview is None:
         return None
     try:

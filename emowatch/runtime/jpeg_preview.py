@@ -10,8 +10,9 @@ marker), and one that keeps a stale index is caught by the checks below.
 A preview is used only when it certainly shows the same picture at the same orientation: its
 MPF type is a Large Thumbnail, it is a JPEG inside the file after the main image, its stored
 shape has the main image's aspect ratio (a rotated or letterboxed preview is not used, and a
-square photo never uses one, since a rotation could not be told), and its short side is at
-least what the caller needs. Otherwise `find` returns None and the main image is decoded.
+square photo never uses one, since a rotation could not be told), an EXIF orientation of its own
+(if it has one) is the photo's, and its short side is at least what the caller needs. The
+photo's orientation then turns the preview upright. Otherwise `find` returns None and the main image is decoded.
 Nothing here raises: a malformed index is simply not used.
 """
 
@@ -29,10 +30,13 @@ from ..xmp import jpeg
 LARGE_THUMBNAILS = (0x010001, 0x010002)  # VGA-equivalent, full-HD-equivalent
 ASPECT_TOLERANCE = 0.015  # Sony's 1616x1080 for 6000x4000 is 0.3% off; 640x424 would be 0.6%
 SQUARE = 0.05  # |log(w/h)| below this: too near square to tell a rotated preview
+ORIENTATION = 0x0112  # EXIF
 
 
-def find(data: bytes, main_size: tuple[int, int], min_side: int) -> Image.Image | None:
-    """The smallest usable preview in `data` (a JPEG), opened but not decoded; or None."""
+def find(data: bytes, main_size: tuple[int, int], min_side: int,
+         orientation: int = 1) -> Image.Image | None:
+    """The smallest usable preview in `data` (a JPEG whose photo has this EXIF orientation),
+    opened but not decoded; or None."""
     w, h = main_size
     if not w or not h or abs(math.log(w / h)) < SQUARE:
         return None
@@ -51,6 +55,12 @@ def find(data: bytes, main_size: tuple[int, int], min_side: int) -> Image.Image 
         pw, ph = image.size
         if (min(pw, ph) < min_side or pw >= w or ph >= h
                 or abs((pw / ph) / (w / h) - 1) > ASPECT_TOLERANCE):
+            continue
+        try:  # a preview that says it is stored turned otherwise than the photo: not the same view
+            own = image.getexif().get(ORIENTATION)
+        except Exception:
+            continue
+        if own is not None and own != orientation:
             continue
         if best is None or pw < best.size[0]:
             best = image
