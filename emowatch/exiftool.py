@@ -58,7 +58,7 @@ def _messages(stderr: str, kind: str) -> list[str]:
     return out
 
 
-class _Commands:
+class ExiftoolCommands:
     """What emowatch asks exiftool, over any `execute`; a context manager that closes it."""
 
     @classmethod
@@ -116,7 +116,7 @@ class _Commands:
         return res
 
 
-class Exiftool(_Commands):
+class Exiftool(ExiftoolCommands):
     """A running exiftool; use as a context manager, or call close().
 
     Thread-safe: one command at a time (a lock); a process that dies is restarted on the next
@@ -278,7 +278,7 @@ def _arg_path(path: Path) -> str:
     return os.path.abspath(os.fspath(path))
 
 
-class ExiftoolPool(_Commands):
+class ExiftoolPool(ExiftoolCommands):
     """Up to `size` running exiftools for threads that write at once (the tagger's writers):
     each command goes to an idle one, and a further process starts only when every one is
     busy. With one process, writes of exiftool-written formats queue behind each other while

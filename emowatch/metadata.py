@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import MetadataError, WriteError
-from .exiftool import Exiftool
+from .exiftool import ExiftoolCommands
 from .formats import Format, sniff
 from .settings import Settings
 from .tags import EmotionTags
@@ -61,7 +61,7 @@ def _typed_os_errors(fn):
 
 @_typed_os_errors
 def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
-               exiftool: Exiftool | None, dry_run: bool = False) -> WriteResult:
+               exiftool: ExiftoolCommands | None, dry_run: bool = False) -> WriteResult:
     """Write `tags` into the photo (or its sidecar): keywords and our namespace.
 
     Re-tagging replaces only what emowatch wrote before; tagging again with the same result
@@ -104,7 +104,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
 
 
 @_typed_os_errors
-def remove_tags(path: Path, *, settings: Settings, exiftool: Exiftool | None,
+def remove_tags(path: Path, *, settings: Settings, exiftool: ExiftoolCommands | None,
                 dry_run: bool = False) -> WriteResult:
     """Remove exactly what emowatch wrote: its keywords, its namespace, and a packet or
     sidecar it created that holds nothing else. A sidecar that was there before is cleaned,
@@ -125,7 +125,7 @@ def remove_tags(path: Path, *, settings: Settings, exiftool: Exiftool | None,
                        result.changes + extra.changes)
 
 
-def _remove(path: Path, target: Target, settings: Settings, exiftool: Exiftool | None,
+def _remove(path: Path, target: Target, settings: Settings, exiftool: ExiftoolCommands | None,
             dry_run: bool) -> WriteResult:
     if target.packet is None:
         return WriteResult(path, target.file, "nothing-to-remove", target.reason)
@@ -158,7 +158,7 @@ def _remove(path: Path, target: Target, settings: Settings, exiftool: Exiftool |
 
 
 @_typed_os_errors
-def read_tags(path: Path, *, exiftool: Exiftool | None = None) -> EmotionTags | None:
+def read_tags(path: Path, *, exiftool: ExiftoolCommands | None = None) -> EmotionTags | None:
     """What emowatch last wrote for this photo (embedded, else in its sidecar), or None."""
     path = Path(path)
     for data in stored_packets(path, sniff(path), exiftool):
@@ -188,7 +188,7 @@ def _other_lists(target: Target, recorded: emotion.Recorded,
     return target.stores.current(xp=xp)
 
 
-def _need_exiftool(target: Target, recorded: emotion.Recorded, exiftool: Exiftool | None,
+def _need_exiftool(target: Target, recorded: emotion.Recorded, exiftool: ExiftoolCommands | None,
                    path: Path) -> None:
     """Without exiftool, refuse what would leave IPTC or XPKeywords disagreeing with XMP."""
     if exiftool is not None or target.kind != "embedded":

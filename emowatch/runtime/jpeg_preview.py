@@ -11,9 +11,9 @@ A preview is used only when it certainly shows the same picture at the same orie
 MPF type is a Large Thumbnail, it is a JPEG inside the file after the main image, its stored
 shape has the main image's aspect ratio (a rotated or letterboxed preview is not used, and a
 square photo never uses one, since a rotation could not be told), an EXIF orientation of its own
-(if it has one) is the photo's, and its short side is at least what the caller needs. The
-photo's orientation then turns the preview upright. Otherwise `find` returns None and the main image is decoded.
-Nothing here raises: a malformed index is simply not used.
+(if it has one) is the photo's, and its short side is at least what the caller needs; the
+photo's orientation then turns it upright. Otherwise `find` returns None and the main image is
+decoded. Nothing here raises: a malformed index is simply not used.
 """
 
 from __future__ import annotations

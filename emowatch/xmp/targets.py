@@ -19,7 +19,7 @@ from typing import Callable
 
 from .. import atomic
 from ..errors import EmowatchError, FileChangedError, MetadataError
-from ..exiftool import Exiftool
+from ..exiftool import ExiftoolCommands
 from ..formats import Format
 from . import jpeg, png, sidecar, stores, verify
 from .emotion import LABEL, XMP_TAGS, XP
@@ -53,7 +53,7 @@ class Embedded(_InPhoto):
     reason = ""
     grow = 2048
 
-    def __init__(self, path: Path, fmt: Format, exiftool: Exiftool | None, xp: bool = True):
+    def __init__(self, path: Path, fmt: Format, exiftool: ExiftoolCommands | None, xp: bool = True):
         self.path, self.fmt, self.exiftool = Path(path), fmt, exiftool
         self.file = self.path
         self.real = atomic.resolve(path)
@@ -139,7 +139,7 @@ class ViaExiftool(_InPhoto):
     limit = None
     has_iptc = False
 
-    def __init__(self, path: Path, fmt: Format, exiftool: Exiftool):
+    def __init__(self, path: Path, fmt: Format, exiftool: ExiftoolCommands):
         self.path, self.fmt, self.exiftool = Path(path), fmt, exiftool
         self.file = self.path
         self.real = atomic.resolve(path)
@@ -226,7 +226,7 @@ class Sidecar:
 Target = Embedded | ViaExiftool | Sidecar
 
 
-def open_target(path: Path, fmt: Format, exiftool: Exiftool | None, *, xp: bool = True) -> Target:
+def open_target(path: Path, fmt: Format, exiftool: ExiftoolCommands | None, *, xp: bool = True) -> Target:
     """The place `path`'s XMP is written to, loaded (`xp`: XPKeywords are to be kept in step)."""
     if fmt is Format.RAW:
         return Sidecar(path, fmt, "raw files are never written; tagged in an XMP sidecar")
@@ -237,7 +237,7 @@ def open_target(path: Path, fmt: Format, exiftool: Exiftool | None, *, xp: bool 
     return ViaExiftool(path, fmt, exiftool)
 
 
-def stored_packets(path: Path, fmt: Format, exiftool: Exiftool | None) -> list[bytes]:
+def stored_packets(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -> list[bytes]:
     """Every XMP packet emowatch may have written for `path`: embedded first, then sidecar."""
     out: list[bytes] = []
     if fmt in (Format.JPEG, Format.PNG):
