@@ -71,7 +71,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     for word in (tags.parent, tags.keyword or ""):
         if "|" in word or "\n" in word or "\r" in word:
             raise MetadataError(f"keyword {word!r} cannot contain '|' or a line break", path)
-    target = open_target(path, sniff(path), exiftool, xp=settings.keywords.xp_keywords)
+    target = open_target(path, sniff(path), exiftool)
     target.check_writable()
     packet, created = _load(target)
     recorded = emotion.read(packet)
@@ -181,11 +181,10 @@ def _load(target: Target) -> tuple[Packet, bool]:
 
 def _other_lists(target: Target, recorded: emotion.Recorded,
                  settings: Settings) -> dict[str, list[str]]:
-    if target.stores is None:
-        return {}
     xp = target.fmt is not Format.PNG and (settings.keywords.xp_keywords
                                             or bool(recorded.added.get(XP)))
-    return target.stores.current(xp=xp)
+    found = target.load_stores(xp)  # exiftool is asked only here, and only if it can matter
+    return {} if found is None else found.current(xp=xp)
 
 
 def _need_exiftool(target: Target, recorded: emotion.Recorded, exiftool: ExiftoolCommands | None,

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 from .. import atomic
-from ..errors import EmowatchError, FileChangedError, MetadataError
+from ..errors import FileChangedError, MetadataError
 from ..exiftool import ExiftoolCommands
 from ..formats import Format
 from . import jpeg, png, sidecar, stores, verify
-from .emotion import LABEL, XMP_TAGS, XP
-from .emotion import read as read_recorded
+from .emotion import LABEL, XMP_TAGS
 from .packet import END, Packet, new_packet, parse
 
 CheckPacket = Callable[[Packet], None]
@@ -45,6 +44,10 @@ class _InPhoto:
     def check_writable(self) -> None:
         atomic.check_writable(self.path)
 
+    def load_stores(self, xp: bool) -> stores.Stores | None:
+        """The keyword lists outside XMP (`xp`: XPKeywords are to be kept in step)."""
+        return self.stores
+
 
 class Embedded(_InPhoto):
     """A JPEG or PNG whose XMP emowatch splices itself."""
@@ -53,7 +56,7 @@ class Embedded(_InPhoto):
     reason = ""
     grow = 2048
 
-    def __init__(self, path: Path, fmt: Format, exiftool: ExiftoolCommands | None, xp: bool = True):
+    def __init__(self, path: Path, fmt: Format, exiftool: ExiftoolCommands | None):
         self.path, self.fmt, self.exiftool = Path(path), fmt, exiftool
         self.file = self.path
         self.real = atomic.resolve(path)
@@ -69,15 +72,20 @@ class Embedded(_InPhoto):
             self.packet = png.read_packet(self.data, self.chunks)
             self.has_iptc = png.has_iptc(self.data, self.chunks)
             self.limit = None
-        self.stores = None
+        self.stores: stores.Stores | None = None
         self.info: dict = {}
-        # IPTC lives only in APP13 and XPKeywords only in EXIF: without either, or with EXIF
-        # but XPKeywords neither wanted nor written by emowatch before, no need to ask
-        if exiftool is not None and (fmt is Format.PNG or self.lay.has_photoshop(self.data) or (
-                self.lay.has_exif(self.data) and (xp or _records_xp(self.packet)))):
-            self.info = exiftool.read_json(self.real)  # also the baseline to verify against
+
+    def load_stores(self, xp: bool) -> stores.Stores | None:
+        """The lists as exiftool reads them, read once and only where they can matter: IPTC
+        lives only in APP13 and XPKeywords only in EXIF, and XPKeywords matter only when they
+        are to be kept in step (`xp`)."""
+        if self.stores is None and self.exiftool is not None and (
+                self.fmt is Format.PNG or self.lay.has_photoshop(self.data)
+                or (xp and self.lay.has_exif(self.data))):
+            self.info = self.exiftool.read_json(self.real)  # also the baseline to verify against
             self.stores = stores.parse(self.info)
-            _unchanged_since(path, self.expect)
+            _unchanged_since(self.path, self.expect)
+        return self.stores
 
     def commit(self, packet: bytes | None, lists: dict[str, list[str]], check: CheckPacket,
                preserve_mtime: bool) -> None:
@@ -203,6 +211,9 @@ class Sidecar:
         # a sidecar that is a symlink was set up by the user: cleaned, never deleted
         return not os.path.islink(self.file)
 
+    def load_stores(self, xp: bool) -> stores.Stores | None:
+        return None
+
     def check_writable(self) -> None:
         if self.expect is not None:
             atomic.check_writable(self.file)
@@ -226,12 +237,12 @@ class Sidecar:
 Target = Embedded | ViaExiftool | Sidecar
 
 
-def open_target(path: Path, fmt: Format, exiftool: ExiftoolCommands | None, *, xp: bool = True) -> Target:
-    """The place `path`'s XMP is written to, loaded (`xp`: XPKeywords are to be kept in step)."""
+def open_target(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -> Target:
+    """The place `path`'s XMP is written to, loaded."""
     if fmt is Format.RAW:
         return Sidecar(path, fmt, "raw files are never written; tagged in an XMP sidecar")
     if fmt in (Format.JPEG, Format.PNG):
-        return Embedded(path, fmt, exiftool, xp)
+        return Embedded(path, fmt, exiftool)
     if exiftool is None:
         return Sidecar(path, fmt, f"exiftool not installed; {fmt.name} tagged in an XMP sidecar")
     return ViaExiftool(path, fmt, exiftool)
@@ -255,17 +266,6 @@ def stored_packets(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -
     if side is not None:
         out.append(atomic.read_with_identity(side)[0])
     return out
-
-
-def _records_xp(packet: bytes | None) -> bool:
-    """Whether emowatch wrote XPKeywords before (they must then be kept in step); an XMP
-    packet that does not parse counts as yes, so exiftool is asked."""
-    if packet is None:
-        return False
-    try:
-        return bool(read_recorded(parse(packet)).added.get(XP))
-    except EmowatchError:
-        return True
 
 
 def _unchanged_since(path: Path, expect: atomic.FileIdentity) -> None:
