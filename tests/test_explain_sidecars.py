@@ -93,6 +93,19 @@ def test_dry_run_computes_paths_and_writes_nothing(tiny, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["IMG_1.jpg"]
 
 
+def test_a_heatmap_never_changes_the_answer(tiny, tmp_path):
+    # with a heatmap the photo is decoded larger for drawing; the model's answer is the one
+    # `--no-explain` gives, to the last digit
+    photos = [write_photo(tmp_path, f"IMG_{i}.jpg", size=(3000 + 40 * i, 2000)) for i in range(3)]
+    settings = Settings(explain=ExplainSettings(samples=32))
+    plain = Tagger(tiny, settings, write=False)
+    explained = Tagger(tiny, settings, explainer=make_explainer(tiny, settings.explain), write=False,
+                       dry_run=True)
+    for a, b in zip(plain.tag(photos), explained.tag(photos)):
+        assert a.ok and b.ok and b.sidecars
+        assert (a.label, a.probabilities) == (b.label, b.probabilities)
+
+
 @pytest.mark.parametrize("mode", ["beside", "central"])
 def test_other_placements(tiny, tmp_path, mode):
     photo = write_photo(tmp_path / "photos", size=(600, 800))

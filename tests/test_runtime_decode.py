@@ -129,3 +129,55 @@ def test_prepare_and_batched_inference(tmp_path):
         assert a.label == b.label
         assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
         assert sum(a.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_heatmap_never_changes_the_models_view(tmp_path):
+    # a heatmap needs the photo decoded larger (1/2 DCT scale here, 1/8 without one); the model
+    # must still see exactly what it sees without a heatmap, or the label could differ
+    model = EmotionModel.load(make_model(tmp_path / "m.onnx"), device="cpu")  # 64 px input
+    path = save(tmp_path / "big.jpg", size=(3000, 2000))
+    plain = prepare(path, model)
+    explained = prepare(path, model, min_side=768)
+    assert plain.image.size == (375, 250)
+    assert explained.image.size == (1500, 1000)
+    assert np.array_equal(explained.pixels, plain.pixels)
+    # what the larger decode alone would have shown the model is not the same view
+    from emowatch.runtime.preprocess import model_image
+
+    larger_view = model_image(decode(path, min_side=768).image, 64, model.info.resize)
+    assert not np.array_equal(larger_view, plain.pixels)
+
+
+def test_a_photo_smaller_than_the_heatmap_needs_is_shown_whole(tmp_path, monkeypatch):
+    import emowatch.runtime.classify as classify
+
+    model = EmotionModel.load(make_model(tmp_path / "m.onnx"), device="cpu")
+    calls = []
+    monkeypatch.setattr(classify, "decode", lambda *a, **k: calls.append(k) or decode(*a, **k))
+    # a PNG is decoded whole anyway: a second decode could not make it any larger
+    prepared = prepare(save(tmp_path / "small.png", size=(500, 400)), model, min_side=768)
+    assert prepared.image.size == (500, 400)
+    assert len(calls) == 1
+    # a JPEG classified from 1/4 scale is decoded again, whole, for the heatmap
+    calls.clear()
+    prepared = prepare(save(tmp_path / "small.jpg", size=(500, 400)), model, min_side=768)
+    assert prepared.image.size == (500, 400)
+    assert [k["min_side"] for k in calls] == [64, 768]
+
+
+def test_a_photo_that_fails_the_larger_decode_keeps_its_answer(tmp_path, monkeypatch):
+    import emowatch.runtime.classify as classify
+
+    model = EmotionModel.load(make_model(tmp_path / "m.onnx"), device="cpu")
+    path = save(tmp_path / "big.jpg", size=(3000, 2000))
+    plain = prepare(path, model)
+
+    def fail_when_large(path, min_side, **kwargs):
+        if min_side > 64:
+            raise DecodeError("damaged past 1/8 scale", path)
+        return decode(path, min_side, **kwargs)
+
+    monkeypatch.setattr(classify, "decode", fail_when_large)
+    explained = prepare(path, model, min_side=768)
+    assert np.array_equal(explained.pixels, plain.pixels)
+    assert explained.image.size == plain.image.size  # the heatmap is drawn on what there is

@@ -179,6 +179,19 @@ def test_the_preview_gives_the_photo_s_answer(tmp_path, name):
     assert max(abs(pa.probabilities[k] - pb.probabilities[k]) for k in model.labels) < 0.03
 
 
+def test_a_heatmap_is_drawn_on_the_preview_and_the_answer_is_unchanged(tmp_path):
+    import skimage.data
+
+    array = np.asarray(Image.fromarray(skimage.data.coffee()).resize((3000, 2000)))
+    cam = camera_jpeg(tmp_path / "cam.jpg", array)
+    model = EmotionModel.load(load_settings(None, environ={}).model, device="cpu")
+    plain, explained = prepare(cam, model), prepare(cam, model, min_side=768)
+    assert plain.from_preview and explained.from_preview
+    assert plain.image.size == (404, 270)  # the 1616 px preview at 1/4 scale
+    assert explained.image.size == (1616, 1077)  # whole, for the heatmap
+    assert np.array_equal(explained.pixels, plain.pixels)
+
+
 def test_tagging_a_camera_jpeg_keeps_its_preview(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user config
     path = camera_jpeg(tmp_path / "cam.jpg", pattern(3000, 2000))
