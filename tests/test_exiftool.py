@@ -158,6 +158,34 @@ def test_a_pool_starts_another_process_only_while_one_is_busy(exiftool_bin, pris
     assert ExiftoolPool.find("no-such-exiftool-here") is None
 
 
+def test_a_command_waiting_for_a_closed_pool_is_refused(exiftool_bin, pristine):
+    # a thread queued behind a busy process while the pool closes must not restart it
+    photo = pristine["full.jpg"]
+    pool = ExiftoolPool(exiftool_bin, size=1)
+    slow = threading.Thread(target=lambda: pool.read_json(photo, "-if", "sleep 3; 1", "-IPTC:City"))
+    slow.start()
+    deadline = time.monotonic() + 10
+    while pool.busy < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    waited: list = []
+
+    def queued() -> None:
+        try:
+            pool.read_json(photo, "-IPTC:City")
+            waited.append("answered")
+        except ExiftoolError as e:
+            waited.append(str(e))
+
+    second = threading.Thread(target=queued)
+    second.start()
+    time.sleep(0.3)  # queued behind the slow command
+    pool.close()  # waits for the slow command to end
+    slow.join(timeout=30)
+    second.join(timeout=30)
+    assert waited and "closed" in waited[0]
+    assert pool.pids == []  # no process was started again
+
+
 def test_close_is_quick(exiftool_bin):
     # closing used to wait 5 s per process for an exit that only came with the end of its input
     for tool in (Exiftool(exiftool_bin), ExiftoolPool(exiftool_bin)):
