@@ -45,6 +45,16 @@ PHOTO_EXTENSIONS = frozenset(
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif"}
 
 
+READS = "JPEG, PNG, TIFF, WebP, HEIC/HEIF/AVIF, DNG and camera raw"
+# images that are not photos emowatch reads: named in the error, so the reason is plain
+_OTHER_IMAGES = (
+    (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"8BPS", "a Photoshop document (PSD)"),
+    (b"\xff\x0a", "JPEG XL"), (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (b"\x00\x00\x01\x00", "an icon (ICO)"),
+    (b"<svg", "SVG"), (b"%PDF", "PDF"),
+)
+
+
 def sniff_bytes(head: bytes, suffix: str = "") -> Format | None:
     """The format of a file whose first bytes are `head` (at least 16), or None."""
     suffix = suffix.lower()
@@ -91,6 +101,11 @@ def sniff(path: Path) -> Format:
         raise DecodeError("file is empty", path)
     fmt = sniff_bytes(head, Path(path).suffix)
     if fmt is None:
+        other = next((name for magic, name in _OTHER_IMAGES if head.startswith(magic)), None)
+        if head[:2] == b"BM" and head[6:10] == bytes(4):  # BMP: its reserved fields are zero
+            other = "BMP"
+        if other is not None:
+            raise UnsupportedFormatError(f"{other} is not a format emowatch reads ({READS})", path)
         raise UnsupportedFormatError("not a photo emowatch can read (unknown content)", path)
     return fmt
 

@@ -119,6 +119,24 @@ def test_unknown_content_is_unsupported(tmp_path):
         sniff(path)
 
 
+@pytest.mark.parametrize("name,fmt,called", [
+    ("a.gif", "GIF", "GIF"), ("a.bmp", "BMP", "BMP"), ("a.ico", "ICO", "an icon (ICO)"),
+    ("a.pdf", "PDF", "PDF"), ("a.jp2", "JPEG2000", "JPEG 2000"),
+])
+def test_other_image_formats_are_named_in_the_error(tmp_path, name, fmt, called):
+    path = save(tmp_path / name, size=(64, 48), format=fmt)
+    with pytest.raises(UnsupportedFormatError) as raised:
+        sniff(path)
+    assert raised.value.reason.startswith(f"{called} is not a format emowatch reads (JPEG, PNG")
+
+
+def test_text_that_starts_like_a_bitmap_is_unknown_content(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("BMW service notes, 2024\n")
+    with pytest.raises(UnsupportedFormatError, match="unknown content"):
+        sniff(path)
+
+
 def test_prepare_and_batched_inference(tmp_path):
     model = EmotionModel.load(make_model(tmp_path / "m.onnx"), device="cpu")
     photos = [prepare(save(tmp_path / f"{i}.jpg", seed=i), model) for i in range(3)]
