@@ -75,6 +75,17 @@ def test_all_good_exits_zero_and_prints_lines(env, model):
     assert "1 of 1 photos tagged" in result.stderr
 
 
+def test_a_batch_where_every_photo_failed_says_so_without_a_rate(env, model):
+    path = env / "a.gif"
+    save(path, size=(32, 32), format="GIF")
+    result = run("tag", "--no-explain", "--model", model, path)
+    assert result.exit_code == 1
+    assert "a.gif: GIF is not a format emowatch reads" in result.stdout
+    summary = result.stderr.strip().splitlines()[-1]
+    assert summary.startswith("0 of 1 photos tagged; 1 failed in ") and "photos/s" not in summary
+    assert "photos/s" in run("tag", "--no-explain", "--model", model, save(env / "b.jpg")).stderr
+
+
 def test_min_confidence_makes_photos_uncertain(env, model):
     path = save(env / "a.jpg")
     result = run("tag", "--json", "--no-explain", "--model", model, "--min-confidence", "1", path)

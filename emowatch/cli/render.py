@@ -109,4 +109,6 @@ class Reporter:
             text += f" ({', '.join(parts)})"
         if self.failed:
             text += f"; {self.failed} failed"
-        return text + f" in {elapsed:.1f} s ({self.done / elapsed:.1f} photos/s)"
+        text += f" in {elapsed:.1f} s"
+        # a rate of failures says nothing about speed
+        return text + (f" ({self.done / elapsed:.1f} photos/s)" if self.done > self.failed else "")
