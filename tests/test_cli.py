@@ -112,10 +112,12 @@ def test_untag_removes_what_tag_wrote(env, model):
     assert run("tag", "--model", model, "--min-confidence", "0", "--explainer", "cam", path).exit_code == 0
     assert path.read_bytes() != original
     assert (env / ".emowatch" / "a.jpg.heatmap.png").is_file()
-    result = run("untag", path)
+    untouched = save(env / "b.jpg")
+    result = run("untag", path, untouched)
     assert result.exit_code == 0, result.output
     assert "Subject" not in exif_keywords(path)
     assert not (env / ".emowatch").exists()
+    assert "2 of 2 photos untagged (1 nothing-to-remove, 1 removed)" in result.stderr
 
 
 @pytest.mark.parametrize("args", [

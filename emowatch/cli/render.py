@@ -87,7 +87,8 @@ class Reporter:
         elif r.uncertain:
             self.uncertain += 1
         else:
-            self.counts[r.label or "?"] += 1
+            # untag has no label: what it did instead (removed, nothing-to-remove, ...)
+            self.counts[r.label if r.label is not None else (r.action or "done")] += 1
         if self.as_json:
             self.out.file.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
             self.out.file.flush()
