@@ -22,6 +22,7 @@ from typing import Callable, Union
 from .errors import FileChangedError, HardLinkError, ReadOnlyError, WriteError
 
 TEMP_MARK = ".emowatch-tmp-"
+TEMP_NAME_BYTES = 120
 
 # A writer fills the temp file itself (exiftool edits a copy in place); bytes are written for it.
 Writer = Callable[[Path], None]
@@ -122,7 +123,10 @@ def _check_dir_writable(directory: Path, path: Path) -> None:
 
 def temp_path_for(real: Path) -> Path:
     """A fresh temp name beside `real`, recognisable by the daemon and by sweep_temp_files."""
-    name = "".join(c if c.isprintable() else "_" for c in real.name)[:120]
+    name = "".join(c if c.isprintable() else "_" for c in real.name)
+    # names are limited in bytes (255 on most file systems), and exiftool, writing one of our
+    # temp files, adds "_exiftool_tmp" to it: keep at most 120 bytes of the photo's name
+    name = name.encode("utf-8")[:TEMP_NAME_BYTES].decode("utf-8", "ignore")
     return real.with_name(f".{name}{TEMP_MARK}{secrets.token_hex(4)}")
 
 

@@ -104,6 +104,18 @@ def test_hard_linked_photo_is_skipped_with_a_reason(photo, tmp_path, et, setting
     assert "2 hard links" in str(err)
 
 
+@pytest.mark.parametrize("name", ["plain.jpg", "full.jpg", "photo.tif"])
+def test_a_long_name_in_a_multibyte_script_is_written(name, photo, et, settings, tags):
+    # 80 CJK characters are 240 bytes, a legal name: the temp file beside it (and exiftool's own
+    # temp name for it) must fit in 255 bytes too
+    path = photo(name, "感" * 80 + "." + name.split(".")[1])
+    assert len(os.fsencode(path.name)) == 244
+    result = write_tags(path, tags, settings=settings, exiftool=et)
+    assert result.action in ("embedded", "exiftool")
+    assert "Emotion|Positive" in corpus.as_list(corpus.tags_of(path)["XMP-lr:HierarchicalSubject"])
+    assert sorted(os.listdir(path.parent)) == [path.name]  # no temp file left
+
+
 @pytest.mark.parametrize("name", ["plain.jpg", "photo.tif"])
 @pytest.mark.parametrize("what", ["deleted", "modified"])
 def test_file_changed_between_reading_and_writing(name, what, photo, et, settings, tags,
