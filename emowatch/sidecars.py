@@ -4,19 +4,25 @@ hidden  (default): PHOTO_DIR/.emowatch/NAME.KIND  - a hidden folder that neither
                    Lightroom's import picks up;
 beside:            PHOTO_DIR/NAME.KIND;
 central:           DIR/<the photo's absolute folder, mirrored>/NAME.KIND.
-NAME is the photo's whole file name (IMG_1.jpg), so IMG_1.jpg and IMG_1.png never collide.
+NAME is the photo's whole file name (IMG_1.jpg), so IMG_1.jpg and IMG_1.png never collide; a
+name too long for a file system (255 bytes, less room for a writer's temp name) keeps its first
+bytes and a hash of the whole name.
 XMP sidecars of raw files are not emowatch's own sidecars: they follow Lightroom's naming and
 are placed by the metadata writer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 from .settings import SidecarSettings
 
 HIDDEN_DIR = ".emowatch"
 KINDS = ("heatmap.png", "explain.json", "regions.png")
+# file names are at most 255 bytes; the atomic writer adds ~14 to a sidecar's name for its temp file
+MAX_NAME_BYTES = 200
 
 
 def sidecar_path(photo: Path, kind: str, settings: SidecarSettings) -> Path:
@@ -24,7 +30,7 @@ def sidecar_path(photo: Path, kind: str, settings: SidecarSettings) -> Path:
     if kind not in KINDS:
         raise ValueError(f"unknown sidecar kind {kind!r}")
     photo = Path(photo).absolute()
-    name = f"{photo.name}.{kind}"
+    name = _name(photo.name, kind)
     if settings.mode == "beside":
         return photo.parent / name
     if settings.mode == "central":
@@ -32,6 +38,17 @@ def sidecar_path(photo: Path, kind: str, settings: SidecarSettings) -> Path:
         mirrored = photo.parent.relative_to(photo.parent.anchor)
         return Path(settings.dir).expanduser().absolute() / mirrored / name
     return photo.parent / HIDDEN_DIR / name
+
+
+def _name(photo_name: str, kind: str) -> str:
+    name = f"{photo_name}.{kind}"
+    if len(os.fsencode(name)) <= MAX_NAME_BYTES:
+        return name
+    whole = os.fsencode(photo_name)
+    digest = hashlib.sha256(whole).hexdigest()[:16]  # stable: the same photo, the same sidecar
+    keep = MAX_NAME_BYTES - len(kind) - len(digest) - 2
+    head = whole[:keep].decode("utf-8", "ignore")  # a character cut in half is left out
+    return f"{head}~{digest}.{kind}"
 
 
 def is_sidecar(path: Path) -> bool:

@@ -106,6 +106,25 @@ def test_a_heatmap_never_changes_the_answer(tiny, tmp_path):
         assert (a.label, a.probabilities) == (b.label, b.probabilities)
 
 
+def test_a_photo_with_a_very_long_name_gets_sidecars_it_can_have(tiny, tmp_path):
+    # 80 CJK characters are a legal 244-byte name; NAME.regions.png would not be (> 255 bytes)
+    photos = [write_photo(tmp_path, "感" * 79 + tail + ".jpg", size=(320, 240)) for tail in "ab"]
+    settings = Settings(explain=ExplainSettings(method="cam"))
+    tagger = Tagger(tiny, settings, explainer=make_explainer(tiny, settings.explain))
+    results = list(tagger.tag(photos))
+    assert all(r.ok and set(r.sidecars) == {"heatmap", "explain", "regions"} for r in results)
+    names = [p.name for r in results for p in r.sidecars.values()]
+    assert len(set(names)) == 6 and all(len(os.fsencode(n)) <= 200 for n in names)
+    assert all(p.is_file() for r in results for p in r.sidecars.values())
+    # the same photo always gets the same names: found again, and removed by untag
+    assert sidecar_path(photos[0], "heatmap.png", settings.sidecars) == results[0].sidecars["heatmap"]
+    from emowatch.tagging import untag_photo
+
+    for photo in photos:
+        untag_photo(photo, settings, exiftool=None)
+    assert not (tmp_path / HIDDEN_DIR).exists()
+
+
 @pytest.mark.parametrize("mode", ["beside", "central"])
 def test_other_placements(tiny, tmp_path, mode):
     photo = write_photo(tmp_path / "photos", size=(600, 800))
