@@ -47,6 +47,21 @@ def test_users_own_emotion_keyword_is_never_removed(photo, et, settings):
     assert flat == ["Beach", "Family", "Places", "Emotion", "Calm"]
 
 
+def test_untag_gives_back_a_hierarchy_without_its_flat_words_as_it_was(photo, et, settings):
+    # the user's Emotion|Calm came without the word Emotion: we add that word, and take it back
+    path = photo("plain.jpg")
+    corpus.exiftool("-q", "-overwrite_original", "-XMP-lr:HierarchicalSubject=Emotion|Calm", path)
+    before = corpus.tags_of(path)
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)
+    write_tags(path, corpus.emotion(uncertain=True), settings=settings, exiftool=et)
+    assert keywords(path) == (["Emotion|Calm"], ["Emotion"])  # a level of the user's hierarchy
+    remove_tags(path, settings=settings, exiftool=et)
+    after = corpus.tags_of(path)
+    assert keywords(path) == (["Emotion|Calm"], [])
+    assert {k: v for k, v in after.items() if not k.startswith(("File:", "SourceFile"))} == \
+        {k: v for k, v in before.items() if not k.startswith(("File:", "SourceFile"))}
+
+
 def test_a_keyword_the_user_had_before_us_stays_theirs(photo, et, settings):
     path = photo("plain.jpg")
     path.unlink()

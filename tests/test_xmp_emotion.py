@@ -37,12 +37,16 @@ def test_words_we_did_not_add_are_never_removed():
     assert untag.keywords == {HIERARCHICAL: ["Emotion|Positive"], SUBJECT: ["Emotion", "Positive"]}
 
 
-def test_untag_keeps_a_level_another_hierarchy_still_uses():
+def test_a_level_another_hierarchy_uses_stays_ours_until_untag_removes_it():
+    # the user had Emotion|Calm (and the word Calm) but not the word Emotion: we added it
     rec = Recorded(corpus.emotion(), {HIERARCHICAL: ("Emotion|Positive",),
                                       SUBJECT: ("Emotion", "Positive")})
-    p = plan({HIERARCHICAL: ["Emotion|Calm", "Emotion|Positive"],
-              SUBJECT: ["Emotion", "Calm", "Positive"]}, rec, None)
-    assert p.keywords == {HIERARCHICAL: ["Emotion|Calm"], SUBJECT: ["Emotion", "Calm"]}
+    current = {HIERARCHICAL: ["Emotion|Calm", "Emotion|Positive"], SUBJECT: ["Calm", "Emotion", "Positive"]}
+    uncertain = plan(current, rec, corpus.emotion(uncertain=True))
+    assert uncertain.keywords == {HIERARCHICAL: ["Emotion|Calm"], SUBJECT: ["Calm", "Emotion"]}
+    assert uncertain.added == {HIERARCHICAL: [], SUBJECT: ["Emotion"]}  # still ours
+    untag = plan(current, rec, None)
+    assert untag.keywords == {HIERARCHICAL: ["Emotion|Calm"], SUBJECT: ["Calm"]}  # as the user had it
 
 
 def test_uncertain_removes_ours_and_adds_nothing():

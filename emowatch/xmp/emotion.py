@@ -6,8 +6,9 @@ EXIF:XPKeywords, planned here, written by exiftool). Our values live in our name
 
 emowatch records in `emowatch:added` exactly which keyword it added to which list, so re-tagging
 and `untag` remove only those: a keyword the user had before (even `Emotion|Positive` itself)
-is never theirs to lose. A flat word of ours stays while a remaining hierarchical keyword still
-has it as a level (the user's `Emotion|Calm` keeps `Emotion`).
+is never theirs to lose. When re-tagging, a flat word of ours stays (still ours) while a
+remaining hierarchical keyword has it as a level (the user's `Emotion|Calm` keeps `Emotion`);
+`untag` removes every word it added all the same, so the lists are again what the user had.
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
     if target and target not in hier:
         hier.append(target)
         new_ours_hier.append(target)
-    levels = {level for k in hier for level in k.split("|")}
+    # levels of the remaining hierarchy keep their flat words while tagging; untag (no tags)
+    # restores the lists as they were before emowatch
+    levels = {level for k in hier for level in k.split("|")} if tags else set()
     keywords = {HIERARCHICAL: hier}
     added = {HIERARCHICAL: new_ours_hier}
     words_wanted = list(tags.flat) if tags else []
