@@ -87,11 +87,13 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     new = serialize(packet, limit=target.limit, grow=target.grow)
     lists = {s: plan.keywords[s] for s in current if s not in (SUBJECT, HIERARCHICAL)}
     if new == target.packet and all(lists[s] == current[s] for s in lists):
-        return WriteResult(path, target.file, "unchanged", target.reason)
+        result = WriteResult(path, target.file, "unchanged", target.reason)
+        return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run)
     changes = _describe(current, plan.keywords, target, created and target.packet is None)
     changes += (_describe_values(tags),) if not same else ()
     if dry_run:
-        return WriteResult(path, target.file, "would-write", target.reason, changes)
+        result = WriteResult(path, target.file, "would-write", target.reason, changes)
+        return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run)
 
     def check(stored: Packet) -> None:
         back = emotion.read(stored)
@@ -100,7 +102,8 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
             raise MetadataError("our values did not read back; nothing was written", path)
 
     target.commit(new, lists, check, settings.preserve_mtime)
-    return WriteResult(path, target.file, target.kind, target.reason, changes)
+    result = WriteResult(path, target.file, target.kind, target.reason, changes)
+    return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run)
 
 
 @_typed_os_errors
@@ -113,7 +116,14 @@ def remove_tags(path: Path, *, settings: Settings, exiftool: ExiftoolCommands | 
     path = Path(path)
     fmt = sniff(path)
     result = _remove(path, open_target(path, fmt, exiftool), settings, exiftool, dry_run)
-    # only an exiftool-written format can have an older sidecar of ours beside it
+    return _older_sidecar_cleaned(path, fmt, result, settings, exiftool, dry_run)
+
+
+def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, settings: Settings,
+                           exiftool: ExiftoolCommands | None, dry_run: bool) -> WriteResult:
+    """A TIFF/WebP/HEIF/DNG tagged earlier without exiftool has a sidecar of ours beside it:
+    once the photo itself is written, our values leave the sidecar (the sidecar goes if we
+    created it and it holds nothing else), so the two never disagree. `result` is the photo's."""
     if fmt.embeds_xmp_natively or result.target != path or sidecar.find(path, fmt) is None:
         return result
     extra = _remove(path, Sidecar(path, fmt, ""), settings, exiftool, dry_run)

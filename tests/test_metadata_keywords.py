@@ -58,8 +58,8 @@ def test_untag_gives_back_a_hierarchy_without_its_flat_words_as_it_was(photo, et
     remove_tags(path, settings=settings, exiftool=et)
     after = corpus.tags_of(path)
     assert keywords(path) == (["Emotion|Calm"], [])
-    assert {k: v for k, v in after.items() if not k.startswith(("File:", "SourceFile"))} == \
-        {k: v for k, v in before.items() if not k.startswith(("File:", "SourceFile"))}
+    assert {k: v for k, v in after.items() if not k.startswith("System:")} == \
+        {k: v for k, v in before.items() if not k.startswith("System:")}
 
 
 def test_a_keyword_the_user_had_before_us_stays_theirs(photo, et, settings):
@@ -186,13 +186,34 @@ def test_untag_of_an_untagged_photo_does_nothing(name, photo, et, settings):
     assert path.read_bytes() == original
 
 
+@pytest.mark.parametrize("second", ["negative", "positive"])
+def test_tagging_with_exiftool_takes_our_values_out_of_the_older_sidecar(photo, et, settings, tags,
+                                                                         second):
+    # tagged once without exiftool (a sidecar), then with it (embedded): a sidecar still saying
+    # Positive beside a photo saying Negative would have digiKam show both
+    path = photo("photo.tif")
+    side = write_tags(path, tags, settings=settings, exiftool=None).target
+    user = corpus.exiftool("-q", "-overwrite_original", "-XMP-dc:Title=Harbour", side)
+    assert user is not None
+    result = write_tags(path, corpus.emotion(second), settings=settings, exiftool=et)
+    assert result.action == "exiftool" and result.target == path
+    assert any("sidecar photo.tif.xmp" in c for c in result.changes)
+    left = corpus.tags_of(side)
+    assert "XMP-lr:HierarchicalSubject" not in left and "XMP-dc:Subject" not in left
+    assert not any(k.startswith("XMP-emowatch:") for k in left)
+    assert left["XMP-dc:Title"] == "Harbour"  # the user's own entry in it stays
+    assert read_tags(path, exiftool=et).label == second
+    assert write_tags(path, corpus.emotion(second), settings=settings, exiftool=et).action == "unchanged"
+
+
 def test_untag_also_cleans_the_sidecar_of_a_photo_tagged_before_exiftool_was_there(
         photo, et, settings, tags):
     path = photo("photo.tif")
+    original = path.read_bytes()
     side = write_tags(path, tags, settings=settings, exiftool=None).target  # no exiftool yet
-    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)  # now embedded
-    result = remove_tags(path, settings=settings, exiftool=et)
-    assert result.action == "removed" and result.target == path
+    result = remove_tags(path, settings=settings, exiftool=et)  # now there is
+    assert result.action == "removed" and result.target == side
     assert any("sidecar photo.tif.xmp" in c for c in result.changes)
     assert not side.exists()
     assert read_tags(path, exiftool=et) is None
+    assert path.read_bytes() == original
