@@ -7,6 +7,7 @@ import os
 import pytest
 
 import corpus
+from emowatch.errors import MetadataError
 from emowatch.metadata import read_tags, remove_tags, write_tags
 from emowatch.settings import Settings
 
@@ -157,6 +158,14 @@ def test_existing_lightroom_sidecar_is_merged_into_and_only_cleaned_on_untag(
     cleaned = corpus.tags_of(side)
     assert {k: v for k, v in cleaned.items() if not k.startswith("System:")} == {
         k: v for k, v in before.items() if not k.startswith("System:")}
+
+
+def test_a_sidecar_that_links_to_nothing_is_named_in_the_error(tmp_path, et, settings, tags):
+    raw = corpus.fake_raw(tmp_path / "IMG_9.CR2")
+    (tmp_path / "IMG_9.xmp").symlink_to(tmp_path / "gone" / "IMG_9.xmp")
+    with pytest.raises(MetadataError, match=r"its sidecar IMG_9.xmp is a symbolic link to .*gone"):
+        write_tags(raw, tags, settings=settings, exiftool=et)
+    assert (tmp_path / "IMG_9.xmp").is_symlink() and not (tmp_path / "gone").exists()
 
 
 def test_darktable_style_sidecar_is_preferred_when_it_exists(tmp_path, et, settings, tags):

@@ -200,6 +200,9 @@ class Sidecar:
         self.packet: bytes | None = None
         self.expect: atomic.FileIdentity | None = None
         if os.path.lexists(self.file):
+            if not os.path.exists(self.file):  # a symlink (ours to write through) to nothing
+                raise MetadataError(f"its sidecar {self.file.name} is a symbolic link to "
+                                    f"{os.readlink(self.file)}, which does not exist", self.path)
             self.packet, self.expect = atomic.read_with_identity(self.file)
 
     def fresh(self) -> Packet:
