@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -102,6 +103,26 @@ def test_hard_linked_photo_is_skipped_with_a_reason(photo, tmp_path, et, setting
     err = unchanged_after(path, HardLinkError,
                           lambda: write_tags(path, tags, settings=settings, exiftool=et))
     assert "2 hard links" in str(err)
+
+
+@pytest.mark.parametrize("parent,why", [
+    ("感情", "cannot be written to this photo's IPTC keywords, which hold Latin-1 text"),
+    ("L" * 70, "is longer than IPTC's 64 bytes"),
+])
+def test_a_keyword_the_photos_iptc_cannot_hold_is_refused_with_why(photo, et, settings, tags,
+                                                                    parent, why):
+    # exiftool would write "??" or cut the word, and only warn
+    path = photo("full.jpg")
+    err = unchanged_after(path, MetadataError, lambda: write_tags(
+        path, dataclasses.replace(tags, parent=parent), settings=settings, exiftool=et))
+    assert why in err.reason and parent in err.reason
+
+
+def test_iptc_that_declares_utf8_takes_any_keyword(photo, et, settings, tags):
+    path = photo("full.jpg")
+    corpus.exiftool("-q", "-overwrite_original", "-IPTC:CodedCharacterSet=UTF8", path)
+    write_tags(path, dataclasses.replace(tags, parent="感情"), settings=settings, exiftool=et)
+    assert "感情" in corpus.as_list(corpus.tags_of(path)["IPTC:Keywords"])
 
 
 @pytest.mark.parametrize("name", ["plain.jpg", "full.jpg", "photo.tif"])

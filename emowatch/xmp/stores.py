@@ -23,6 +23,7 @@ class Stores:
     has_ifd0: bool  # an EXIF IFD0 exists that XPKeywords can go into
     digest_in_sync: bool  # Photoshop:IPTCDigest exists and matches the IPTC
     has_iptc: bool = False  # any IPTC block at all (exiftool's CurrentIPTCDigest)
+    iptc_utf8: bool = False  # the IPTC declares UTF-8 (else exiftool writes its text as Latin-1)
 
     def current(self, *, xp: bool) -> dict[str, list[str]]:
         """The lists emowatch manages in this file; XPKeywords only when `xp`."""
@@ -47,6 +48,7 @@ def parse(info: dict[str, Any]) -> Stores:
         has_ifd0=any(k.startswith("IFD0:") for k in info),
         digest_in_sync=digest is not None and digest == info.get("File:CurrentIPTCDigest"),
         has_iptc="File:CurrentIPTCDigest" in info,
+        iptc_utf8=info.get("IPTC:CodedCharacterSet") == "UTF8",
     )
 
 
@@ -65,8 +67,13 @@ def xp_text(old: str | None, words: list[str]) -> str:
     return ";".join(out + remaining)
 
 
-def args(before: Stores, new: dict[str, list[str]]) -> list[str]:
-    """exiftool assignments taking the file from `before` to the `new` lists."""
+# IPTC IIM: a keyword is at most 64 bytes
+IPTC_KEYWORD_BYTES = 64
+
+
+def args(before: Stores, new: dict[str, list[str]], path: Path) -> list[str]:
+    """exiftool assignments taking the file from `before` to the `new` lists. MetadataError
+    for a keyword the file's IPTC cannot hold as it is (exiftool would mangle it)."""
     out: list[str] = []
     if IPTC in new and list(before.iptc) != new[IPTC]:
         old = list(before.iptc)
@@ -75,12 +82,25 @@ def args(before: Stores, new: dict[str, list[str]]) -> list[str]:
                 out.append(f"-IPTC:Keywords-={w}")
         for w in new[IPTC]:
             if w not in old:
+                _check_iptc_keyword(w, before.iptc_utf8, path)
                 out.append(f"-IPTC:Keywords+={w}")
         if before.digest_in_sync:
             out.append("-Photoshop:IPTCDigest=new")  # after the IPTC edits: exiftool needs that
     if XP in new and xp_words(before.xp) != new[XP]:
         out.append(f"-IFD0:XPKeywords={xp_text(before.xp, new[XP])}")
     return out
+
+
+def _check_iptc_keyword(word: str, utf8: bool, path: Path) -> None:
+    try:
+        size = len(word.encode("utf-8" if utf8 else "cp1252"))
+    except UnicodeEncodeError:
+        raise MetadataError(f"keyword {word!r} cannot be written to this photo's IPTC keywords, "
+                            "which hold Latin-1 text (no UTF-8 declared); nothing was written",
+                            path) from None
+    if size > IPTC_KEYWORD_BYTES:
+        raise MetadataError(f"keyword {word!r} is longer than IPTC's {IPTC_KEYWORD_BYTES} bytes "
+                            "and this photo has IPTC keywords; nothing was written", path)
 
 
 def check(after: Stores, before: Stores, new: dict[str, list[str]], path: Path) -> None:

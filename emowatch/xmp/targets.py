@@ -93,7 +93,7 @@ class Embedded(_InPhoto):
             new = jpeg.splice(self.data, self.lay, packet)
         else:
             new = png.splice(self.data, self.chunks, packet)
-        edits = stores.args(self.stores, lists) if self.stores is not None else []
+        edits = stores.args(self.stores, lists, self.path) if self.stores is not None else []
         et = self.exiftool
 
         def writer(tmp: Path) -> None:
@@ -167,7 +167,7 @@ class ViaExiftool(_InPhoto):
             if packet is not None:
                 source.write_bytes(packet)
             edits = [f"-XMP<={source}" if packet is not None else "-XMP="]
-            edits += stores.args(self.stores, lists)
+            edits += stores.args(self.stores, lists, self.path)
 
             def writer(tmp: Path) -> None:
                 # exiftool 12.57 cannot write WebP with -o; editing a private copy in place can
