@@ -149,16 +149,12 @@ class Exiftool(ExiftoolCommands):
 
     def execute(self, *args: str, timeout: float | None = None) -> ExiftoolResult:
         """Run one exiftool command (its arguments, as on a command line) and return its result."""
-        for a in args:
-            if "\n" in a or "\r" in a:
-                raise ExiftoolError(f"an argument contains a line break, which exiftool's argument "
-                                    f"file cannot carry: {a!r}")
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
             self._counter += 1
             n = self._counter
-            payload = "".join(a + "\n" for a in args)
+            payload = "".join(_arg_line(a) for a in args)
             payload += f"-echo4\n{{status=${{status}}}}{{ready{n}}}\n-execute{n}\n"
             # a file name that is not UTF-8 (os.fsencode's surrogates) goes as its own bytes
             data = payload.encode("utf-8", "surrogateescape")
@@ -272,6 +268,15 @@ def _command(argv: list[str]) -> list[str]:
     if os.name == "posix" and shutil.which("sh") and shutil.which("cat"):
         return ["sh", "-c", _RELAY, "exiftool-relay", *argv]
     return argv
+
+
+def _arg_line(arg: str) -> str:
+    """One line of exiftool's argument file; a line break (a file may be named so) goes as a
+    C-string line, which exiftool unescapes."""
+    if "\n" not in arg and "\r" not in arg:
+        return arg + "\n"
+    escaped = arg.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return "#[CSTR]" + escaped + "\n"
 
 
 def _arg_path(path: Path) -> str:

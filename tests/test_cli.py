@@ -86,6 +86,16 @@ def test_a_batch_where_every_photo_failed_says_so_without_a_rate(env, model):
     assert "photos/s" in run("tag", "--no-explain", "--model", model, save(env / "b.jpg")).stderr
 
 
+def test_a_name_with_a_line_break_is_tagged_and_shown_on_one_line(env, model):
+    # a TIFF goes through exiftool, whose argument file is line-based
+    path = save(env / "harbour\nat dusk.tif")
+    result = run("tag", "--no-explain", "--model", model, "--min-confidence", "0", path)
+    assert result.exit_code == 0, result.output
+    [line] = result.stdout.strip().splitlines()
+    assert "harbour\\nat dusk.tif" in line and line.endswith("exiftool")
+    assert exif_keywords(path)["HierarchicalSubject"].startswith("Emotion|")
+
+
 def test_min_confidence_makes_photos_uncertain(env, model):
     path = save(env / "a.jpg")
     result = run("tag", "--json", "--no-explain", "--model", model, "--min-confidence", "1", path)

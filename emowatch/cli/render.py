@@ -18,9 +18,18 @@ from ..tagging import TagResult
 LABEL_STYLE = {"positive": "green", "negative": "red", "other": "yellow"}
 
 
+def shown(name: object) -> str:
+    """A file name as rich markup on one line: a line break or other control character in it
+    is shown escaped (\\n), never acted on."""
+    text = str(name)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return escape(text)
+
+
 def result_line(r: TagResult, show_changes: bool = False) -> str:
     """One line of rich markup for a photo's result."""
-    name = escape(str(r.path))
+    name = shown(r.path)
     if r.error is not None:
         return f"[bold red]error[/]     {name}: {escape(r.error)}"
     tail = []
@@ -32,7 +41,7 @@ def result_line(r: TagResult, show_changes: bool = False) -> str:
         head = (f"[dim]uncertain[/] [{style}]{r.label}[/] {conf}" if r.uncertain
                 else f"[{style}]{r.label:<9}[/] {conf}")
     if r.action and r.label is not None:
-        where = f" {escape(str(r.target.name))}" if r.target is not None and r.target != r.path else ""
+        where = f" {shown(r.target.name)}" if r.target is not None and r.target != r.path else ""
         tail.append(f"{r.action}{where}")
     if r.reason:
         tail.append(f"({escape(r.reason)})")

@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from ..cli.render import LABEL_STYLE, result_line
+from ..cli.render import LABEL_STYLE, result_line, shown
 from .clock import SYSTEM_CLOCK, Clock
 from .events import (BACKFILL_COUNTED, BACKFILL_DONE, ERROR, FAILED, RETRY, SKIPPED, STOPPED, STOPPING,
                      TAGGED, VANISHED, WATCHING, DaemonEvent, Snapshot, Stats)
@@ -50,10 +50,10 @@ def event_line(e: DaemonEvent, s: Snapshot) -> str | None:
         return (f"[bold]backfill[/]: {e.total} photo{'s' if e.total != 1 else ''} to tag" if e.total
                 else "[bold]backfill[/]: every photo is already done")
     if e.kind == RETRY:
-        return (f"[yellow]retry[/]     {escape(e.path or '')}: {escape(e.reason or '')} "
+        return (f"[yellow]retry[/]     {shown(e.path or '')}: {escape(e.reason or '')} "
                 f"[dim](attempt {e.attempt + 1} in {e.delay:.1f} s)[/]")
     if e.kind == SKIPPED and e.reason not in _QUIET_SKIPS:
-        return f"[cyan]{e.reason:<9}[/] {escape(e.path or '')} [dim](already tagged)[/]"
+        return f"[cyan]{e.reason:<9}[/] {shown(e.path or '')} [dim](already tagged)[/]"
     if e.kind == ERROR:
         return f"[bold red]error[/]     {escape(e.reason or '')}"
     if e.kind == STOPPING:
@@ -183,8 +183,8 @@ class LiveView:
         grid.add_row("speed", f"{s.rate:.2f} photos/s [dim](last minute)[/]")
         if s.current:
             label = s.current_label
-            shown = f"[{LABEL_STYLE.get(label, 'cyan')}]{label}[/]" if label else "[dim]working…[/]"
-            grid.add_row("now", f"{escape(Path(s.current).name)}  {shown}")
+            state = f"[{LABEL_STYLE.get(label, 'cyan')}]{label}[/]" if label else "[dim]working…[/]"
+            grid.add_row("now", f"{shown(Path(s.current).name)}  {state}")
         if s.backfill_total and (s.backfill_left or not s.backfill_scanned):
             bar = Table.grid(padding=(0, 1))
             bar.add_row(ProgressBar(total=s.backfill_total, completed=s.backfill_handled, width=30),
