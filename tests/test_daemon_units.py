@@ -24,6 +24,7 @@ from emowatch.daemon.serve import serve
 from emowatch.daemon.settle import ARRIVED, CLOSED, FOUND, GONE, WRITTEN, Seen, Settler
 from emowatch.daemon.status import summarize
 from emowatch.daemon.view import LiveView, LogView, event_json
+from emowatch.daemon.writers import held_for_writing
 from emowatch.errors import LedgerError
 from emowatch.settings import DaemonSettings
 from emowatch.tagging import TagResult
@@ -271,6 +272,55 @@ def test_settler_waits_for_the_close_of_an_unfinished_file_a_writer_holds_open(t
     clock.t += 1.1
     s.step(clock.t)
     assert rec.ready == [str(target)]
+
+
+def test_a_whole_looking_file_its_writer_still_holds_is_not_taken(tmp_path):
+    # a JPEG written whole, then (after a pause) a trailer appended by the same open handle:
+    # taking it in the pause would leave the trailer in the replaced file
+    clock, rec = FakeClock(), Recorder()
+    s = _settler(clock, rec)
+    data = save(tmp_path / "src.jpg").read_bytes()
+    target = tmp_path / "motion.jpg"
+    with open(target, "wb") as writer:
+        writer.write(data)
+        writer.flush()
+        s.observe(Seen(WRITTEN, str(target)))  # created, no close yet
+        for _ in range(6):
+            clock.t += 1.1
+            s.step(clock.t)
+        assert rec.ready == [] and (str(target), "writing") in rec.waits
+        writer.write(data)  # the trailer: a second JPEG, as a preview is
+    s.observe(Seen(CLOSED, str(target)))
+    for _ in range(3):
+        clock.t += 1.1
+        s.step(clock.t)
+    assert rec.ready == [str(target)]
+
+
+def test_a_created_file_no_one_holds_is_taken_without_its_close(tmp_path):
+    # a hard link, or a writer that closed before the folder's watch: no close event comes
+    clock, rec = FakeClock(), Recorder()
+    s = _settler(clock, rec)
+    target = save(tmp_path / "a.jpg")
+    s.observe(Seen(WRITTEN, str(target)))
+    for _ in range(4):
+        clock.t += 1.1
+        s.step(clock.t)
+    assert rec.ready == [str(target)]
+
+
+def test_held_for_writing_sees_write_handles_only(tmp_path):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"x")
+    assert held_for_writing(str(path)) is False
+    with open(path, "rb"):
+        assert held_for_writing(str(path)) is False
+    with open(path, "ab"):
+        assert held_for_writing(str(path)) is True
+    with open(path, "r+b"):
+        assert held_for_writing(str(path)) is True
+    assert held_for_writing(str(path)) is False
+    assert held_for_writing(str(path), proc=str(tmp_path / "no-proc")) is None
 
 
 def test_settler_forgets_files_that_go_away(tmp_path):

@@ -9,8 +9,9 @@ a rename, which is atomic) says a writer is finished, but some writers reopen an
 stamp must also sit still for a moment. Without close events (polling, macOS, Windows) the quiet
 stamp is all we have, and the structural check catches a copy that merely stalled. A file that
 was created but never closed (a hard link, a writer racing a new folder's watch) is taken after
-`WRITING_FACTOR` quiet intervals if it is whole; if it is not whole, it is waited for (a stalled
-copy still holds it open) for up to `WRITING_PATIENCE`. A file that stays "incomplete" with no
+`WRITING_FACTOR` quiet intervals if it is whole and no process holds it open for writing
+(`writers.py`: a whole-looking JPEG may still get a trailer after a pause); if it is not whole,
+or still held, it is waited for (a stalled copy still holds it open) for up to `WRITING_PATIENCE`. A file that stays "incomplete" with no
 writer known to hold it (a truncated upload; a JPEG with a trailer after EOI) is looked at again
 with backoff and handed on after `max_checks` looks: the decoder then has the last word, and a
 corrupt file is recorded as failed - once.
@@ -32,6 +33,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .complete import is_complete
 from .fingerprint import Stamp
 from .threads import Worker
+from .writers import held_for_writing
 
 WRITTEN = "written"  # created or modified: a writer may be at work
 CLOSED = "closed"  # a writer closed it
@@ -71,7 +73,8 @@ class Settler(Worker):
                  on_wait: Callable[[str, str], None] | None = None,
                  complete: Callable[[str], bool] = is_complete,
                  expand_dir: Callable[[str], Iterable[str]] | None = None,
-                 on_crash: Callable[[str, BaseException], None] | None = None):
+                 on_crash: Callable[[str, BaseException], None] | None = None,
+                 held: Callable[[str], bool | None] = held_for_writing):
         super().__init__("emowatch-settle", on_crash)
         self.ready = ready
         self.quiet = quiet
@@ -81,6 +84,7 @@ class Settler(Worker):
         self.on_wait = on_wait
         self.complete = complete
         self.expand_dir = expand_dir
+        self.held = held
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: dict[str, _Pending] = {}
         self._heap: list[tuple[float, int, str]] = []
@@ -171,11 +175,17 @@ class Settler(Worker):
         except OSError:
             del self._pending[p.path]
             return
+        patient = p.writing and now - p.last_event < WRITING_PATIENCE
+        if whole and patient and self.held(p.path):  # looks whole, but its writer is not done
+            p.looks += 1
+            if self.on_wait is not None:
+                self.on_wait(p.path, "writing")
+            self._schedule(p, now + min(MAX_RECHECK, self.quiet * 2 ** min(p.looks, 10)))
+            return
         if not whole:
-            still_open = p.writing and now - p.last_event < WRITING_PATIENCE
-            if still_open or p.checks + 1 < self.max_checks:
+            if patient or p.checks + 1 < self.max_checks:
                 p.looks += 1
-                if not still_open:
+                if not patient:
                     p.checks += 1
                 if self.on_wait is not None:
                     self.on_wait(p.path, "incomplete")
