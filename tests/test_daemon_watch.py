@@ -257,6 +257,23 @@ def test_restart_does_only_what_changed_while_it_was_down(dirs, model_path, phot
         assert sum(tagger.work.values()) == 0
 
 
+def test_a_name_that_is_not_utf8_is_tagged_with_the_rest_and_remembered(dirs, model_path, photo_bytes):
+    # a Latin-1 name from an old card: SQLite text cannot hold os.fsdecode's surrogates, and
+    # once it ended the start-up scan, so that no photo already there was ever tagged
+    watch, state = dirs
+    odd = os.fsdecode(os.fsencode(str(watch)) + b"/caf\xe9.jpg")
+    plain = [watch / f"p{i}.jpg" for i in range(2)]
+    for path, data in zip([Path(odd), *plain], photo_bytes):
+        Path(path).write_bytes(data)
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        for path in [odd, *plain]:
+            events.wait_for(TAGGED, path)
+        assert ledger.get(odd).status == "done"
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        assert events.wait_for(BACKFILL_COUNTED)[0].total == 0  # remembered, under its own name
+        assert [e.path for e in ledger.entries()].count(odd) == 1
+
+
 def test_a_new_model_retags_only_when_asked(dirs, model_path, photo_bytes, tmp_path):
     watch, state = dirs
     paths = [watch / f"p{i}.jpg" for i in range(2)]

@@ -85,9 +85,16 @@ class Backfill(Worker):
     def _count(self) -> int:
         n = 0
         for path, st in walk(self.roots, self.accept, self._sweep, lambda: self.stopping):
-            if not self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino)):
-                n += 1
+            try:
+                if not self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino)):
+                    n += 1
+            except Exception as e:  # noqa: BLE001 - one photo's trouble never ends the scan
+                self._report(path, e)
         return n
+
+    def _report(self, path: str, error: BaseException) -> None:
+        if self._on_crash is not None:
+            self._on_crash(f"{self.name}: {path}", error)
 
     def _sweep(self, folder: str, has_temp: bool) -> None:
         if has_temp:
@@ -99,7 +106,12 @@ class Backfill(Worker):
 
     def _queue(self) -> None:
         for path, st in walk(self.roots, self.accept, stopping=lambda: self.stopping):
-            if self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino)):
+            try:
+                done = self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino))
+            except Exception as e:  # noqa: BLE001 - one photo's trouble never ends the scan
+                self._report(path, e)
+                continue
+            if done:
                 continue
             if self.clock.time() - st.st_mtime < self.quiet or not _whole(path):
                 # maybe still being written: the settler decides when it is complete; counts as

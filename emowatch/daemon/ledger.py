@@ -15,6 +15,7 @@ Every connection is used under one lock, so the pipeline's threads can share it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -87,9 +88,28 @@ class Entry:
     @classmethod
     def _from_row(cls, row: tuple) -> "Entry":
         d = dict(zip(_COLUMNS, row))
+        d["path"] = _loaded(d["path"])
         d["uncertain"] = bool(d["uncertain"])
         d["keywords"] = tuple(json.loads(d["keywords"] or "[]"))
         return cls(**d)
+
+
+# A file name that is not UTF-8 (Latin-1 names from an old card or a Samba share) reaches us
+# with os.fsdecode's surrogates, which SQLite text cannot hold: such a path is stored as its
+# bytes in hex behind this prefix (ledger paths are absolute, so no real one starts with it).
+_RAW = "bytes:"
+
+
+def _stored(path: str) -> str:
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return _RAW + os.fsencode(path).hex()
+
+
+def _loaded(text: str) -> str:
+    return os.fsdecode(bytes.fromhex(text[len(_RAW):])) if text.startswith(_RAW) else text
 
 
 def ledger_path(state_dir: Path) -> Path:
@@ -169,7 +189,7 @@ class Ledger:
 
     # -- reading --------------------------------------------------------------------------
     def get(self, path: str) -> Entry | None:
-        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM photos WHERE path = ?", (path,))
+        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM photos WHERE path = ?", (_stored(path),))
         return Entry._from_row(rows[0]) if rows else None
 
     def with_fingerprint(self, fingerprint: str, status: str = DONE) -> list[Entry]:
@@ -214,10 +234,11 @@ class Ledger:
     def restamp(self, path: str, stamp: Stamp) -> None:
         """Same content, new stamp (touched, or copied with a new inode): remember the new stamp."""
         self._execute("UPDATE photos SET size = ?, mtime_ns = ?, inode = ? WHERE path = ?",
-                      (stamp.size, stamp.mtime_ns, stamp.inode, path))
+                      (stamp.size, stamp.mtime_ns, stamp.inode, _stored(path)))
 
     def move(self, old: str, new: str, stamp: Stamp) -> None:
         """A photo we know turned up under a new name: its row follows it."""
+        old, new = _stored(old), _stored(new)
         with self._mutex, self._conn:
             self._conn.execute("DELETE FROM photos WHERE path = ?", (new,))
             self._conn.execute(
@@ -234,7 +255,7 @@ class Ledger:
     # -- plumbing ---------------------------------------------------------------------------
     def _upsert(self, values: dict[str, Any]) -> None:
         now = self.clock.time()
-        values = {**values, "first_seen": now, "updated": now}
+        values = {**values, "path": _stored(values["path"]), "first_seen": now, "updated": now}
         cols = list(values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("path", "first_seen"))
         sql = (f"INSERT INTO photos ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
