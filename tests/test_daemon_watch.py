@@ -5,6 +5,7 @@ No sleeps: the tests wait on the daemon's own events (with timeouts).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -272,6 +273,32 @@ def test_a_name_that_is_not_utf8_is_tagged_with_the_rest_and_remembered(dirs, mo
     with running([watch], state, model_path) as (d, tagger, events, ledger):
         assert events.wait_for(BACKFILL_COUNTED)[0].total == 0  # remembered, under its own name
         assert [e.path for e in ledger.entries()].count(odd) == 1
+
+
+def test_a_copy_or_move_of_a_photo_tagged_in_a_sidecar_is_tagged_itself(dirs, model_path, photo_bytes):
+    # without exiftool a TIFF is tagged in an .xmp sidecar (as raw files always are): copying or
+    # moving the photo alone leaves its keywords behind, so the new one is not done
+    watch, state = dirs
+    for name in ("a", "b", "c", "d"):
+        (watch / name).mkdir()
+    src = watch / "a" / "p.tif"
+    Image.open(io.BytesIO(photo_bytes[0])).save(src)
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        events.wait_for(TAGGED, src)
+        assert (watch / "a" / "p.tif.xmp").is_file()
+        copy = watch / "b" / "p.tif"
+        shutil.copy(src, copy)
+        events.wait_for(TAGGED, copy)
+        moved = watch / "c" / "moved.tif"
+        os.rename(src, moved)
+        events.wait_for(TAGGED, moved)
+        assert {p.name for p in (watch / "b").iterdir()} == {"p.tif", "p.tif.xmp"}
+        assert (watch / "c" / "moved.tif.xmp").is_file()
+        # a move that takes its sidecar along is recognised, not redone
+        os.rename(watch / "b" / "p.tif.xmp", watch / "d" / "p.tif.xmp")
+        os.rename(copy, watch / "d" / "p.tif")
+        events.wait_for(SKIPPED, watch / "d" / "p.tif", "moved")
+        assert tagger.work == {str(src): 1, str(copy): 1, str(moved): 1}
 
 
 def test_a_new_model_retags_only_when_asked(dirs, model_path, photo_bytes, tmp_path):

@@ -9,7 +9,9 @@ In order of cost:
    remember the new stamp, same verdict as 1.
 3. some *done* row has this fingerprint: the photo was moved or renamed (the old path is gone:
    its row follows) or copied (both exist: the copy gets a row of its own). Either way the
-   file already holds our keywords; nothing to do.
+   file already holds our keywords; nothing to do - unless they were written to an .xmp
+   sidecar (raw files; other formats without exiftool), which a copy or move of the photo
+   alone leaves behind: then only a sidecar beside the new name makes it done.
 4. otherwise: work.
 """
 
@@ -17,7 +19,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..errors import EmowatchError
+from ..formats import RAW_EXTENSIONS, Format, sniff
+from ..xmp import sidecar
 from .fingerprint import Stamp, fingerprint
 from .ledger import DONE, FAILED, Entry, Ledger
 
@@ -62,6 +68,8 @@ class Gate:
         for twin in self.ledger.with_fingerprint(fp, DONE):
             if self._settled(twin) is None:
                 continue  # tagged by an older model and we re-tag on model change
+            if _tagged_in_a_sidecar(twin) and not _has_sidecar(path):
+                break  # the keywords stayed with the other file: this one needs its own
             if os.path.lexists(twin.path):
                 self.ledger.copy(twin, path, stamp)
                 return Verdict(False, "copied", stamp, fp, twin)
@@ -84,3 +92,20 @@ class Gate:
         if entry.status == FAILED and not self.retry_failed:
             return FAILED
         return None
+
+
+def _tagged_in_a_sidecar(entry: Entry) -> bool:
+    return entry.action == "sidecar" or _format(entry.path) is Format.RAW
+
+
+def _has_sidecar(path: str) -> bool:
+    fmt = _format(path)
+    return fmt is not None and sidecar.find(Path(path), fmt) is not None
+
+
+def _format(path: str) -> Format | None:
+    """The format by name where the file is gone (a moved twin), by content otherwise."""
+    try:
+        return sniff(Path(path))
+    except EmowatchError:
+        return Format.RAW if Path(path).suffix.lower() in RAW_EXTENSIONS else None
