@@ -309,6 +309,35 @@ def test_a_created_file_no_one_holds_is_taken_without_its_close(tmp_path):
     assert rec.ready == [str(target)]
 
 
+def test_a_file_that_cannot_be_read_is_handed_on_for_the_pipeline_to_record(tmp_path):
+    # mode 000 for a user who is not root: dropping it silently left no trace in `status`
+    clock, rec = FakeClock(), Recorder()
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    s = Settler(rec.on_ready, quiet=1.0, close_events=True, clock=clock, on_wait=rec.on_wait,
+                complete=unreadable)
+    photo = save(tmp_path / "a.jpg")
+    s.observe(Seen(ARRIVED, str(photo)))
+    s.step(clock.t)
+    clock.t += 1.1
+    s.step(clock.t)
+    assert rec.ready == [str(photo)]
+
+
+def test_a_folder_the_walk_cannot_read_is_told(tmp_path):
+    from emowatch.daemon.backfill import walk
+
+    photo = save(tmp_path / "a.jpg")
+    errors = []
+    found = list(walk([str(tmp_path / "gone"), str(photo), str(tmp_path)],
+                      PathFilter([tmp_path], DaemonSettings()),
+                      on_error=lambda folder, e: errors.append((folder, type(e).__name__))))
+    assert [p for p, _ in found] == [str(photo)]
+    assert errors == [(str(photo), "NotADirectoryError")]  # a vanished one is not an error
+
+
 def test_held_for_writing_sees_write_handles_only(tmp_path):
     path = tmp_path / "a.jpg"
     path.write_bytes(b"x")

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 from ..atomic import TEMP_MARK, sweep_temp_files
 from .clock import SYSTEM_CLOCK, Clock
 from .complete import is_complete
-from .events import BACKFILL_COUNTED, BACKFILL_DONE, SKIPPED, DaemonEvent
+from .events import BACKFILL_COUNTED, BACKFILL_DONE, ERROR, SKIPPED, DaemonEvent
 from .fingerprint import Stamp
 from .gate import Gate
 from .paths import PathFilter
@@ -28,15 +28,21 @@ from .threads import Worker
 
 
 def walk(roots: Sequence[str], accept: PathFilter, on_dir: Callable[[str, bool], None] | None = None,
-         stopping: Callable[[], bool] = lambda: False) -> Iterator[tuple[str, os.stat_result]]:
-    """Photos under `roots` (hidden folders and symlinked folders skipped), with their stat."""
+         stopping: Callable[[], bool] = lambda: False,
+         on_error: Callable[[str, OSError], None] | None = None) -> Iterator[tuple[str, os.stat_result]]:
+    """Photos under `roots` (hidden folders and symlinked folders skipped), with their stat;
+    a folder that cannot be read is told to `on_error` (a vanished one is not)."""
     stack = list(reversed(roots))
     while stack and not stopping():
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError:
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            if on_error is not None:
+                on_error(folder, e)
             continue
         if on_dir is not None:
             on_dir(folder, any(TEMP_MARK in e.name for e in entries))
@@ -84,13 +90,18 @@ class Backfill(Worker):
 
     def _count(self) -> int:
         n = 0
-        for path, st in walk(self.roots, self.accept, self._sweep, lambda: self.stopping):
+        for path, st in walk(self.roots, self.accept, self._sweep, lambda: self.stopping, self._unreadable):
             try:
                 if not self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino)):
                     n += 1
             except Exception as e:  # noqa: BLE001 - one photo's trouble never ends the scan
                 self._report(path, e)
         return n
+
+    def _unreadable(self, folder: str, error: OSError) -> None:
+        why = error.strerror or str(error)
+        self.emit(DaemonEvent(ERROR, self.clock.time(), path=folder, live=False,
+                              reason=f"cannot read the folder {folder}: {why}; its photos are not watched"))
 
     def _report(self, path: str, error: BaseException) -> None:
         if self._on_crash is not None:

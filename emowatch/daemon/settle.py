@@ -172,9 +172,11 @@ class Settler(Worker):
             return
         try:
             whole = self.complete(p.path)
-        except OSError:
+        except FileNotFoundError:
             del self._pending[p.path]
             return
+        except OSError:  # unreadable (permissions, I/O): handed on, the pipeline records why
+            whole = True
         patient = p.writing and now - p.last_event < WRITING_PATIENCE
         if whole and patient and self.held(p.path):  # looks whole, but its writer is not done
             p.looks += 1
