@@ -60,8 +60,10 @@ class Gate:
             return self._verdict(entry, stamp, entry.fingerprint)
         try:
             fp = fingerprint(path)
-        except OSError:
+        except FileNotFoundError:
             return Verdict(False, "vanished")
+        except OSError:  # unreadable: tagging fails too, and records why
+            return Verdict(True, "changed" if entry is not None else "new", stamp, None, entry)
         if entry is not None and entry.fingerprint == fp:
             self.ledger.restamp(path, stamp)
             return self._verdict(entry, stamp, fp)

@@ -186,9 +186,11 @@ class Pipeline:
         try:
             fp = verdict.fingerprint if verdict is not None and verdict.fingerprint and not moved_on \
                 else fingerprint(job.path)
-        except OSError:
+        except FileNotFoundError:
             self._emit(VANISHED, job, reason=error)
             return None
+        except OSError:
+            fp = ""  # unreadable: no fingerprint, recorded all the same (`--retry-failed` once fixed)
         model = self.tagger.model.info.id
         seconds = time.perf_counter() - job.started if job.started else None
         self.ledger.record_failed(job.path, stamp, fp, model=model, error=error, error_type=error_type,
