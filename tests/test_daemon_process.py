@@ -221,3 +221,25 @@ def test_a_second_daemon_on_the_same_state_folder_refuses_clearly(tmp_path, env)
 def test_run_refuses_a_path_that_is_not_a_folder(tmp_path, env):
     result = CliRunner().invoke(cli, ["run", "--state", str(tmp_path / "s"), str(tmp_path / "nope")], env=env)
     assert result.exit_code == 2 and "no such folder" in result.output
+
+
+@pytest.mark.parametrize("how", ["renamed", "deleted"])
+def test_a_watched_folder_that_goes_away_is_an_error_and_ends_the_daemon(tmp_path, env, how):
+    # nothing can arrive through it any more: watching on in silence would tag nothing, ever
+    watch = tmp_path / "Pictures"
+    watch.mkdir()
+    model = make_model(tmp_path / "tiny.onnx")
+    daemon = Daemon(_args(tmp_path, model, watch), env)
+    try:
+        daemon.until("backfill-done")
+        if how == "renamed":
+            watch.rename(tmp_path / "Pictures-old")
+        else:
+            watch.rmdir()
+            watch.mkdir()  # a new folder of the same name is not the one being watched
+        [error] = daemon.until("error")
+        assert error["path"] == str(watch) and "deleted or moved away" in error["reason"]
+        daemon.until("stopped")
+        assert daemon.proc.wait(TIMEOUT) == 1  # by itself
+    finally:
+        daemon.finish()

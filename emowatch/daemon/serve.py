@@ -16,8 +16,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def serve(daemon, *, tick: float = 0.25, join_timeout: float = 30.0,
           hard_exit: Callable[[int], None] = os._exit) -> bool:
-    """Start `daemon`, wait for a stop signal, stop and join it. True if every thread ended."""
+    """Start `daemon`, wait for a stop signal (or for a watched folder to go away: it is told
+    as an error, and the daemon stops), stop and join it. True if every thread ended and no
+    watched folder was lost."""
     asked = threading.Event()
+    lost = False
 
     def on_signal(signum, frame) -> None:
         if asked.is_set():
@@ -29,11 +32,13 @@ def serve(daemon, *, tick: float = 0.25, join_timeout: float = 30.0,
         try:
             daemon.start()
             while not asked.wait(tick):
-                pass
+                if daemon.lost_roots():
+                    lost = True
+                    break
         finally:
             daemon.stop()
             finished = daemon.join(join_timeout)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    return finished
+    return finished and not lost

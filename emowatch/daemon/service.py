@@ -67,9 +67,11 @@ class Daemon:
         self.intake = Intake()
         self.gate = Gate(ledger, tagger.model.info.id, retag_on_model_change=d.retag_on_model_change,
                          retry_failed=retry_failed)
+        self._root_ids: dict[str, tuple[int, int] | None] = {}
+        self._roots_gone: set[str] = set()  # told by the watcher (its thread)
         self.watcher = Watcher(self.roots, self.accept, self._observe,
                                polling=d.polling if polling is None else polling,
-                               poll_interval=d.poll_seconds)
+                               poll_interval=d.poll_seconds, on_root_gone=self._roots_gone.add)
         self.settler = Settler(self._ready, quiet=d.quiet_seconds, close_events=self.watcher.close_events,
                                max_checks=d.max_attempts, clock=clock, on_wait=self._waiting,
                                expand_dir=lambda folder: (p for p, _ in walk([folder], self.accept)),
@@ -93,6 +95,7 @@ class Daemon:
         self._listeners.append(listener)
 
     def start(self) -> "Daemon":
+        self._root_ids = {str(r): _identity(r) for r in self.roots}
         self.started_at = self.clock.time()
         self.backfill.started = self.started_at
         self.watcher.start()  # first, so that nothing arriving during the backfill is missed
@@ -112,6 +115,18 @@ class Daemon:
         self.backfill.stop()
         self.settler.stop()
         self.pipeline.stop()
+
+    def lost_roots(self) -> list[str]:
+        """Watched folders that are no longer there as they were when watching began (deleted,
+        or moved or renamed away): nothing more arrives through them. Told once, as an error."""
+        lost = [r for r, ident in self._root_ids.items()
+                if ident is not None and (r in self._roots_gone or _identity(Path(r)) != ident)]
+        for root in lost:
+            self._root_ids[root] = None
+            self.emit(DaemonEvent(ERROR, self.clock.time(), path=root,
+                                  reason=f"the watched folder {root} was deleted or moved away; "
+                                         "photos can no longer arrive there"))
+        return lost
 
     def join(self, timeout: float = 30.0) -> bool:
         """Wait for every thread; True when all have ended."""
@@ -154,3 +169,11 @@ class Daemon:
 
     def _crashed(self, where: str, error: BaseException) -> None:
         self.emit(DaemonEvent(ERROR, self.clock.time(), reason=f"{where}: {type(error).__name__}: {error}"))
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)

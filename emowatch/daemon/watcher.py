@@ -17,16 +17,16 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from watchdog.events import (DirCreatedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent,
-                             FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEvent,
-                             FileSystemEventHandler)
+from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileClosedEvent,
+                             FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent,
+                             FileSystemEvent, FileSystemEventHandler)
 
 from ..errors import EmowatchError
 from .paths import PathFilter
 from .settle import ARRIVED, CLOSED, DIR, GONE, WRITTEN, Seen
 
 INOTIFY_EVENTS = [FileCreatedEvent, FileClosedEvent, FileMovedEvent, FileDeletedEvent,
-                  DirCreatedEvent, DirMovedEvent]
+                  DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
 
 
 class WatchError(EmowatchError):
@@ -34,14 +34,21 @@ class WatchError(EmowatchError):
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, accept: PathFilter, sink: Callable[[Seen], None], walk_new_dirs: bool):
+    def __init__(self, accept: PathFilter, sink: Callable[[Seen], None], walk_new_dirs: bool,
+                 roots: Sequence[str] = (), on_root_gone: Callable[[str], None] | None = None):
         self.accept = accept
         self.sink = sink
         self.walk_new_dirs = walk_new_dirs
+        self.roots = frozenset(roots)
+        self.on_root_gone = on_root_gone
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         src, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
         if event.is_directory:
+            # a watched folder deleted (even if one of the same name follows at once): its
+            # watch has ended with it
+            if isinstance(event, DirDeletedEvent) and src in self.roots and self.on_root_gone:
+                self.on_root_gone(src)
             # inotify reports what a moved-in folder holds itself (synthetic events); the other
             # observers may not, so there the folder is walked
             if self.walk_new_dirs and isinstance(event, (DirCreatedEvent, DirMovedEvent)):
@@ -67,7 +74,8 @@ class _Handler(FileSystemEventHandler):
 
 class Watcher:
     def __init__(self, roots: Sequence[Path], accept: PathFilter, sink: Callable[[Seen], None], *,
-                 polling: bool = False, poll_interval: float = 2.0):
+                 polling: bool = False, poll_interval: float = 2.0,
+                 on_root_gone: Callable[[str], None] | None = None):
         self.roots = [str(r) for r in roots]
         self.polling = polling
         if polling:
@@ -86,7 +94,8 @@ class Watcher:
             self.observer = Observer()
             self.mode, self.close_events = type(self.observer).__name__, False
         self.observer.name = "emowatch-watch"
-        self._handler = _Handler(accept, sink, walk_new_dirs=not self.close_events)
+        self._handler = _Handler(accept, sink, walk_new_dirs=not self.close_events, roots=self.roots,
+                                 on_root_gone=on_root_gone)
 
     def start(self) -> None:
         for root in self.roots:
