@@ -201,6 +201,12 @@ def test_a_corrupt_photo_is_recorded_failed_once_and_the_daemon_goes_on(dirs, mo
         later.write_bytes(photo_bytes[5])
         events.wait_for(TAGGED, later)
         assert len(events.of(FAILED)) == 2 and tagger.work[str(garbage)] == 1
+        # renamed, still broken: the same failure, its row follows (not a second one)
+        renamed = watch / "truncated-renamed.jpg"
+        os.rename(truncated, renamed)
+        events.wait_for(SKIPPED, renamed, "failed")
+        assert ledger.get(str(truncated)) is None and ledger.get(str(renamed)).status == "failed"
+        assert len([e for e in ledger.entries() if e.status == "failed"]) == 2
         shutil.copyfile(watch / "good0.jpg", watch / "garbage.tmpcopy")
         os.replace(watch / "garbage.tmpcopy", garbage)  # repaired: now a copy of a tagged photo
         events.wait_for(SKIPPED, garbage, "copied")

@@ -12,7 +12,9 @@ In order of cost:
    file already holds our keywords; nothing to do - unless they were written to an .xmp
    sidecar (raw files; other formats without exiftool), which a copy or move of the photo
    alone leaves behind: then only a sidecar beside the new name makes it done.
-4. otherwise: work.
+4. some *failed* row has this fingerprint and its file is gone: the failed photo was renamed;
+   its row follows, and it stays failed (tried again when it changes, or with --retry-failed).
+5. otherwise: work.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ class Gate:
                 return Verdict(False, "copied", stamp, fp, twin)
             self.ledger.move(twin.path, path, stamp)
             return Verdict(False, "moved", stamp, fp, twin)
+        for twin in self.ledger.with_fingerprint(fp, FAILED):
+            # a photo that failed, renamed: still the same failure, recorded once
+            if self._settled(twin) is not None and not os.path.lexists(twin.path):
+                self.ledger.move(twin.path, path, stamp)
+                return Verdict(False, FAILED, stamp, fp, twin)
         return Verdict(True, "changed" if entry is not None else "new", stamp, fp, entry)
 
     def _verdict(self, entry: Entry, stamp: Stamp, fp: str) -> Verdict:
