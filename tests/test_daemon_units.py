@@ -352,6 +352,30 @@ def test_held_for_writing_sees_write_handles_only(tmp_path):
     assert held_for_writing(str(path), proc=str(tmp_path / "no-proc")) is None
 
 
+def test_a_copy_that_reopens_the_file_for_each_piece_is_never_taken_half_written(tmp_path):
+    # each piece: open, append, close, then a pause longer than the quiet interval; the file is
+    # incomplete at every look, but it is still growing: those looks must not use up its checks
+    clock, rec = FakeClock(), Recorder()
+    s = _settler(clock, rec, max_checks=2)
+    data = save(tmp_path / "src.jpg", size=(640, 480)).read_bytes()
+    target = tmp_path / "a.jpg"
+    pieces = [data[i:i + len(data) // 8 + 1] for i in range(0, len(data), len(data) // 8 + 1)]
+    for piece in pieces:
+        with open(target, "ab") as f:
+            f.write(piece)
+        s.observe(Seen(WRITTEN, str(target)))
+        s.observe(Seen(CLOSED, str(target)))
+        for _ in range(3):  # a 1.5 s pause
+            s.step(clock.t)
+            clock.t += 0.5
+        if target.stat().st_size < len(data):
+            assert rec.ready == [], "taken half-written"
+    for _ in range(4):
+        clock.t += 1.1
+        s.step(clock.t)
+    assert rec.ready == [str(target)]
+
+
 def test_settler_forgets_files_that_go_away(tmp_path):
     clock, rec = FakeClock(), Recorder()
     s = _settler(clock, rec)

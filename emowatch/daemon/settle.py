@@ -146,6 +146,7 @@ class Settler(Worker):
             p.stamp = _stamp(seen.path)
             p.last_event, p.since = now, wall
             p.writing = self.close_events and seen.kind == WRITTEN
+            p.checks = p.looks = 0  # written to again: incomplete looks before this no longer count
             self._schedule(p, now + self.quiet)
         elif item[0] == "retry":
             _, path, delay, attempt, wall = item
@@ -163,8 +164,8 @@ class Settler(Worker):
         if stamp is None:  # gone
             del self._pending[p.path]
             return
-        if stamp != p.stamp:  # still changing: wait for it to sit still
-            p.stamp = stamp
+        if stamp != p.stamp:  # still changing: wait for it to sit still; earlier looks no longer count
+            p.stamp, p.checks, p.looks = stamp, 0, 0
             self._schedule(p, now + self.quiet)
             return
         if p.writing and now - p.last_event < self.quiet * WRITING_FACTOR:
