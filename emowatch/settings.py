@@ -166,7 +166,7 @@ def load_settings(
     """
     layers: dict[str, Any] = {}
     path = config if config is not None else default_config_path()
-    if config is not None or path.is_file():
+    if config is not None or _is_file(path):
         _merge(layers, _read_toml(path))
     _merge(layers, _from_environ(os.environ if environ is None else environ))
     for key, value in (overrides or {}).items():
@@ -175,6 +175,13 @@ def load_settings(
         section, _, name = key.rpartition(".")
         _merge(layers, {section: {name: value}} if section else {name: value})
     return _build(Settings, layers, "")
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError as e:  # a config folder this user may not look into (Path.is_file lets EACCES out)
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -76,3 +76,11 @@ def test_as_dict_is_plain_data():
 def test_keyword_words_cannot_break_the_hierarchy(tmp_path, text):
     with pytest.raises(ConfigError, match="without '\\|'"):
         load_settings(write(tmp_path, text), environ={})
+
+
+def test_a_default_config_place_that_cannot_be_looked_into_is_one_clear_error(tmp_path, monkeypatch):
+    # Path.is_file() lets errors other than "not there" out (EACCES for a user whose config
+    # folder is not theirs; here a name too long for the file system, which root meets too)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ("x" * 300)))
+    with pytest.raises(ConfigError, match="cannot read config file .*File name too long"):
+        load_settings(None, environ={})
