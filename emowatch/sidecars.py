@@ -5,8 +5,8 @@ hidden  (default): PHOTO_DIR/.emowatch/NAME.KIND  - a hidden folder that neither
 beside:            PHOTO_DIR/NAME.KIND;
 central:           DIR/<the photo's absolute folder, mirrored>/NAME.KIND.
 NAME is the photo's whole file name (IMG_1.jpg), so IMG_1.jpg and IMG_1.png never collide; a
-name too long for a file system (255 bytes, less room for a writer's temp name) keeps its first
-bytes and a hash of the whole name.
+name too long for a file system (255 bytes, less the 14 a writer's temp name adds) keeps its
+first bytes and a hash of the whole name.
 XMP sidecars of raw files are not emowatch's own sidecars: they follow Lightroom's naming and
 are placed by the metadata writer.
 """
@@ -21,8 +21,8 @@ from .settings import SidecarSettings
 
 HIDDEN_DIR = ".emowatch"
 KINDS = ("heatmap.png", "explain.json", "regions.png")
-# file names are at most 255 bytes; the atomic writer adds ~14 to a sidecar's name for its temp file
-MAX_NAME_BYTES = 200
+# file names are at most 255 bytes; the atomic writer adds 14 to a sidecar's name for its temp file
+MAX_NAME_BYTES = 241
 
 
 def sidecar_path(photo: Path, kind: str, settings: SidecarSettings) -> Path:

@@ -173,6 +173,25 @@ def test_gate_settles_by_stamp_then_fingerprint_and_follows_moves_and_copies(tmp
         assert gate.check(str(tmp_path / "gone.jpg")).reason == "vanished"
 
 
+@pytest.mark.parametrize("action", ["sidecar", "unchanged"])
+def test_gate_a_copy_of_a_photo_whose_keywords_are_in_its_sidecar_needs_its_own(tmp_path, action):
+    # "unchanged": the daemon re-tagged a photo `emowatch tag` had already tagged in its sidecar
+    photo = save(tmp_path / "a" / "p.tif", seed=4)
+    (tmp_path / "a" / "p.tif.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    with Ledger.open(tmp_path / "state") as ledger:
+        gate = Gate(ledger, "m@1")
+        first = gate.check(str(photo))
+        ledger.record_done(str(photo), first.stamp, first.fingerprint, model="m@1", label="positive",
+                           confidence=0.9, uncertain=False, keywords=(), action=action, attempts=1,
+                           seconds=0.1)
+        copy = tmp_path / "b" / "p.tif"
+        copy.parent.mkdir()
+        shutil.copy(photo, copy)
+        assert gate.check(str(copy)).work  # its keywords stayed beside the original
+        shutil.copy(tmp_path / "a" / "p.tif.xmp", tmp_path / "b" / "p.tif.xmp")
+        assert gate.check(str(copy)).reason == "copied"  # now they went along
+
+
 # -- settler ----------------------------------------------------------------------------------------
 class Recorder:
     def __init__(self):

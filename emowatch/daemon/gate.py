@@ -104,7 +104,13 @@ class Gate:
 
 
 def _tagged_in_a_sidecar(entry: Entry) -> bool:
-    return entry.action == "sidecar" or _format(entry.path) is Format.RAW
+    """Whether the row's photo holds its keywords in a sidecar: always for raw files; for the
+    other formats emowatch does not splice itself, when a sidecar is there (also after a
+    re-tag that found it already right: action "unchanged")."""
+    fmt = _format(entry.path)
+    if entry.action == "sidecar" or fmt is Format.RAW:
+        return True
+    return fmt is not None and not fmt.embeds_xmp_natively and _has_sidecar(entry.path)
 
 
 def _has_sidecar(path: str) -> bool:
