@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import MetadataError, WriteError
+from .errors import EmowatchError, MetadataError, WriteError
 from .exiftool import ExiftoolCommands
 from .formats import Format, sniff
 from .settings import Settings
@@ -88,12 +88,12 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     lists = {s: plan.keywords[s] for s in current if s not in (SUBJECT, HIERARCHICAL)}
     if new == target.packet and all(lists[s] == current[s] for s in lists):
         result = WriteResult(path, target.file, "unchanged", target.reason)
-        return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run)
+        return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
     changes = _describe(current, plan.keywords, target, created and target.packet is None)
     changes += (_describe_values(tags),) if not same else ()
     if dry_run:
         result = WriteResult(path, target.file, "would-write", target.reason, changes)
-        return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run)
+        return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
 
     def check(stored: Packet) -> None:
         back = emotion.read(stored)
@@ -103,7 +103,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
 
     target.commit(new, lists, check, settings.preserve_mtime)
     result = WriteResult(path, target.file, target.kind, target.reason, changes)
-    return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run)
+    return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
 
 
 @_typed_os_errors
@@ -120,13 +120,23 @@ def remove_tags(path: Path, *, settings: Settings, exiftool: ExiftoolCommands | 
 
 
 def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, settings: Settings,
-                           exiftool: ExiftoolCommands | None, dry_run: bool) -> WriteResult:
+                           exiftool: ExiftoolCommands | None, dry_run: bool,
+                           quiet: bool = False) -> WriteResult:
     """A TIFF/WebP/HEIF/DNG tagged earlier without exiftool has a sidecar of ours beside it:
     once the photo itself is written, our values leave the sidecar (the sidecar goes if we
-    created it and it holds nothing else), so the two never disagree. `result` is the photo's."""
+    created it and it holds nothing else), so the two never disagree. `result` is the photo's.
+    `quiet` (after tagging: the photo is written, that stands): a sidecar that cannot be
+    cleaned is said in the changes instead of failing the photo."""
     if fmt.embeds_xmp_natively or result.target != path or sidecar.find(path, fmt) is None:
         return result
-    extra = _remove(path, Sidecar(path, fmt, ""), settings, exiftool, dry_run)
+    try:
+        extra = _remove(path, Sidecar(path, fmt, ""), settings, exiftool, dry_run)
+    except (EmowatchError, OSError) as e:
+        if not quiet:
+            raise
+        why = e.reason if isinstance(e, EmowatchError) else (e.strerror or str(e))
+        return WriteResult(path, result.target, result.action, result.reason,
+                           result.changes + (f"the older sidecar still holds emowatch's values: {why}",))
     if extra.action == "nothing-to-remove":
         return result
     if result.action == "nothing-to-remove":

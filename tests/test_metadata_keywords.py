@@ -215,6 +215,19 @@ def test_tagging_with_exiftool_takes_our_values_out_of_the_older_sidecar(photo, 
     assert write_tags(path, corpus.emotion(second), settings=settings, exiftool=et).action == "unchanged"
 
 
+def test_an_older_sidecar_that_cannot_be_cleaned_does_not_fail_the_written_photo(photo, et, settings, tags):
+    path = photo("photo.tif")
+    side = write_tags(path, tags, settings=settings, exiftool=None).target
+    os.chmod(side, 0o444)  # emowatch refuses read-only files, whoever runs it
+    result = write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)
+    assert result.action == "exiftool"
+    assert any("the older sidecar still holds emowatch's values" in c and "read-only" in c
+               for c in result.changes)
+    assert read_tags(path, exiftool=et).label == "negative"  # the photo is written, and says so
+    again = write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)
+    assert again.action == "unchanged"
+
+
 def test_untag_also_cleans_the_sidecar_of_a_photo_tagged_before_exiftool_was_there(
         photo, et, settings, tags):
     path = photo("photo.tif")
