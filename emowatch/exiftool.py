@@ -132,6 +132,7 @@ class Exiftool(ExiftoolCommands):
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._counter = 0
+        self._closed = False
         self.version = self.execute("-ver").stdout.decode("ascii", "replace").strip()
         if not re.fullmatch(r"\d+\.\d+", self.version):
             self.close()
@@ -139,6 +140,7 @@ class Exiftool(ExiftoolCommands):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._stop()
 
     @property
@@ -149,13 +151,15 @@ class Exiftool(ExiftoolCommands):
 
     def execute(self, *args: str, timeout: float | None = None) -> ExiftoolResult:
         """Run one exiftool command (its arguments, as on a command line) and return its result."""
+        lines = "".join(_arg_line(a) for a in args)
         with self._lock:
+            if self._closed:  # a process started now would outlive its owner's clean-up
+                raise ExiftoolError("exiftool was already closed")
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
             self._counter += 1
             n = self._counter
-            payload = "".join(_arg_line(a) for a in args)
-            payload += f"-echo4\n{{status=${{status}}}}{{ready{n}}}\n-execute{n}\n"
+            payload = lines + f"-echo4\n{{status=${{status}}}}{{ready{n}}}\n-execute{n}\n"
             # a file name that is not UTF-8 (os.fsencode's surrogates) goes as its own bytes
             data = payload.encode("utf-8", "surrogateescape")
             try:
@@ -275,6 +279,9 @@ def _arg_line(arg: str) -> str:
     C-string line, which exiftool unescapes."""
     if "\n" not in arg and "\r" not in arg:
         return arg + "\n"
+    if "$" in arg or "@" in arg:  # exiftool 12.57 keeps a backslash before these in a C string
+        raise ExiftoolError(f"exiftool cannot be given an argument with both a line break and "
+                            f"'$' or '@': {arg!r}")
     escaped = arg.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
     return "#[CSTR]" + escaped + "\n"
 

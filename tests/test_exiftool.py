@@ -77,6 +77,9 @@ def test_odd_file_names(et, pristine, tmp_path):
     path = tmp_path / "back\\slash\r\n-ver\n.jpg"
     et.write_in_place(path, ["-IPTC:City=Lyon"])
     assert et.read_json(path, "-IPTC:City")["IPTC:City"] == "Lyon"
+    # exiftool keeps a backslash before $ and @ in such a line: refused, never another file
+    with pytest.raises(ExiftoolError, match="both a line break and"):
+        et.read_json(tmp_path / "new\nline$x.jpg")
 
 
 def test_many_threads_share_one_process(et, pristine, tmp_path):
@@ -132,6 +135,9 @@ def test_close_ends_the_process(exiftool_bin):
     tool.close()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert shutil.which(exiftool_bin)
+    with pytest.raises(ExiftoolError, match="closed"):  # closed is closed: never started again
+        tool.execute("-ver")
+    assert tool.pid is None
 
 
 def test_a_pool_starts_another_process_only_while_one_is_busy(exiftool_bin, pristine):
