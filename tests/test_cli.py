@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,18 @@ def test_a_name_with_a_line_break_is_tagged_and_shown_on_one_line(env, model):
     [line] = result.stdout.strip().splitlines()
     assert "harbour\\nat dusk.tif" in line and line.endswith("exiftool")
     assert exif_keywords(path)["HierarchicalSubject"].startswith("Emotion|")
+
+
+def test_json_for_a_name_that_is_not_utf8_is_valid_and_gives_the_name_back(env, model):
+    # a Latin-1 name from an old card: the line must stay valid UTF-8 for jq and friends
+    name = os.fsdecode(os.fsencode(str(env)) + b"/caf\xe9.jpg")
+    save(Path(name))
+    out = subprocess.run([sys.executable, "-c", "from emowatch.cli.main import main; main()", "tag",
+                          "--json", "--no-explain", "--model", str(model), name],
+                         capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout.decode("utf-8"))
+    assert os.fsencode(record["path"]) == os.fsencode(name) and record["error"] is None
 
 
 def test_min_confidence_makes_photos_uncertain(env, model):

@@ -18,6 +18,17 @@ from ..tagging import TagResult
 LABEL_STYLE = {"positive": "green", "negative": "red", "other": "yellow"}
 
 
+def json_line(data: object) -> str:
+    """One JSON Lines record, UTF-8 text as is; a file name that is not UTF-8 (os.fsdecode's
+    lone surrogates) forces \\u escapes, which json.loads turns back into the same name."""
+    text = json.dumps(data, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data)
+    return text + "\n"
+
+
 def shown(name: object) -> str:
     """A file name as rich markup on one line: a line break or other control character in it
     is shown escaped (\\n), never acted on."""
@@ -87,7 +98,7 @@ class Reporter:
 
     def started(self, path: Path) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, current=escape(Path(path).name))
+            self._progress.update(self._task, current=shown(Path(path).name))
 
     def result(self, r: TagResult) -> None:
         self.done += 1
@@ -99,7 +110,7 @@ class Reporter:
             # untag has no label: what it did instead (removed, nothing-to-remove, ...)
             self.counts[r.label if r.label is not None else (r.action or "done")] += 1
         if self.as_json:
-            self.out.file.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+            self.out.file.write(json_line(r.to_json()))
             self.out.file.flush()
         else:
             # both on the terminal: print through the live display so lines land above the bar

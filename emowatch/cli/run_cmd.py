@@ -8,7 +8,6 @@ A second Ctrl-C exits at once (128 + signal number).
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ..settings import Settings, load_settings
 from ..tagging import Tagger
 from .context import AppContext, make_consoles
 from .main import EXIT_FAILED, EXIT_OK
+from .render import json_line
 from .options import build_settings, common_options, explain_options
 
 state_option = click.option(
@@ -124,7 +124,7 @@ def status(ctx: click.Context, state_dir: Path | None, show_failed: bool, as_jso
         if show_failed:
             entries = failures(ledger)
             if as_json:
-                out.file.write("".join(json.dumps(failure_json(e), ensure_ascii=False) + "\n" for e in entries))
+                out.file.write("".join(json_line(failure_json(e)) for e in entries))
             elif entries:
                 out.print(failures_table(entries))
             else:
@@ -132,7 +132,7 @@ def status(ctx: click.Context, state_dir: Path | None, show_failed: bool, as_jso
         else:
             summary = summarize(ledger)
             if as_json:
-                out.file.write(json.dumps(summary.to_json(), ensure_ascii=False) + "\n")
+                out.file.write(json_line(summary.to_json()))
             else:
                 out.print(summary_table(summary))
     finally:

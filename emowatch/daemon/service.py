@@ -120,7 +120,7 @@ class Daemon:
         """Watched folders that are no longer there as they were when watching began (deleted,
         or moved or renamed away): nothing more arrives through them. Told once, as an error."""
         lost = [r for r, ident in self._root_ids.items()
-                if ident is not None and (r in self._roots_gone or _identity(Path(r)) != ident)]
+                if ident is not None and (r in self._roots_gone or _gone(Path(r), ident))]
         for root in lost:
             self._root_ids[root] = None
             self.emit(DaemonEvent(ERROR, self.clock.time(), path=root,
@@ -177,3 +177,15 @@ def _identity(folder: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+def _gone(folder: Path, ident: tuple[int, int]) -> bool:
+    """Whether the folder at this path is no longer the one watched; a passing error (a network
+    share's EIO or ESTALE) is not taken for its end."""
+    try:
+        st = os.stat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) != ident

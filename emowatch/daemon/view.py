@@ -7,7 +7,6 @@ so tests render them into a StringIO with a fake clock.
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +19,7 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from ..cli.render import LABEL_STYLE, result_line, shown
+from ..cli.render import LABEL_STYLE, json_line, result_line, shown
 from .clock import SYSTEM_CLOCK, Clock
 from .events import (BACKFILL_COUNTED, BACKFILL_DONE, ERROR, FAILED, RETRY, SKIPPED, STOPPED, STOPPING,
                      TAGGED, VANISHED, WATCHING, DaemonEvent, Snapshot, Stats)
@@ -117,7 +116,7 @@ class LogView:
             data = event_json(e)
             if data is not None:
                 with self._lock:
-                    self.console.file.write(json.dumps(data, ensure_ascii=False) + "\n")
+                    self.console.file.write(json_line(data))
                     self.console.file.flush()
             return
         s = self.stats.snapshot()
