@@ -24,7 +24,7 @@ from emowatch.daemon.serve import serve
 from emowatch.daemon.settle import ARRIVED, CLOSED, FOUND, GONE, WRITTEN, Seen, Settler
 from emowatch.daemon.status import summarize
 from emowatch.daemon.view import LiveView, LogView, event_json
-from emowatch.daemon.writers import held_for_writing
+from emowatch.daemon.writers import OpenForWriting, held_for_writing
 from emowatch.errors import LedgerError
 from emowatch.settings import DaemonSettings
 from emowatch.tagging import TagResult
@@ -369,6 +369,12 @@ def test_held_for_writing_sees_write_handles_only(tmp_path):
         assert held_for_writing(str(path)) is True
     assert held_for_writing(str(path)) is False
     assert held_for_writing(str(path), proc=str(tmp_path / "no-proc")) is None
+    # one look answers every file for a moment (a bulk import of hard links asks about each)
+    cached = OpenForWriting(ttl=60)
+    with open(path, "ab"):
+        assert cached(str(path)) is True
+    assert cached(str(path)) is True  # still what it saw
+    assert OpenForWriting(ttl=0)(str(path)) is False
 
 
 def test_a_copy_that_reopens_the_file_for_each_piece_is_never_taken_half_written(tmp_path):

@@ -33,7 +33,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .complete import is_complete
 from .fingerprint import Stamp
 from .threads import Worker
-from .writers import held_for_writing
+from .writers import OpenForWriting
 
 WRITTEN = "written"  # created or modified: a writer may be at work
 CLOSED = "closed"  # a writer closed it
@@ -74,7 +74,7 @@ class Settler(Worker):
                  complete: Callable[[str], bool] = is_complete,
                  expand_dir: Callable[[str], Iterable[str]] | None = None,
                  on_crash: Callable[[str, BaseException], None] | None = None,
-                 held: Callable[[str], bool | None] = held_for_writing):
+                 held: Callable[[str], bool | None] | None = None):
         super().__init__("emowatch-settle", on_crash)
         self.ready = ready
         self.quiet = quiet
@@ -84,7 +84,7 @@ class Settler(Worker):
         self.on_wait = on_wait
         self.complete = complete
         self.expand_dir = expand_dir
-        self.held = held
+        self.held = held or OpenForWriting()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: dict[str, _Pending] = {}
         self._heap: list[tuple[float, int, str]] = []

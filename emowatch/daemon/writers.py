@@ -5,27 +5,30 @@ a whole-looking JPEG can still be growing (a motion photo or a camera preview ap
 pause), and replacing it then would leave the writer's last bytes in the replaced file. Only
 processes whose /proc entries this user may read are seen (the user's own copy programs);
 where /proc cannot tell at all, the answer is None and the caller goes by time alone.
+
+One look at /proc costs a stat per open file descriptor of every process (a few ms here, more
+on a busy desktop), so `OpenForWriting` keeps what it saw for a moment: a bulk import of
+thousands of hard links asks about each, and one look answers them all.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 PROC = "/proc"
 _WRITE_MODES = os.O_WRONLY | os.O_RDWR
 
 
-def held_for_writing(path: str, proc: str = PROC) -> bool | None:
-    """True if some readable process has `path` open for writing, False if none has, None when
-    there is no /proc to look in."""
+def files_open_for_writing(proc: str = PROC) -> set[tuple[int, int]] | None:
+    """(device, inode) of every file a readable process has open for writing; None when there
+    is no /proc to look in."""
     try:
-        st = os.stat(path)
         pids = [d for d in os.listdir(proc) if d.isdigit()]
-    except FileNotFoundError:
-        return False if os.path.isdir(proc) else None
     except OSError:
         return None
-    target = (st.st_dev, st.st_ino)
+    found: set[tuple[int, int]] = set()
     for pid in pids:
         fd_dir = os.path.join(proc, pid, "fd")
         try:
@@ -37,9 +40,44 @@ def held_for_writing(path: str, proc: str = PROC) -> bool | None:
                 s = os.stat(os.path.join(fd_dir, fd))
             except OSError:
                 continue
-            if (s.st_dev, s.st_ino) == target and _writes(os.path.join(proc, pid, "fdinfo", fd)):
-                return True
-    return False
+            ident = (s.st_dev, s.st_ino)
+            if ident not in found and _writes(os.path.join(proc, pid, "fdinfo", fd)):
+                found.add(ident)
+    return found
+
+
+def held_for_writing(path: str, proc: str = PROC) -> bool | None:
+    """True if some readable process has `path` open for writing now, False if none has, None
+    when there is no /proc to look in."""
+    return _held(path, files_open_for_writing(proc))
+
+
+class OpenForWriting:
+    """`held_for_writing` answered from one look at /proc for up to `ttl` seconds."""
+
+    def __init__(self, proc: str = PROC, ttl: float = 0.5):
+        self.proc, self.ttl = proc, ttl
+        self._lock = threading.Lock()
+        self._seen: set[tuple[int, int]] | None = None
+        self._at = float("-inf")
+
+    def __call__(self, path: str) -> bool | None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at > self.ttl:
+                self._seen, self._at = files_open_for_writing(self.proc), now
+            seen = self._seen
+        return _held(path, seen)
+
+
+def _held(path: str, seen: set[tuple[int, int]] | None) -> bool | None:
+    if seen is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) in seen
 
 
 def _writes(fdinfo: str) -> bool:
