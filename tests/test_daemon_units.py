@@ -210,6 +210,13 @@ def _settler(clock, rec, close_events=True, max_checks=3):
                    on_wait=rec.on_wait)
 
 
+def _tick(settler, clock, times, seconds=1.1):
+    """Let `times` steps of `seconds` pass, the settler looking at each."""
+    for _ in range(times):
+        clock.t += seconds
+        settler.step(clock.t)
+
+
 def test_settler_waits_for_quiet_after_close(tmp_path):
     clock, rec = FakeClock(), Recorder()
     s = _settler(clock, rec)
@@ -304,15 +311,11 @@ def test_a_whole_looking_file_its_writer_still_holds_is_not_taken(tmp_path):
         writer.write(data)
         writer.flush()
         s.observe(Seen(WRITTEN, str(target)))  # created, no close yet
-        for _ in range(6):
-            clock.t += 1.1
-            s.step(clock.t)
+        _tick(s, clock, 6)
         assert rec.ready == [] and (str(target), "writing") in rec.waits
         writer.write(data)  # the trailer: a second JPEG, as a preview is
     s.observe(Seen(CLOSED, str(target)))
-    for _ in range(3):
-        clock.t += 1.1
-        s.step(clock.t)
+    _tick(s, clock, 3)
     assert rec.ready == [str(target)]
 
 
@@ -322,9 +325,7 @@ def test_a_created_file_no_one_holds_is_taken_without_its_close(tmp_path):
     s = _settler(clock, rec)
     target = save(tmp_path / "a.jpg")
     s.observe(Seen(WRITTEN, str(target)))
-    for _ in range(4):
-        clock.t += 1.1
-        s.step(clock.t)
+    _tick(s, clock, 4)
     assert rec.ready == [str(target)]
 
 
@@ -395,9 +396,7 @@ def test_a_copy_that_reopens_the_file_for_each_piece_is_never_taken_half_written
             clock.t += 0.5
         if target.stat().st_size < len(data):
             assert rec.ready == [], "taken half-written"
-    for _ in range(4):
-        clock.t += 1.1
-        s.step(clock.t)
+    _tick(s, clock, 4)
     assert rec.ready == [str(target)]
 
 
