@@ -92,3 +92,8 @@ class IncompleteFileError(DecodeError):
     """A photo that is still being written (growing, no end marker yet); retrying can help."""
 
     transient = True
+
+
+class UnexpectedError(EmowatchError):
+    """A fault emowatch did not foresee while working on one photo (a bug): that photo is
+    reported with it, and the batch goes on."""

@@ -28,6 +28,7 @@ import dataclasses
 import os
 import tomllib
 import types
+import collections.abc
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,8 @@ class Settings:
             )
         if self.explain.samples < 10:
             raise ConfigError(f"explain.samples must be at least 10, not {self.explain.samples}")
+        if not 0 <= self.explain.seed < 2**32:  # what numpy's and lime's generators accept
+            raise ConfigError(f"explain.seed must be between 0 and 2**32 - 1, not {self.explain.seed}")
         if self.sidecars.mode not in ("hidden", "beside", "central"):
             raise ConfigError(
                 f"sidecars.mode must be hidden, beside or central, not {self.sidecars.mode!r}"
@@ -215,6 +218,8 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
     for key, value in layer.items():
+        if key in SECTIONS and not isinstance(value, Mapping):
+            raise ConfigError(f"[{key}] must be a table of settings, not {value!r}")
         if isinstance(value, Mapping) and key in SECTIONS:
             into.setdefault(key, {})
             into[key].update(value)
@@ -275,7 +280,7 @@ def _coerce(raw: Any, hint: Any, name: str) -> Any:
         if origin is tuple:
             items = raw.split(",") if isinstance(raw, str) else list(raw)
             return tuple(str(i).strip() for i in items if str(i).strip())
-        if origin in (Mapping, dict) or hint is Mapping:
+        if origin in (collections.abc.Mapping, dict) or hint is Mapping:
             if isinstance(raw, str):
                 pairs = [p.split("=", 1) for p in raw.split(",") if p.strip()]
                 raw = {k.strip(): v.strip() for k, v in pairs}

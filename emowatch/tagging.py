@@ -9,6 +9,7 @@ TagResult with `error` set; the batch goes on.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,13 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import EmowatchError
+from .errors import EmowatchError, UnexpectedError
 from .inputs import InputProblem
 from .runtime.classify import Prediction, Prepared, infer, prepare
 from .runtime.model import EmotionModel
 from .settings import Settings
 from .sidecars import remove_sidecars
 from .tags import EmotionTags
+
+log = logging.getLogger("emowatch.tagging")
 
 # the heatmap is drawn at long side <= 1024: decode explained photos at least this large
 EXPLAIN_MIN_SIDE = 768
@@ -144,8 +147,8 @@ class Tagger:
 
                 written = write_tags(prepared.path, tags, settings=self.settings,
                                      exiftool=self.exiftool, dry_run=self.dry_run)
-        except EmowatchError as e:
-            result = failed(prepared.path, e, time.perf_counter() - started)
+        except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
+            result = failed(prepared.path, _typed(e, prepared.path), time.perf_counter() - started)
             return _with_prediction(result, prediction, tags, sidecars)
         result = TagResult(
             path=prepared.path, seconds=time.perf_counter() - started,
@@ -198,8 +201,9 @@ class Tagger:
                         continue
                     try:
                         ready.append((future.result(), started))
-                    except EmowatchError as e:
-                        finishing.append(done_result(failed(path, e, time.perf_counter() - started)))
+                    except Exception as e:  # noqa: BLE001 - one photo never ends the batch
+                        finishing.append(done_result(failed(path, _typed(e, path),
+                                                            time.perf_counter() - started)))
                 for prepared, started, prediction in self._infer_batch(ready, finishing, done_result):
                     finishing.append(writers.submit(self.finish, prepared, prediction, started))
                 # hand back what is complete; keep at most one batch in the writers' hands
@@ -219,6 +223,15 @@ class Tagger:
                 finishing.append(done_result(failed(prepared.path, e, time.perf_counter() - started)))
             return []
         return [(p, started, pred) for (p, started), pred in zip(ready, predictions)]
+
+
+def _typed(error: Exception, path: Path) -> EmowatchError:
+    """An EmowatchError as it is; anything else (a bug) as an UnexpectedError naming it, logged
+    with its traceback for a bug report."""
+    if isinstance(error, EmowatchError):
+        return error
+    log.error("unexpected error on %s", path, exc_info=error)
+    return UnexpectedError(f"unexpected {type(error).__name__}: {error}", path)
 
 
 def sweep_leftovers(items: Iterable[Path | InputProblem], older_than_s: float = 60.0) -> list[Path]:

@@ -125,6 +125,20 @@ def test_a_photo_with_a_very_long_name_gets_sidecars_it_can_have(tiny, tmp_path)
     assert not (tmp_path / HIDDEN_DIR).exists()
 
 
+def test_a_bug_on_one_photo_is_that_photo_s_error_and_the_batch_goes_on(tiny, tmp_path):
+    class Faulty:  # an explainer with a bug that only one photo meets
+        def explain(self, prepared, prediction):
+            if prepared.path.name == "IMG_1.jpg":
+                raise ZeroDivisionError("division by zero")
+            return make_explainer(tiny, ExplainSettings(method="cam")).explain(prepared, prediction)
+
+    photos = [write_photo(tmp_path, f"IMG_{i}.jpg", size=(320, 240)) for i in range(3)]
+    results = list(Tagger(tiny, Settings(), explainer=Faulty(), write=False).tag(photos))
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error == "unexpected ZeroDivisionError: division by zero"
+    assert results[1].error_type == "UnexpectedError" and results[1].label is not None
+
+
 @pytest.mark.parametrize("mode", ["beside", "central"])
 def test_other_placements(tiny, tmp_path, mode):
     photo = write_photo(tmp_path / "photos", size=(600, 800))

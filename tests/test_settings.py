@@ -46,6 +46,8 @@ def test_environment_types_are_coerced():
     assert s.preserve_mtime is True and s.threads == 2
     assert s.daemon.ignore == ("*.part", "*.tmp")
     assert s.sidecars.mode == "beside"
+    words = load_settings(None, environ={"EMOWATCH_KEYWORDS_LABELS": "positive=Happy, negative=Sad"})
+    assert words.keywords.labels == {"positive": "Happy", "negative": "Sad"}
 
 
 @pytest.mark.parametrize("text,match", [
@@ -55,6 +57,10 @@ def test_environment_types_are_coerced():
     ("[explain]\nsamples = 'many'\n", "explain.samples"),
     ('[sidecars]\nmode = "central"\n', "sidecars.dir"),
     ("this is = not toml = at all\n", "cannot read config"),
+    ("explain = 5\n", r"\[explain\] must be a table"),
+    ('[keywords]\nlabels = ["a", "b"]\n', "keywords.labels: cannot use"),
+    ("[explain]\nseed = -1\n", "explain.seed must be between 0 and"),
+    ("[explain]\nseed = 4294967296\n", "explain.seed must be between 0 and"),
 ])
 def test_bad_settings_are_one_clear_error(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
