@@ -42,19 +42,27 @@ def is_candidate(path: Path) -> bool:
 
 
 def collect(paths: Iterable[Path], recursive: bool = False) -> Iterator[Path | InputProblem]:
-    seen: set[Path] = set()
+    """Each photo once, however often and by whatever name (a symlink, `..`) it was given."""
+    seen: set[str] = set()
+
+    def first_time(path: Path) -> bool:
+        key = os.path.realpath(path)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for raw in paths:
+        if str(raw) == "":  # an unset shell variable: never "the current folder"
+            yield InputProblem(Path(""), InputError("an empty path was given"))
+            continue
         path = Path(raw).expanduser()
         if path.is_dir():
-            for found in _walk(path, recursive):
-                key = found.absolute()
-                if key not in seen:
-                    seen.add(key)
-                    yield found
+            yield from (found for found in _walk(path, recursive) if first_time(found))
         elif path.exists() or path.is_symlink():
-            key = path.absolute()
-            if key not in seen:
-                seen.add(key)
+            if is_sidecar(path):  # a heatmap or explanation emowatch made: not a photo to tag
+                yield InputProblem(path, InputError("is one of emowatch's own sidecar files", path))
+            elif first_time(path):
                 yield path
         else:
             yield InputProblem(path, InputError("no such file or folder", path))

@@ -39,3 +39,21 @@ def test_tiff_based_raw_files_are_never_treated_as_writable_tiff(tmp_path):
         assert not sniff(path).writable
     assert sniff(save(tmp_path / "scan.tif")) is Format.TIFF
     assert sniff(save(tmp_path / "scan.TIFF", format="TIFF")) is Format.TIFF
+
+
+def test_a_photo_given_by_several_names_is_taken_once(tmp_path):
+    photo = save(tmp_path / "d" / "a.jpg")
+    (tmp_path / "link.jpg").symlink_to(photo)
+    dotted = tmp_path / "d" / ".." / "d" / "a.jpg"
+    items = list(collect([tmp_path / "d", tmp_path / "link.jpg", dotted, photo]))
+    assert items == [photo]
+
+
+def test_an_empty_path_and_our_own_sidecars_are_refused_not_taken(tmp_path, monkeypatch):
+    save(tmp_path / "a.jpg")
+    heatmap = save(tmp_path / "a.jpg.heatmap.png")  # "beside" sidecars, named by a shell glob
+    monkeypatch.chdir(tmp_path)
+    items = list(collect(["", heatmap, tmp_path / "a.jpg"]))
+    assert isinstance(items[0], InputProblem) and "empty path" in str(items[0].error)
+    assert isinstance(items[1], InputProblem) and "emowatch's own sidecar" in str(items[1].error)
+    assert items[2] == tmp_path / "a.jpg" and len(items) == 3  # not the whole current folder
