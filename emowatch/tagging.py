@@ -266,7 +266,10 @@ def untag_photo(item: Path | InputProblem, settings: Settings, *, exiftool: Any 
     except EmowatchError as e:
         return failed(item, e, time.perf_counter() - started)
     changes = tuple(written.changes or ()) + tuple(f"remove {p}" for p in removed)
-    return TagResult(path=Path(item), seconds=time.perf_counter() - started, action=written.action,
+    action = written.action
+    if action == "nothing-to-remove" and removed:  # only the explanation sidecars were there
+        action = "would-write" if dry_run else "removed"
+    return TagResult(path=Path(item), seconds=time.perf_counter() - started, action=action,
                      target=written.target, reason=written.reason, changes=changes)
 
 

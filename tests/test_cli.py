@@ -109,6 +109,23 @@ def test_json_for_a_name_that_is_not_utf8_is_valid_and_gives_the_name_back(env, 
     assert os.fsencode(record["path"]) == os.fsencode(name) and record["error"] is None
 
 
+def test_a_folder_without_photos_says_so(env, model):
+    (env / "notes").mkdir()
+    (env / "notes" / "todo.txt").write_text("buy film")
+    result = run("tag", "--no-explain", "--model", model, env / "notes")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "no photos found" in result.stderr
+
+
+def test_untag_of_a_photo_with_only_a_heatmap_says_it_removed_it(env, model):
+    path = save(env / "a.jpg")
+    assert run("explain", "--explainer", "cam", "--model", model, path).exit_code == 0
+    assert (env / ".emowatch" / "a.jpg.heatmap.png").is_file()
+    [line] = run("untag", "--json", path).stdout.splitlines()
+    record = json.loads(line)
+    assert record["written"]["action"] == "removed" and not (env / ".emowatch").exists()
+
+
 def test_min_confidence_makes_photos_uncertain(env, model):
     path = save(env / "a.jpg")
     result = run("tag", "--json", "--no-explain", "--model", model, "--min-confidence", "1", path)

@@ -38,6 +38,9 @@ def _report(app: AppContext, results: Iterable[TagResult], *, total: int, as_jso
             reporter.result(result)
     if not as_json and total:
         app.err.print(f"[dim]{reporter.summary(done_word)}[/]")
+    elif not as_json:  # folders without a photo in them: say so rather than nothing at all
+        app.err.print("[yellow]no photos found[/] in what was given (folders are searched by "
+                      "extension and content; --recursive for their subfolders)")
     return EXIT_FAILED if reporter.failed else EXIT_OK
 
 
