@@ -58,16 +58,20 @@ def is_sidecar(path: Path) -> bool:
 
 
 def remove_sidecars(photo: Path, settings: SidecarSettings, dry_run: bool = False) -> list[Path]:
-    """Delete emowatch's own sidecars of `photo` (and a `.emowatch/` folder left empty)."""
+    """Delete emowatch's own sidecars of `photo` (and a `.emowatch/` folder left empty): where
+    `settings` puts them, and beside the photo or in its hidden folder too, wherever an
+    earlier run with other settings put them."""
+    places = [settings] + [SidecarSettings(mode=m) for m in ("hidden", "beside") if m != settings.mode]
     removed = []
-    for kind in KINDS:
-        path = sidecar_path(photo, kind, settings)
-        if path.is_file():
-            if not dry_run:
-                path.unlink()
-            removed.append(path)
-    folder = sidecar_path(photo, KINDS[0], settings).parent
-    if not dry_run and folder.name == HIDDEN_DIR:
+    for place in places:
+        for kind in KINDS:
+            path = sidecar_path(photo, kind, place)
+            if path.is_file() and path not in removed:
+                if not dry_run:
+                    path.unlink()
+                removed.append(path)
+    folder = sidecar_path(photo, KINDS[0], SidecarSettings(mode="hidden")).parent
+    if not dry_run:
         try:
             folder.rmdir()  # only succeeds when empty: other photos' sidecars stay
         except OSError:

@@ -126,6 +126,14 @@ def test_untag_of_a_photo_with_only_a_heatmap_says_it_removed_it(env, model):
     assert record["written"]["action"] == "removed" and not (env / ".emowatch").exists()
 
 
+def test_untag_finds_sidecars_an_earlier_run_put_beside_the_photo(env, model):
+    path = save(env / "a.jpg")
+    assert run("tag", "--explainer", "cam", "--sidecars", "beside", "--model", model, path).exit_code == 0
+    assert (env / "a.jpg.heatmap.png").is_file()
+    assert run("untag", path).exit_code == 0  # today's settings: hidden
+    assert sorted(p.name for p in env.iterdir()) == ["a.jpg", "model.onnx"]
+
+
 def test_min_confidence_makes_photos_uncertain(env, model):
     path = save(env / "a.jpg")
     result = run("tag", "--json", "--no-explain", "--model", model, "--min-confidence", "1", path)
