@@ -83,6 +83,7 @@ def test_dng_made_with_tifffile_decodes(tmp_path):
     (lambda p: p.write_bytes(b""), "empty"),
     (lambda p: p.write_text("hello, I am text\n" * 20), "not a photo"),
     (lambda p: p.write_bytes(save(p, size=(400, 300)).read_bytes()[:3000]), "truncated"),
+    (lambda p: p.write_bytes(save(p, size=(400, 300)).read_bytes()[:300]), "file is truncated"),
 ])
 def test_unreadable_photos_are_typed_errors_naming_the_file(tmp_path, maker, reason):
     path = tmp_path / "bad.jpg"

@@ -198,7 +198,7 @@ def _why(e: BaseException) -> str:
     text = str(e).strip()
     if isinstance(e, Image.UnidentifiedImageError) or "cannot identify image file" in text:
         return "not a readable image (unknown or corrupt content)"
-    if "truncated" in text:
+    if "truncated" in text.lower():  # "image file is truncated", "Truncated File Read"
         return "file is truncated"
     return text.splitlines()[0][:200] if text else type(e).__name__
 
