@@ -342,8 +342,4 @@ class ExiftoolPool(ExiftoolCommands):
                 tool = Exiftool(self.executable, timeout=self.timeout)
                 self._all.append(tool)
                 return tool
-        tool = self._idle.get()  # wait for one to be free
-        if self._closed:  # closed meanwhile: its next command would start the process again
-            self._idle.put(tool)
-            raise ExiftoolError("exiftool was already closed")
-        return tool
+        return self._idle.get()  # wait for one to be free (closed meanwhile, it refuses)
