@@ -91,21 +91,24 @@ class Backfill(Worker):
     def _count(self) -> int:
         n = 0
         for path, st in walk(self.roots, self.accept, self._sweep, lambda: self.stopping, self._unreadable):
-            try:
-                if not self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino)):
-                    n += 1
-            except Exception as e:  # noqa: BLE001 - one photo's trouble never ends the scan
-                self._report(path, e)
+            if self._settled(path, st) is False:
+                n += 1
         return n
+
+    def _settled(self, path: str, st: os.stat_result) -> bool | None:
+        """The gate's quick check; None (reported) when this one photo cannot be looked up:
+        one photo's trouble never ends the scan."""
+        try:
+            return self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino))
+        except Exception as e:  # noqa: BLE001
+            if self._on_crash is not None:
+                self._on_crash(f"{self.name}: {path}", e)
+            return None
 
     def _unreadable(self, folder: str, error: OSError) -> None:
         why = error.strerror or str(error)
         self.emit(DaemonEvent(ERROR, self.clock.time(), path=folder, live=False,
                               reason=f"cannot read the folder {folder}: {why}; its photos are not watched"))
-
-    def _report(self, path: str, error: BaseException) -> None:
-        if self._on_crash is not None:
-            self._on_crash(f"{self.name}: {path}", error)
 
     def _sweep(self, folder: str, has_temp: bool) -> None:
         if has_temp:
@@ -117,12 +120,7 @@ class Backfill(Worker):
 
     def _queue(self) -> None:
         for path, st in walk(self.roots, self.accept, stopping=lambda: self.stopping):
-            try:
-                done = self.gate.quick(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino))
-            except Exception as e:  # noqa: BLE001 - one photo's trouble never ends the scan
-                self._report(path, e)
-                continue
-            if done:
+            if self._settled(path, st) is not False:  # done, or reported
                 continue
             if self.clock.time() - st.st_mtime < self.quiet or not _whole(path):
                 # maybe still being written: the settler decides when it is complete; counts as
