@@ -110,11 +110,11 @@ def _tagged_in_a_sidecar(entry: Entry) -> bool:
     fmt = _format(entry.path)
     if entry.action == "sidecar" or fmt is Format.RAW:
         return True
-    return fmt is not None and not fmt.embeds_xmp_natively and _has_sidecar(entry.path)
+    return fmt is not None and not fmt.embeds_xmp_natively and _has_sidecar(entry.path, fmt)
 
 
-def _has_sidecar(path: str) -> bool:
-    fmt = _format(path)
+def _has_sidecar(path: str, fmt: Format | None = None) -> bool:
+    fmt = fmt or _format(path)
     return fmt is not None and sidecar.find(Path(path), fmt) is not None
 
 
