@@ -11,10 +11,11 @@ stamp is all we have, and the structural check catches a copy that merely stalle
 was created but never closed (a hard link, a writer racing a new folder's watch) is taken after
 `WRITING_FACTOR` quiet intervals if it is whole and no process holds it open for writing
 (`writers.py`: a whole-looking JPEG may still get a trailer after a pause); if it is not whole,
-or still held, it is waited for (a stalled copy still holds it open) for up to `WRITING_PATIENCE`. A file that stays "incomplete" with no
-writer known to hold it (a truncated upload; a JPEG with a trailer after EOI) is looked at again
-with backoff and handed on after `max_checks` looks: the decoder then has the last word, and a
-corrupt file is recorded as failed - once.
+or still held, it is waited for (a stalled copy still holds it open) for up to
+`WRITING_PATIENCE`. A file that stays "incomplete" with no writer known to hold it (a truncated
+upload; a JPEG with a trailer after EOI) is looked at again with backoff and handed on after
+`max_checks` looks: the decoder then has the last word, and a corrupt file is recorded as
+failed - once.
 
 Events arrive through `observe()` from the watcher's thread, which only enqueues. All state
 lives in this thread; `step()` is the whole logic and takes the time as an argument, so tests
