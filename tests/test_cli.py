@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -205,6 +206,33 @@ def test_info_reports_model_providers_exiftool_and_settings(env, model):
     assert data["exiftool"]["found"] is True and data["exiftool"]["version"]
     assert data["settings"]["device"] == "cuda"
     assert "running on CPU" in result.stderr
+
+
+def test_info_shows_the_default_models_evaluation_per_set_whole(env):
+    result = run("info")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "trained on " in out and "from ImageNet weights" in out
+    for name in ("all", "fi_val", "emotion6_test"):  # every set, none cut off
+        assert re.search(rf"^ +{name}: accuracy 0\.\d{{3}}, macro f1 0\.\d{{3}}, \d+ photos$", out, re.M), out
+    assert re.search(r"int8 copy: \d+\.\d% agreement with fp32, not kept", out)
+
+
+def test_sidecar_dir_with_another_sidecar_place_is_a_usage_error(env):
+    path = save(env / "a.jpg")
+    before = path.read_bytes()
+    result = run("tag", "--sidecars", "beside", "--sidecar-dir", env / "heat", path)
+    assert result.exit_code == 2
+    assert "--sidecar-dir is the central folder" in result.stderr
+    assert path.read_bytes() == before and not (env / "heat").exists()
+
+
+def test_untag_offers_no_model_or_explainer_options(env):
+    result = run("untag", "--help")
+    assert result.exit_code == 0
+    assert "--sidecar-dir" in result.stdout and "--config" in result.stdout
+    for flag in ("--explainer", "--samples", "--seed", "--model", "--device", "--batch-size"):
+        assert flag not in result.stdout
 
 
 def test_default_model_tags_a_bundled_example(env):

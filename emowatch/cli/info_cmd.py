@@ -79,9 +79,8 @@ def _render(app: AppContext, data: dict[str, Any]) -> None:
         p(f"           {escape(m['path'])}")
         p(f"           labels {', '.join(m['labels'])}; input {m['input_size']} px ({m['resize']}); "
           f"CAM {'yes' if m['explainable_with_cam'] else 'no'}")
-        ev = m.get("evaluation") or {}
-        if ev:
-            p(f"           evaluation: {escape(json.dumps(ev)[:300])}")
+        for line in _training_lines(m.get("training") or {}) + _evaluation_lines(m.get("evaluation") or {}):
+            p("           " + escape(line))
     pr = data["providers"]
     p(f"[bold]providers[/]  available: {', '.join(pr['available']) or 'none'}")
     p(f"           in use: {', '.join(pr['in_use']) or 'none'} (requested: {pr['requested']})")
@@ -96,3 +95,36 @@ def _render(app: AppContext, data: dict[str, Any]) -> None:
     p("[bold]settings[/]")
     for line in json.dumps(data["settings"], indent=2).splitlines()[1:-1]:
         p("  " + escape(line))
+
+
+def _evaluation_lines(ev: dict[str, Any]) -> list[str]:
+    """The model's own evaluation, a line per test set (the whole record: `info --json`)."""
+    if not ev:
+        return []
+    when = ", ".join(str(ev[k]) for k in ("date", "measured_with") if ev.get(k))
+    lines = [f"evaluation{f' ({when})' if when else ''}:"]
+    sets = ev.get("sets")
+    for name, figures in (sets.items() if isinstance(sets, dict) else ()):
+        if not isinstance(figures, dict):
+            continue
+        shown = [f"{key.replace('_', ' ')} {figures[key]:.3f}" for key in ("accuracy", "macro_f1")
+                 if isinstance(figures.get(key), (int, float))]
+        if isinstance(figures.get("n"), int):
+            shown.append(f"{figures['n']} photos")
+        lines.append(f"  {name}: {', '.join(shown) or 'no figures'}")
+    int8 = ev.get("int8")
+    if isinstance(int8, dict) and isinstance(int8.get("agreement"), (int, float)):
+        lines.append(f"  int8 copy: {int8['agreement']:.1%} agreement with fp32, "
+                     f"{'kept' if int8.get('kept') else 'not kept'}")
+    if len(lines) == 1:
+        lines[0] += " recorded (see info --json)"
+    return lines
+
+
+def _training_lines(tr: dict[str, Any]) -> list[str]:
+    """One line on what the model was trained on, when its summary says."""
+    datasets = tr.get("datasets")
+    if not isinstance(tr.get("photos"), int) or not isinstance(datasets, dict):
+        return []
+    return [f"trained on {tr['photos']:,} photos ({', '.join(map(str, datasets))})"
+            + (", from ImageNet weights" if tr.get("pretrained") else "")]

@@ -19,14 +19,26 @@ def _apply(options: list[Callable]) -> Callable:
     return decorate
 
 
-common_options = _apply([
-    click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
-                 help="TOML settings file (default: config.toml in the user config dir)."),
+config_option = click.option(
+    "--config", type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML settings file (default: config.toml in the user config dir).")
+
+model_options = _apply([
     click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
                  help="An emowatch .onnx model (default: the model shipped with emowatch)."),
     click.option("--device", type=click.Choice(DEVICES), help="Where to run the model [default: auto]."),
     click.option("--threads", type=click.IntRange(min=1), help="CPU threads for inference [default: all cores]."),
     click.option("--batch-size", type=click.IntRange(min=1), help="Photos per model run [default: 16]."),
+])
+
+common_options = _apply([config_option, model_options])
+
+sidecar_options = _apply([
+    click.option("--sidecars", "sidecar_mode", type=click.Choice(["hidden", "beside", "central"]),
+                 help="Where heatmaps and explain.json go: hidden .emowatch/ folder beside the photo "
+                      "[default], beside the photo, or one central folder (--sidecar-dir)."),
+    click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path),
+                 help="The central sidecar folder (implies --sidecars central)."),
 ])
 
 explain_options = _apply([
@@ -35,11 +47,7 @@ explain_options = _apply([
     click.option("--samples", type=click.IntRange(min=10), help="LIME perturbation samples."),
     click.option("--segments", type=click.Choice(["quickshift", "slic"]), help="LIME segmentation."),
     click.option("--seed", type=int, help="Random seed: same photo, seed and settings give the same heatmap."),
-    click.option("--sidecars", "sidecar_mode", type=click.Choice(["hidden", "beside", "central"]),
-                 help="Where heatmaps and explain.json go: hidden .emowatch/ folder beside the photo "
-                      "[default], beside the photo, or one central folder (--sidecar-dir)."),
-    click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path),
-                 help="The central sidecar folder (implies --sidecars central)."),
+    sidecar_options,
 ])
 
 write_options = _apply([
@@ -70,7 +78,10 @@ def build_settings(params: dict[str, Any]):
         "sidecars.mode": params.get("sidecar_mode"),
         "sidecars.dir": params.get("sidecar_dir"),
     }
-    if params.get("sidecar_dir") is not None and params.get("sidecar_mode") is None:
+    if params.get("sidecar_dir") is not None:
+        if params.get("sidecar_mode") not in (None, "central"):
+            raise click.UsageError(f"--sidecar-dir is the central folder: it cannot go with "
+                                   f"--sidecars {params['sidecar_mode']}")
         overrides["sidecars.mode"] = "central"
     if params.get("explain") is not None:
         overrides["explain.enabled"] = params["explain"]

@@ -13,7 +13,7 @@ from ..inputs import collect
 from ..tagging import TagResult, Tagger, sweep_leftovers, untag_photo
 from .context import AppContext, make_consoles
 from .main import EXIT_FAILED, EXIT_OK
-from .options import build_settings, common_options, explain_options, write_options
+from .options import build_settings, common_options, config_option, explain_options, sidecar_options, write_options
 from .render import Reporter
 
 paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -85,8 +85,8 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
 @click.command(short_help="Remove everything emowatch wrote.")
 @paths_argument
 @write_options
-@explain_options
-@common_options
+@sidecar_options
+@config_option
 @click.pass_context
 def untag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     """Remove exactly what emowatch wrote: its keywords, its XMP values and its sidecars.
