@@ -129,6 +129,18 @@ def test_ledger_records_survive_reopening_and_one_daemon_per_state_dir(tmp_path)
         s = summarize(ledger)
         assert (s.photos, s.done, s.failed, s.labels) == (2, 1, 1, {"positive": 1})
         assert s.reasons == [("DecodeError: corrupt", 1)]
+        assert s.gone == 2  # neither /p/a.jpg nor /p/b.jpg is on this disk
+
+
+def test_status_counts_recorded_photos_that_are_gone(tmp_path):
+    here, gone = save(tmp_path / "here.jpg"), save(tmp_path / "gone.jpg", seed=2)
+    with Ledger.open(tmp_path / "state") as ledger:
+        for path in (here, gone):
+            _done(ledger, str(path), Stamp(1, 2, 3), path.name)
+        gone.unlink()
+        s = summarize(ledger)
+    assert (s.photos, s.done, s.gone) == (2, 2, 1)
+    assert s.to_json()["gone"] == 1
 
 
 def test_readonly_ledger_that_does_not_exist_says_so(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,10 +24,11 @@ class Summary:
     models: dict[str, int]
     last_activity: float | None
     reasons: list[tuple[str, int]]  # failure reasons, most frequent first
+    gone: int = 0  # recorded photos no longer at their path (deleted, or moved while not watched)
 
     def to_json(self) -> dict[str, Any]:
         return {"ledger": self.ledger, "photos": self.photos, "done": self.done, "failed": self.failed,
-                "uncertain": self.uncertain, "labels": self.labels, "models": self.models,
+                "uncertain": self.uncertain, "gone": self.gone, "labels": self.labels, "models": self.models,
                 "last_activity": None if self.last_activity is None
                 else datetime.fromtimestamp(self.last_activity).astimezone().isoformat(timespec="seconds"),
                 "failure_reasons": [{"reason": r, "photos": n} for r, n in self.reasons]}
@@ -42,8 +44,9 @@ def summarize(ledger: Ledger) -> Summary:
     last = q("SELECT max(updated) FROM photos")[0][0]
     reasons = [(r, n) for r, n in q("SELECT coalesce(error_type || ': ', '') || error, count(*) AS n "
                                     "FROM photos WHERE status = ? GROUP BY 1 ORDER BY n DESC, 1", (FAILED,))]
+    gone = sum(1 for entry in ledger if not os.path.lexists(entry.path))
     return Summary(str(ledger.path), sum(counts.values()), counts.get(DONE, 0), counts.get(FAILED, 0),
-                   uncertain, labels, models, last, reasons)
+                   uncertain, labels, models, last, reasons, gone)
 
 
 def failures(ledger: Ledger, limit: int | None = None) -> list[Entry]:
@@ -55,7 +58,7 @@ def summary_table(s: Summary) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     grid.add_row("ledger", escape(s.ledger))
-    grid.add_row("photos", str(s.photos))
+    grid.add_row("photos", str(s.photos) + (f" ({s.gone} no longer there: deleted or moved away)" if s.gone else ""))
     by_label = ", ".join(f"{n} {label}" for label, n in s.labels.items())
     grid.add_row("done", f"{s.done}" + (f" ({by_label}" + (f", {s.uncertain} uncertain)" if s.uncertain else ")")
                                         if by_label or s.uncertain else ""))
