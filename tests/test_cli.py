@@ -189,6 +189,17 @@ def test_bad_config_value_is_one_line_and_exit_2(env):
     assert result.stderr.strip().splitlines() == ["emowatch: error: device must be one of auto, cuda, cpu, not 'tpu'"]
 
 
+def test_a_bad_flag_value_is_named_by_its_flag_and_a_bad_file_value_by_its_setting(env):
+    path = save(env / "x.jpg")
+    result = run("tag", "--seed", "-1", path)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == ["emowatch: error: --seed must be between 0 and 2**32 - 1, not -1"]
+    config = env / "seed.toml"
+    config.write_text("[explain]\nseed = -1\n")
+    result = run("tag", "--config", config, path)
+    assert result.exit_code == 2 and result.stderr.startswith("emowatch: error: explain.seed must be")
+
+
 def test_missing_model_is_one_clear_line(env):
     path = save(env / "a.jpg")
     result = run("tag", "--model", env / "missing.onnx", path)

@@ -59,6 +59,12 @@ write_options = _apply([
 ])
 
 
+# settings a flag can give, and the flag (those checked only once the settings are built)
+_FLAG_OF = {"min_confidence": "--min-confidence", "keywords.parent": "--keyword-parent",
+            "explain.seed": "--seed", "explain.samples": "--samples", "threads": "--threads",
+            "batch_size": "--batch-size", "sidecars.dir": "--sidecar-dir"}
+
+
 def build_settings(params: dict[str, Any]):
     """Settings from the config file, the environment and the flags a command received."""
     overrides = {
@@ -89,7 +95,10 @@ def build_settings(params: dict[str, Any]):
         overrides["explain.enabled"] = True
     try:
         return load_settings(params.get("config"), overrides=overrides)
-    except ConfigError:
+    except ConfigError as e:  # a value the flag gave is named by the flag the user typed
+        key, _, rest = str(e).partition(" ")
+        if overrides.get(key) is not None and key in _FLAG_OF:
+            raise ConfigError(f"{_FLAG_OF[key]} {rest}") from None
         raise
     except TypeError as e:  # a dataclass refusing a value the coercion let through
         raise ConfigError(str(e)) from None
