@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from emowatch.errors import ExplainError
 from emowatch.explain import make_explainer
 from emowatch.explain.cam import grid_segments
+from emowatch.runtime.classify import predict_from, prepare
 from emowatch.runtime.model import EmotionModel
 from emowatch.runtime.preprocess import normalise
 from emowatch.settings import ExplainSettings
 from models import make_model, tiny_info
 from test_explain_lime import SIZE, photos, prepared_for
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +26,16 @@ def tiny(tmp_path_factory) -> EmotionModel:
     return EmotionModel.load(path, device="cpu", threads=1)
 
 
-def test_cam_cells_add_up_to_the_logit(tiny):
+def test_cam_cells_are_the_logit_spread_in_space_measured_from_the_mean_cell(tiny):
     prepared, prediction = prepared_for(tiny, photos()[0])
     e = make_explainer(tiny, ExplainSettings(method="cam")).explain(prepared, prediction)
-    logits = tiny.run(normalise(prepared.pixels, tiny.info)).logits[0]
-    # the tiny model's head is linear with zero bias: the cells are the logit, spread in space
-    assert e.weights.sum() == pytest.approx(float(logits[prediction.index]), rel=1e-4, abs=1e-4)
+    out = tiny.run(normalise(prepared.pixels, tiny.info), cam=True)
+    features, weights = out.features[0].astype(np.float64), out.cam_weights[0].astype(np.float64)
+    raw = np.einsum("c,chw->hw", weights[prediction.index], features).ravel() / features[0].size
+    # the tiny model's head is linear with zero bias: the raw cells add up to the logit
+    assert raw.sum() == pytest.approx(float(out.logits[0][prediction.index]), rel=1e-4, abs=1e-4)
+    assert e.weights == pytest.approx(raw - raw.mean(), abs=1e-6)
+    assert e.weights.sum() == pytest.approx(0, abs=1e-6) and e.weights.min() < 0 < e.weights.max()
     assert e.method == "cam" and e.seed is None and e.samples is None and e.score is None
     assert e.segmentation == "grid" and e.units == "logit"
     h = w = SIZE // 2  # the tiny model's conv has stride 2
@@ -55,3 +64,16 @@ def test_cam_needs_the_cam_outputs(tmp_path):
         make_explainer(plain, ExplainSettings(method="cam"))
     assert make_explainer(plain, ExplainSettings(enabled=False)) is None
     assert make_explainer(plain, ExplainSettings(method="lime")) is not None
+
+
+def test_shipped_model_cam_maps_are_never_all_one_colour():
+    """Uncentred, the hubble photo ("other" at 60%) came out all red (against), chelsea all blue."""
+    model = EmotionModel.load(device="cpu", threads=1)
+    explainer = make_explainer(model, ExplainSettings(method="cam"))
+    examples = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".jpg", ".png"))
+    assert len(examples) >= 4
+    for path in examples:
+        prepared = prepare(path, model)
+        probabilities = model.run(normalise(prepared.pixels, model.info)).probabilities[0]
+        e = explainer.explain(prepared, predict_from(path, probabilities, model))
+        assert e.weights.min() < 0 < e.weights.max(), path.name
