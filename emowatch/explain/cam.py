@@ -8,7 +8,7 @@ against the photo's average cell: blue cells gave the class more evidence than a
 of this photo, red ones less. Uncentred, a cell's value is relative to "no feature at all",
 which no photo has: on the shipped model 22 of 85 photos came out one colour (all red for a
 photo called "other" at 60%), and hiding the most negative cells raised the probability on 45 of
-64 photos; centred, 61 of 85 (tests/test_explain_cam.py, bench numbers in docs/explain.md).
+64 photos; centred, 61 of 85 (`python bench/cam_sign.py`, docs/explain_bench.md).
 
 Regions are the feature-map cells, so `regions.png` is a grid and region ids are
 row * w + col; the heatmap itself is drawn from the smooth (bilinear) map.
