@@ -14,9 +14,11 @@ are placed by the metadata writer.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
 
+from .errors import ReadOnlyError, WriteError
 from .settings import SidecarSettings
 
 HIDDEN_DIR = ".emowatch"
@@ -25,11 +27,13 @@ KINDS = ("heatmap.png", "explain.json", "regions.png")
 MAX_NAME_BYTES = 241
 
 
-def sidecar_path(photo: Path, kind: str, settings: SidecarSettings) -> Path:
-    """The path for the sidecar `kind` (one of KINDS) of `photo`."""
+def sidecar_path(photo: Path, kind: str, settings: SidecarSettings, *, resolve: bool = True) -> Path:
+    """The path for the sidecar `kind` (one of KINDS) of `photo`: of the file itself, so a photo
+    named through a symlink (to it, or to a folder above it) has the same sidecars as by its own
+    path. `resolve=False`: the place for the name as given (where earlier versions put them)."""
     if kind not in KINDS:
         raise ValueError(f"unknown sidecar kind {kind!r}")
-    photo = Path(photo).absolute()
+    photo = Path(os.path.realpath(photo) if resolve else os.path.abspath(photo))
     name = _name(photo.name, kind)
     if settings.mode == "beside":
         return photo.parent / name
@@ -63,17 +67,29 @@ def remove_sidecars(photo: Path, settings: SidecarSettings, dry_run: bool = Fals
     earlier run with other settings put them."""
     places = [settings] + [SidecarSettings(mode=m) for m in ("hidden", "beside") if m != settings.mode]
     removed = []
-    for place in places:
+    for place, resolve in itertools.product(places, (True, False)):
         for kind in KINDS:
-            path = sidecar_path(photo, kind, place)
+            path = sidecar_path(photo, kind, place, resolve=resolve)
             if path.is_file() and path not in removed:
                 if not dry_run:
-                    path.unlink()
+                    _unlink(path)
                 removed.append(path)
-    folder = sidecar_path(photo, KINDS[0], SidecarSettings(mode="hidden")).parent
-    if not dry_run:
-        try:
-            folder.rmdir()  # only succeeds when empty: other photos' sidecars stay
-        except OSError:
-            pass
+    for resolve in (True, False):
+        folder = sidecar_path(photo, KINDS[0], SidecarSettings(mode="hidden"), resolve=resolve).parent
+        if not dry_run:
+            try:
+                folder.rmdir()  # only succeeds when empty: other photos' sidecars stay
+            except OSError:
+                pass
     return removed
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass  # gone meanwhile: what was wanted
+    except PermissionError as e:
+        raise ReadOnlyError(f"cannot remove emowatch's sidecar: {e.strerror}", path) from None
+    except OSError as e:
+        raise WriteError(f"cannot remove emowatch's sidecar: {e.strerror or e}", path) from None

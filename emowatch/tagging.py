@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -22,8 +22,8 @@ from .errors import EmowatchError, UnexpectedError
 from .inputs import InputProblem
 from .runtime.classify import Prediction, Prepared, infer, prepare
 from .runtime.model import EmotionModel
-from .settings import Settings
-from .sidecars import remove_sidecars
+from .settings import Settings, SidecarSettings
+from .sidecars import KINDS, remove_sidecars, sidecar_path
 from .tags import EmotionTags
 
 log = logging.getLogger("emowatch.tagging")
@@ -135,6 +135,7 @@ class Tagger:
         tags = tags_for(prediction, self.settings)
         sidecars: dict[str, Path] = {}
         written = None
+        unexplained = None  # the keywords are written even when the heatmap cannot be
         try:
             if self.explainer is not None:
                 from .explain import save_explanation
@@ -142,19 +143,33 @@ class Tagger:
                 explanation = self.explainer.explain(prepared, prediction)
                 sidecars = save_explanation(prepared.path, prepared.image, explanation,
                                             self.settings.sidecars, dry_run=self.dry_run)
+        except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
+            unexplained = _typed(e, prepared.path)
+        stale: list[Path] = []
+        try:
             if self.write:
+                from .explain.save import drop_if_stale
                 from .metadata import write_tags
 
                 written = write_tags(prepared.path, tags, settings=self.settings,
                                      exiftool=self.exiftool, dry_run=self.dry_run)
-        except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
+                if self.explainer is None:
+                    stale = drop_if_stale(prepared.path, prediction.label, self.settings.sidecars,
+                                          dry_run=self.dry_run)
+        except Exception as e:  # noqa: BLE001
             result = failed(prepared.path, _typed(e, prepared.path), time.perf_counter() - started)
             return _with_prediction(result, prediction, tags, sidecars)
         result = TagResult(
             path=prepared.path, seconds=time.perf_counter() - started,
             action=getattr(written, "action", None), target=getattr(written, "target", None),
-            reason=getattr(written, "reason", None), changes=tuple(getattr(written, "changes", ()) or ()),
+            reason=getattr(written, "reason", None),
+            changes=tuple(getattr(written, "changes", ()) or ())
+            + tuple(f"remove {p} (an earlier explanation of another label)" for p in stale),
         )
+        if unexplained is not None:  # tagged, but the photo still counts as failed: its heatmap is missing
+            done = "keywords written, but " if written is not None and not self.dry_run else ""
+            result = replace(result, error=f"{done}no explanation saved: {unexplained.reason}",
+                             error_type=type(unexplained).__name__, transient=unexplained.transient)
         return _with_prediction(result, prediction, tags, sidecars)
 
     # -- driver ---------------------------------------------------------------------------
@@ -234,15 +249,20 @@ def _typed(error: Exception, path: Path) -> EmowatchError:
     return UnexpectedError(f"unexpected {type(error).__name__}: {error}", path)
 
 
-def sweep_leftovers(items: Iterable[Path | InputProblem], older_than_s: float = 60.0) -> list[Path]:
-    """Remove temp files an earlier crash left beside these photos.
+def sweep_leftovers(items: Iterable[Path | InputProblem], older_than_s: float = 60.0,
+                    sidecars: SidecarSettings | None = None) -> list[Path]:
+    """Remove temp files an earlier crash left beside these photos (and, given `sidecars`, in
+    the folders their explanation sidecars go to).
 
     Only files older than a minute: a daemon or a second `emowatch tag` may have a write of its
     own under way in the same folder.
     """
     from .atomic import sweep_temp_files
 
-    folders = {Path(item).parent for item in items if not isinstance(item, InputProblem)}
+    photos = [Path(item) for item in items if not isinstance(item, InputProblem)]
+    folders = {photo.parent for photo in photos}
+    if sidecars is not None:
+        folders |= {sidecar_path(photo, KINDS[0], sidecars).parent for photo in photos}
     removed: list[Path] = []
     for folder in sorted(folders):
         try:
@@ -263,8 +283,8 @@ def untag_photo(item: Path | InputProblem, settings: Settings, *, exiftool: Any 
 
         written = remove_tags(item, settings=settings, exiftool=exiftool, dry_run=dry_run)
         removed = remove_sidecars(item, settings.sidecars, dry_run=dry_run)
-    except EmowatchError as e:
-        return failed(item, e, time.perf_counter() - started)
+    except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
+        return failed(item, _typed(e, item), time.perf_counter() - started)
     changes = tuple(written.changes or ()) + tuple(f"remove {p}" for p in removed)
     action = written.action
     if action == "nothing-to-remove" and removed:  # only the explanation sidecars were there
@@ -275,8 +295,6 @@ def untag_photo(item: Path | InputProblem, settings: Settings, *, exiftool: Any 
 
 def _with_prediction(result: TagResult, prediction: Prediction, tags: EmotionTags,
                      sidecars: dict[str, Path]) -> TagResult:
-    from dataclasses import replace
-
     keywords = ((tags.hierarchical,) + tags.flat) if tags.keyword else ()
     return replace(
         result, label=prediction.label, confidence=prediction.confidence,

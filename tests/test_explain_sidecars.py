@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from emowatch.atomic import is_temp_file
 from emowatch.explain import make_explainer, save_explanation
 from emowatch.runtime.model import EmotionModel
 from emowatch.settings import ExplainSettings, Settings, SidecarSettings
@@ -135,7 +137,7 @@ def test_a_bug_on_one_photo_is_that_photo_s_error_and_the_batch_goes_on(tiny, tm
     photos = [write_photo(tmp_path, f"IMG_{i}.jpg", size=(320, 240)) for i in range(3)]
     results = list(Tagger(tiny, Settings(), explainer=Faulty(), write=False).tag(photos))
     assert [r.ok for r in results] == [True, False, True]
-    assert results[1].error == "unexpected ZeroDivisionError: division by zero"
+    assert results[1].error == "no explanation saved: unexpected ZeroDivisionError: division by zero"
     assert results[1].error_type == "UnexpectedError" and results[1].label is not None
 
 
@@ -151,7 +153,7 @@ def test_other_placements(tiny, tmp_path, mode):
     doc = json.loads(paths["explain"].read_text())
     assert set(doc["fidelity"]) >= {"deletion", "deletion_random", "insertion", "insertion_random"}
     # no temporary file is left behind beside the photo
-    assert not [f for f in os.listdir(paths["heatmap"].parent) if f.endswith(".tmp")]
+    assert not [f for f in os.listdir(paths["heatmap"].parent) if is_temp_file(Path(f))]
 
 
 def test_center_crop_model_heatmap_covers_the_photo(tmp_path):
@@ -166,3 +168,107 @@ def test_center_crop_model_heatmap_covers_the_photo(tmp_path):
     base = np.asarray(Image.open(photo).convert("L").resize((1024, 512)), np.float32)
     # the strips the model never saw (left and right of the central square) are dimmed
     assert heat[:, :200].mean() < 0.7 * base[:, :200].mean()
+
+
+# -- when the explanation cannot be saved, or no longer fits ------------------------------------
+def _cam_tagger(tiny, settings: Settings | None = None, **kwargs) -> Tagger:
+    settings = settings or Settings(explain=ExplainSettings(method="cam"))
+    return Tagger(tiny, settings, explainer=make_explainer(tiny, settings.explain), **kwargs)
+
+
+def _keywords(exiftool_bin: str, photo: Path) -> str:
+    return subprocess.run([exiftool_bin, "-s3", "-XMP-lr:HierarchicalSubject", str(photo)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_keywords_are_written_when_the_heatmap_cannot_be(tiny, tmp_path, exiftool_bin):
+    photo = write_photo(tmp_path)
+    (tmp_path / HIDDEN_DIR).write_text("a file where the sidecar folder would go")
+    [result] = list(_cam_tagger(tiny).tag([photo]))
+    assert not result.ok and result.error_type == "WriteError"
+    assert result.error.startswith("keywords written, but no explanation saved: cannot write the")
+    assert result.error.endswith(f"{tmp_path / HIDDEN_DIR} is not a folder")
+    assert result.action == "embedded" and result.sidecars == {}
+    assert _keywords(exiftool_bin, photo).startswith("Emotion|")
+
+
+def test_a_set_that_cannot_be_completed_is_not_left_half_new(tiny, tmp_path):
+    photo = write_photo(tmp_path)
+    [first] = list(_cam_tagger(tiny, write=False).tag([photo]))
+    heatmap = first.sidecars["heatmap"]
+    heatmap.unlink()
+    heatmap.mkdir()  # the last of the three writes fails
+    (heatmap / "x").write_text("keeps the folder from being removed")
+    [again] = list(_cam_tagger(tiny, write=False).tag([photo]))
+    assert not again.ok and "cannot write the heatmap.png sidecar" in again.error
+    assert not first.sidecars["explain"].exists() and not first.sidecars["regions"].exists()
+
+
+def test_retagging_without_explanation_drops_one_that_explained_another_label(tiny, tmp_path):
+    photo = write_photo(tmp_path)
+    [tagged] = list(_cam_tagger(tiny).tag([photo]))
+    plain = Tagger(tiny, Settings(), explainer=None)
+    [same] = list(plain.tag([photo]))  # same label: the heatmap still explains it
+    assert all(p.is_file() for p in tagged.sidecars.values()) and same.changes == ()
+    doc = json.loads(tagged.sidecars["explain"].read_text())
+    doc["label"] = next(label for label in tiny.labels if label != tagged.label)
+    tagged.sidecars["explain"].write_text(json.dumps(doc))  # as if the photo had changed since
+    [dry] = list(Tagger(tiny, Settings(), explainer=None, dry_run=True).tag([photo]))
+    assert all(p.is_file() for p in tagged.sidecars.values()) and len(dry.changes) == 3
+    [retagged] = list(plain.tag([photo]))
+    assert retagged.ok and not any(p.exists() for p in tagged.sidecars.values())
+    assert not (tmp_path / HIDDEN_DIR).exists()
+    assert sorted(retagged.changes) == sorted(f"remove {p} (an earlier explanation of another label)"
+                                              for p in tagged.sidecars.values())
+
+
+def test_untag_reports_a_sidecar_it_cannot_remove_and_goes_on(tiny, tmp_path, monkeypatch):
+    from emowatch.tagging import untag_photo
+
+    photos = [write_photo(tmp_path, f"IMG_{i}.jpg", size=(320, 240)) for i in range(2)]
+    results = list(_cam_tagger(tiny, write=False).tag(photos))
+    locked = results[0].sidecars["heatmap"]
+    unlink = Path.unlink
+
+    def refuse(self, *args, **kwargs):  # root may delete anything here: a refusal is simulated
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    first, second = (untag_photo(p, Settings()) for p in photos)
+    assert first.error_type == "ReadOnlyError" and first.error == "cannot remove emowatch's sidecar: Permission denied"
+    assert second.ok and not any(p.exists() for p in results[1].sidecars.values())
+
+
+def test_a_crashed_sidecar_write_is_swept_by_the_next_tag(tmp_path):
+    from emowatch.atomic import temp_path_for
+    from emowatch.tagging import sweep_leftovers
+
+    photo = write_photo(tmp_path, size=(64, 48))
+    leftover = temp_path_for(sidecar_path(photo, "heatmap.png", SidecarSettings()))
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half a png")
+    os.utime(leftover, (0, 0))
+    assert sweep_leftovers([photo]) == []  # the photo's own folder only
+    assert sweep_leftovers([photo], sidecars=SidecarSettings()) == [leftover] and not leftover.exists()
+
+
+@pytest.mark.parametrize("mode", ["hidden", "central"])
+def test_a_photo_named_through_a_symlink_has_the_same_sidecars(tiny, tmp_path, mode):
+    from emowatch.tagging import untag_photo
+
+    photo = write_photo(tmp_path / "real", size=(320, 240))
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    settings = Settings(explain=ExplainSettings(method="cam"),
+                        sidecars=SidecarSettings(mode=mode, dir=tmp_path / "central" if mode == "central" else None))
+    [result] = list(_cam_tagger(tiny, settings, write=False).tag([tmp_path / "link" / photo.name]))
+    assert result.sidecars["heatmap"] == sidecar_path(photo, "heatmap.png", settings.sidecars)
+    assert "link" not in result.sidecars["heatmap"].parts
+    # one an earlier version placed by the name it was given is found too
+    old = sidecar_path(tmp_path / "link" / photo.name, "explain.json", settings.sidecars, resolve=False)
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_text("{}")
+    untag_photo(photo, settings)
+    assert not any(p.exists() for p in result.sidecars.values())
+    assert untag_photo(tmp_path / "link" / photo.name, settings).ok and not old.exists()

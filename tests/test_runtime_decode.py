@@ -69,6 +69,18 @@ def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path):
     assert out.max() == 255 and out.min() == 0 and 100 < out.mean() < 155
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_dark_16_bit_grey_is_scaled_by_its_depth_not_its_brightest_pixel(tmp_path, suffix):
+    decoded = []
+    for brightest in (255, 256):  # one level apart: the two photos look the same
+        arr = np.full((64, 64), 40, np.uint16)
+        arr[0, 0] = brightest
+        Image.fromarray(arr).save(tmp_path / f"dark{brightest}{suffix}")
+        decoded.append(np.asarray(decode(tmp_path / f"dark{brightest}{suffix}").image, dtype=int))
+    assert np.abs(decoded[0] - decoded[1]).max() <= 1
+    assert decoded[0][1:, 1:].max() == 0  # 40 of 65535 is black
+
+
 def test_dng_made_with_tifffile_decodes(tmp_path):
     tifffile = pytest.importorskip("tifffile")
     path = tmp_path / "photo.dng"

@@ -57,7 +57,7 @@ def result_line(r: TagResult, show_changes: bool = False) -> str:
     if r.reason:
         tail.append(f"({escape(r.reason)})")
     if r.sidecars:
-        tail.append("heatmap" if "heatmap.png" in r.sidecars else "sidecars")
+        tail.append("heatmap" if "heatmap" in r.sidecars else "sidecars")
     line = f"{head}  {name}" + (f"  [dim]{' '.join(tail)}[/]" if tail else "")
     if show_changes and r.changes:
         line += "".join(f"\n    [dim]{escape(c)}[/]" for c in r.changes)

@@ -69,7 +69,7 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     with _opened(paths, params) as (app, items):
         settings = app.settings
         if not params["dry_run"]:
-            for leftover in sweep_leftovers(items):
+            for leftover in sweep_leftovers(items, sidecars=app.settings.sidecars):
                 app.err.print(f"[dim]removed a temp file left by an interrupted write: {escape(str(leftover))}[/]")
         if app.exiftool is None:
             _note_exiftool(app)

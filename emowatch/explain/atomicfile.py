@@ -4,21 +4,20 @@ never half a PNG. (User photos go through emowatch.atomic; sidecars are ours and
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
-from ..atomic import fsync_dir
+from ..atomic import fsync_dir, temp_path_for
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file in the same folder, fsync'd, then renamed.
 
-    The temporary name is hidden and ends in `.tmp`, a pattern the daemon ignores, in case the
-    sidecars are placed beside the photos.
+    The temporary name is emowatch's own temp name, which the daemon ignores (sidecars may be
+    placed beside the photos) and `emowatch tag` sweeps when a crash left one behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = temp_path_for(path)
     try:
         with open(tmp, "xb") as f:  # mode 0o666 & ~umask, like any file the user's tools write
             f.write(data)

@@ -45,11 +45,44 @@ def save_explanation(photo: Path, image: Image.Image, explanation: Explanation,
     for key, data in files.items():
         try:
             write_atomic(paths[key], data)
-        except PermissionError as e:
-            raise ReadOnlyError(f"cannot write the {KINDS[key]} sidecar: {e.strerror}", paths[key]) from None
         except OSError as e:
-            raise WriteError(f"cannot write the {KINDS[key]} sidecar: {e.strerror or e}", paths[key]) from None
+            # never a mixed set (a new region map beside an old heatmap): what is left goes
+            _remove_quietly(paths.values())
+            reason = (f"{e.filename} is not a folder" if isinstance(e, (FileExistsError, NotADirectoryError))
+                      else e.strerror or str(e))
+            error = ReadOnlyError if isinstance(e, PermissionError) else WriteError
+            raise error(f"cannot write the {KINDS[key]} sidecar: {reason}", paths[key]) from None
     return paths
+
+
+def _remove_quietly(paths) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def drop_if_stale(photo: Path, label: str, settings: SidecarSettings, *, dry_run: bool = False) -> list[Path]:
+    """Remove the sidecars of an earlier explanation of `photo` that explained another label
+    than `label` (the photo or the model changed since, and it was re-tagged without one):
+    a heatmap must never argue for an answer the photo's keywords no longer give."""
+    paths = sidecar_paths(photo, settings)
+    try:
+        earlier = json.loads(paths["explain"].read_bytes()).get("label")
+    except (OSError, ValueError, AttributeError):
+        return []  # none, or not one of ours to judge
+    if earlier == label:
+        return []
+    there = [path for path in paths.values() if path.is_file()]
+    if not dry_run:
+        _remove_quietly(there)
+        if settings.mode == "hidden":
+            try:
+                paths["explain"].parent.rmdir()  # only when no other photo's sidecars are there
+            except OSError:
+                pass
+    return there
 
 
 def legend_text(explanation: Explanation) -> str:

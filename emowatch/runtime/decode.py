@@ -178,7 +178,10 @@ def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
         return image
     if image.mode.startswith("I;16") or image.mode == "I":
         arr = np.asarray(image, dtype=np.float64)
-        if arr.max() > 255:  # 16-bit grey: scale to 8 bits, don't clip
+        # 16-bit grey is always scaled by its depth, never by its content: a dark photo whose
+        # brightest pixel is 255 or 256 must look the same. "I" (32-bit) is 16-bit grey from a
+        # PNG (older Pillow), or integers of unknown range, scaled down only when they exceed 8 bits
+        if image.mode != "I" or image.format == "PNG" or arr.max() > 255:
             arr = arr / 257.0
         image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     if image.mode == "P" and "transparency" in image.info:
