@@ -118,7 +118,8 @@ def explain(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     """Explain photos with a heatmap, without touching their metadata.
 
     Blue regions pushed the photo toward its predicted emotion, red against it; the stronger the
-    colour, the larger the weight. Writes NAME.heatmap.png and NAME.explain.json (see --sidecars).
+    colour, the larger the weight. Writes NAME.heatmap.png, NAME.explain.json and
+    the region map NAME.regions.png (see --sidecars).
     """
     with _opened(paths, params) as (app, items):
         tagger = Tagger(app.model, app.settings, explainer=app.explainer(enabled=True), write=False)
