@@ -25,6 +25,7 @@ section's (e.g. `EMOWATCH_DEVICE=cpu`, `EMOWATCH_EXPLAIN_SAMPLES=500`).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 import types
@@ -211,9 +212,20 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
                     out.setdefault(section, {})[sub] = value
                     break
         else:
-            if name in top:
-                out[name] = value
+            if name not in top:  # a misspelt variable would otherwise leave a setting silently as it was
+                known = _environ_names()
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
+                raise ConfigError(f"unknown setting in environment variable {key}; {hint}")
+            out[name] = value
     return out
+
+
+def _environ_names() -> list[str]:
+    names = [f"EMOWATCH_{f.name.upper()}" for f in dataclasses.fields(Settings) if f.name not in SECTIONS]
+    for section, cls in SECTIONS.items():
+        names += [f"EMOWATCH_{section.upper()}_{f.name.upper()}" for f in dataclasses.fields(cls)]
+    return names
 
 
 def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:

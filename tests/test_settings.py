@@ -90,3 +90,13 @@ def test_a_default_config_place_that_cannot_be_looked_into_is_one_clear_error(tm
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ("x" * 300)))
     with pytest.raises(ConfigError, match="cannot read config file .*File name too long"):
         load_settings(None, environ={})
+
+
+def test_a_misspelt_environment_variable_is_an_error_not_ignored():
+    with pytest.raises(ConfigError, match=r"EMOWATCH_XP_KEYWORDS; did you mean EMOWATCH_KEYWORDS_XP_KEYWORDS\?"):
+        load_settings(None, environ={"EMOWATCH_XP_KEYWORDS": "false"})
+    with pytest.raises(ConfigError, match=r"EMOWATCH_EXPLAIN_SAMPLEZ; did you mean EMOWATCH_EXPLAIN_SAMPLES\?"):
+        load_settings(None, environ={"EMOWATCH_EXPLAIN_SAMPLEZ": "50"})
+    with pytest.raises(ConfigError, match="EMOWATCH_ZZZ; known: EMOWATCH_BATCH_SIZE, "):
+        load_settings(None, environ={"EMOWATCH_ZZZ": "1"})
+    assert load_settings(None, environ={"EMOWATCH_KEYWORDS_XP_KEYWORDS": "false"}).keywords.xp_keywords is False
