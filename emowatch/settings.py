@@ -214,8 +214,10 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
         else:
             if name not in top:  # a misspelt variable would otherwise leave a setting silently as it was
                 known = _environ_names()
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
+                # compared without the common prefix, which would make every name look close
+                close = difflib.get_close_matches(name.upper(), [k[len("EMOWATCH_"):] for k in known], n=1)
+                hint = (f"did you mean EMOWATCH_{close[0]}?" if close
+                        else f"known: {', '.join(sorted(known))}")
                 raise ConfigError(f"unknown setting in environment variable {key}; {hint}")
             out[name] = value
     return out
