@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import EmowatchError, MetadataError, WriteError
 from .exiftool import ExiftoolCommands
-from .formats import Format, sniff
+from .formats import Format, written_as
 from .settings import Settings
 from .tags import EmotionTags
 from .xmp import emotion, props, sidecar
@@ -71,7 +71,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     for word in (tags.parent, tags.keyword or ""):
         if "|" in word or "\n" in word or "\r" in word:
             raise MetadataError(f"keyword {word!r} cannot contain '|' or a line break", path)
-    target = open_target(path, sniff(path), exiftool)
+    target = open_target(path, written_as(path), exiftool)
     target.check_writable()
     packet, created = _load(target)
     recorded = emotion.read(packet)
@@ -114,7 +114,7 @@ def remove_tags(path: Path, *, settings: Settings, exiftool: ExiftoolCommands | 
     never deleted. A TIFF/WebP/HEIF/DNG tagged earlier without exiftool has its sidecar
     cleaned too."""
     path = Path(path)
-    fmt = sniff(path)
+    fmt = written_as(path)
     result = _remove(path, open_target(path, fmt, exiftool), settings, exiftool, dry_run)
     return _older_sidecar_cleaned(path, fmt, result, settings, exiftool, dry_run)
 
@@ -181,7 +181,7 @@ def _remove(path: Path, target: Target, settings: Settings, exiftool: ExiftoolCo
 def read_tags(path: Path, *, exiftool: ExiftoolCommands | None = None) -> EmotionTags | None:
     """What emowatch last wrote for this photo (embedded, else in its sidecar), or None."""
     path = Path(path)
-    for data in stored_packets(path, sniff(path), exiftool):
+    for data in stored_packets(path, written_as(path), exiftool):
         found = emotion.read(parse(data)).tags
         if found is not None:
             return found

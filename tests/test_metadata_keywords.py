@@ -140,6 +140,19 @@ def test_raw_gets_a_lightroom_named_sidecar_and_is_never_written(tmp_path, et, e
     assert not result.target.exists()  # created by us, nothing else in it: deleted
 
 
+def test_a_file_named_as_raw_is_never_written_whatever_it_holds(tmp_path, photo, et, settings, tags):
+    # JPEG bytes under a raw name (a camera's or a converter's doing): raw converters read the
+    # sidecar of a .CR2, and a file named raw is never rewritten
+    raw = photo("full.jpg", "IMG_5678.CR2")
+    original = raw.read_bytes()
+    result = write_tags(raw, tags, settings=settings, exiftool=et)
+    assert result.action == "sidecar" and result.target == tmp_path / "IMG_5678.xmp"
+    assert raw.read_bytes() == original
+    assert corpus.as_list(corpus.tags_of(result.target)["XMP-lr:HierarchicalSubject"]) == ["Emotion|Positive"]
+    assert remove_tags(raw, settings=settings, exiftool=et).action == "removed"
+    assert raw.read_bytes() == original and not result.target.exists()
+
+
 def test_existing_lightroom_sidecar_is_merged_into_and_only_cleaned_on_untag(
         tmp_path, et, settings, tags):
     raw = corpus.fake_raw(tmp_path / "IMG_1234.NEF")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EmowatchError
-from ..formats import RAW_EXTENSIONS, Format, sniff
+from ..formats import RAW_EXTENSIONS, Format, written_as
 from ..xmp import sidecar
 from .fingerprint import Stamp, fingerprint
 from .ledger import DONE, FAILED, Entry, Ledger
@@ -121,6 +121,6 @@ def _has_sidecar(path: str, fmt: Format | None = None) -> bool:
 def _format(path: str) -> Format | None:
     """The format by name where the file is gone (a moved twin), by content otherwise."""
     try:
-        return sniff(Path(path))
+        return written_as(Path(path))
     except EmowatchError:
         return Format.RAW if Path(path).suffix.lower() in RAW_EXTENSIONS else None

@@ -39,7 +39,7 @@ def import_ort():
         import onnxruntime as ort
     except ImportError:
         raise RuntimeMissingError(
-            "ONNX Runtime is not installed: pip install 'emowatch[cpu]' (or 'emowatch[gpu]' for CUDA)"
+            "ONNX Runtime is not installed: pip install onnxruntime (or onnxruntime-gpu for CUDA)"
         ) from None
     return ort
 
@@ -117,7 +117,7 @@ class OrtSession:
         if self.device != "cpu" and CUDA not in available:
             if self.device == "cuda":
                 self._warn("CUDA was asked for but this ONNX Runtime build has no CUDA provider "
-                           "(install onnxruntime-gpu: pip install 'emowatch[gpu]')")
+                           "(pip uninstall onnxruntime, then pip install onnxruntime-gpu)")
             providers = [CPU]
         session = self._build(providers)
         if CUDA in providers and CUDA not in session.get_providers():
