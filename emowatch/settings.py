@@ -89,7 +89,9 @@ class DaemonSettings:
         ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".dng",
         ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2",
     )
-    ignore: tuple[str, ...] = ("*.part", "*.crdownload", "*.tmp", "*_exiftool_tmp", "*.xmp")
+    # patterns of your own, on top of those always ignored (emowatch/daemon/paths.py: partial
+    # downloads, temp files, .xmp sidecars, hidden files and folders, emowatch's own sidecars)
+    ignore: tuple[str, ...] = ()
     retag_on_model_change: bool = False
     max_attempts: int = 4
     poll_seconds: float = 2.0  # --polling: how often the watched trees are scanned

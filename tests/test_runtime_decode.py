@@ -91,6 +91,15 @@ def test_dng_made_with_tifffile_decodes(tmp_path):
     assert decoded.image.size == (120, 80)
 
 
+def test_a_raw_file_libraw_refuses_is_one_plain_reason(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "IMG_1.NEF"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8))  # TIFF inside, as raw files are, but no raw data
+    with pytest.raises(DecodeError) as caught:
+        decode(path)
+    assert caught.value.reason == "cannot decode raw file: Unsupported file format or not RAW file"
+
+
 @pytest.mark.parametrize("maker,reason", [
     (lambda p: p.write_bytes(b""), "empty"),
     (lambda p: p.write_text("hello, I am text\n" * 20), "not a photo"),

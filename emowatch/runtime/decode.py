@@ -198,7 +198,9 @@ def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
 
 
 def _why(e: BaseException) -> str:
-    text = str(e).strip()
+    # LibRaw's errors carry bytes: b'Unsupported file format or not RAW file'
+    text = (e.args[0].decode("utf-8", "replace") if len(e.args) == 1 and isinstance(e.args[0], bytes)
+            else str(e)).strip()
     if isinstance(e, Image.UnidentifiedImageError) or "cannot identify image file" in text:
         return "not a readable image (unknown or corrupt content)"
     if "truncated" in text.lower():  # "image file is truncated", "Truncated File Read"
