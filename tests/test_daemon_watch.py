@@ -6,6 +6,7 @@ No sleeps: the tests wait on the daemon's own events (with timeouts).
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -364,3 +365,40 @@ def test_explanation_sidecars_beside_the_photos_trigger_nothing(dirs, model_path
     for p in paths:
         assert (watch / f"{p.name}.heatmap.png").is_file() and (watch / f"{p.name}.explain.json").is_file()
     assert_tagged_once(tagger, events, paths + [sentinel])
+
+
+def test_a_renamed_photo_takes_its_heatmap_and_explanation_along(dirs, model_path, photo_bytes):
+    from dataclasses import replace
+
+    from emowatch.explain import make_explainer
+    from emowatch.settings import ExplainSettings
+    from emowatch.sidecars import sidecar_path
+    from emowatch.tagging import untag_photo
+
+    watch, state = dirs
+    settings = replace(daemon_settings(state), explain=ExplainSettings(method="cam"))
+
+    class ExplainingTagger(CountingTagger):
+        def __init__(self, model, settings):
+            super().__init__(model, settings, explainer=make_explainer(model, settings.explain))
+
+    photo = watch / "IMG_1.jpg"
+    with running([watch], state, model_path, settings=settings, tagger_cls=ExplainingTagger) as (d, _, events, _l):
+        photo.write_bytes(photo_bytes[0])
+        events.wait_for(TAGGED, photo)
+    kinds = ("heatmap.png", "explain.json", "regions.png")
+    old = [sidecar_path(photo, k, settings.sidecars) for k in kinds]
+    assert all(p.is_file() for p in old)
+    renamed = watch / "2024" / "holiday-1.jpg"
+    renamed.parent.mkdir()
+    photo.rename(renamed)  # while the daemon is down, as a photo manager would
+    with running([watch], state, model_path, settings=settings, tagger_cls=ExplainingTagger) as (d, tagger, events, _l):
+        events.wait_for(SKIPPED, renamed, "moved")
+        assert tagger.work == {}
+    new = [sidecar_path(renamed, k, settings.sidecars) for k in kinds]
+    assert all(p.is_file() for p in new) and not any(p.exists() for p in old)
+    assert not (watch / ".emowatch").exists()
+    doc = json.loads(new[1].read_text())
+    assert (doc["photo"], doc["heatmap"], doc["region_map"]["file"]) == (
+        "holiday-1.jpg", new[0].name, new[2].name)
+    assert untag_photo(renamed, settings).ok and not any(p.exists() for p in new)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import EmowatchError
 from ..formats import RAW_EXTENSIONS, Format, written_as
@@ -41,11 +42,13 @@ class Verdict:
 
 class Gate:
     def __init__(self, ledger: Ledger, model_id: str, *, retag_on_model_change: bool = False,
-                 retry_failed: bool = False):
+                 retry_failed: bool = False, on_moved: Callable[[str, str], None] | None = None):
+        """`on_moved(old, new)`: called after a tagged photo's row followed it to a new path."""
         self.ledger = ledger
         self.model_id = model_id
         self.retag_on_model_change = retag_on_model_change
         self.retry_failed = retry_failed
+        self.on_moved = on_moved
 
     def quick(self, path: str, stamp: Stamp) -> bool:
         """Backfill's cheap pre-check: True when the ledger already settles this file by stamp."""
@@ -78,6 +81,8 @@ class Gate:
                 self.ledger.copy(twin, path, stamp)
                 return Verdict(False, "copied", stamp, fp, twin)
             self.ledger.move(twin.path, path, stamp)
+            if self.on_moved is not None:
+                self.on_moved(twin.path, path)
             return Verdict(False, "moved", stamp, fp, twin)
         for twin in self.ledger.with_fingerprint(fp, FAILED):
             # a photo that failed, renamed: still the same failure, recorded once

@@ -66,7 +66,7 @@ class Daemon:
         self.accept = PathFilter(self.roots, d)
         self.intake = Intake()
         self.gate = Gate(ledger, tagger.model.info.id, retag_on_model_change=d.retag_on_model_change,
-                         retry_failed=retry_failed)
+                         retry_failed=retry_failed, on_moved=self._moved)
         self._root_ids: dict[str, tuple[int, int] | None] = {}
         self._roots_gone: set[str] = set()  # told by the watcher (its thread)
         self.watcher = Watcher(self.roots, self.accept, self._observe,
@@ -166,6 +166,15 @@ class Daemon:
 
     def _waiting(self, path: str, why: str) -> None:
         self.emit(DaemonEvent(WAITING, self.clock.time(), path=path, reason=why))
+
+    def _moved(self, old: str, new: str) -> None:
+        """A tagged photo moved or renamed: its heatmap and explanation follow it."""
+        from ..explain.save import follow_move
+
+        try:
+            follow_move(Path(old), Path(new), self.settings.sidecars)
+        except (OSError, ValueError) as e:  # the photo is done; only its old heatmap stays put
+            log.warning("the explanation of %s did not follow it to %s: %s", old, new, e)
 
     def _crashed(self, where: str, error: BaseException) -> None:
         self.emit(DaemonEvent(ERROR, self.clock.time(), reason=f"{where}: {type(error).__name__}: {error}"))

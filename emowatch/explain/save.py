@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,36 @@ def _remove_quietly(paths) -> None:
             path.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def follow_move(old: Path, new: Path, settings: SidecarSettings) -> list[Path]:
+    """A tagged photo was moved or renamed from `old` to `new`: its explanation sidecars follow
+    it (the JSON's names rewritten), so they are found by its new name, by untag too. Nothing
+    happens when there are none, or when `new` already has some. Returns the new paths."""
+    src, dst = sidecar_paths(old, settings), sidecar_paths(new, settings)
+    if src == dst or not src["explain"].is_file() or any(os.path.lexists(p) for p in dst.values()):
+        return []
+    doc = json.loads(src["explain"].read_bytes())
+    if not isinstance(doc, dict):
+        return []
+    doc["photo"] = Path(new).name
+    doc["heatmap"] = dst["heatmap"].name
+    if isinstance(doc.get("region_map"), dict):
+        doc["region_map"]["file"] = dst["regions"].name
+    moved = []
+    for key in ("regions", "heatmap"):  # the JSON that refers to them last, as when saving
+        if src[key].is_file():
+            dst[key].parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(src[key], dst[key])
+            moved.append(dst[key])
+    write_atomic(dst["explain"], (json.dumps(doc, indent=1) + "\n").encode())
+    src["explain"].unlink()
+    if settings.mode == "hidden":
+        try:
+            src["explain"].parent.rmdir()
+        except OSError:
+            pass
+    return moved + [dst["explain"]]
 
 
 def drop_if_stale(photo: Path, label: str, settings: SidecarSettings, *, dry_run: bool = False) -> list[Path]:
