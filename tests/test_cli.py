@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 
 from emowatch.cli.main import cli
 from emowatch.cli.reference import BEGIN, END, reference
+from emowatch.settings import load_settings
 from models import make_model
 from photos import save
 
@@ -227,6 +229,22 @@ def test_info_shows_the_default_models_evaluation_per_set_whole(env):
     for name in ("all", "fi_val", "emotion6_test"):  # every set, none cut off
         assert re.search(rf"^ +{name}: accuracy 0\.\d{{3}}, macro f1 0\.\d{{3}}, \d+ photos$", out, re.M), out
     assert re.search(r"int8 copy: \d+\.\d% agreement with fp32, not kept", out)
+
+
+def test_info_shows_the_settings_in_force_as_a_config_file_that_loads_back(env):
+    config = env / "mine.toml"
+    config.write_text('min_confidence = 0.7\n[keywords.labels]\npositive = "Joy"\n'
+                      '[daemon]\nignore = ["*_draft.jpg"]\n')
+    result = run("info", "--config", config)
+    assert result.exit_code == 0, result.output
+    text = result.stdout.split("settings (as TOML for a config file)\n", 1)[1]
+    shown = env / "shown.toml"
+    shown.write_text("\n".join(line[2:] for line in text.splitlines()))
+    again, given = load_settings(shown, environ={}), load_settings(config, environ={})
+    # every label of the model with the keyword it gets, the defaults included
+    assert dict(again.keywords.labels) == {"positive": "Joy", "negative": "Negative", "other": "Other"}
+    assert again == replace(given, keywords=replace(given.keywords, labels=again.keywords.labels))
+    assert again.daemon.ignore == ("*_draft.jpg",) and again.min_confidence == 0.7
 
 
 def test_sidecar_dir_with_another_sidecar_place_is_a_usage_error(env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -39,6 +40,9 @@ def gather(app: AppContext, config_path) -> dict[str, Any]:
                         "command": app.settings.exiftool}
     data["config_file"] = {"path": str(config_path), "exists": config_path.is_file()}
     data["settings"] = app.settings.as_dict()
+    if "labels" in data["model"]:  # the keyword each of the model's labels gets, set or default
+        data["settings"]["keywords"]["labels"] = {
+            label: app.settings.keywords.word(label) for label in data["model"]["labels"]}
     return data
 
 
@@ -92,8 +96,8 @@ def _render(app: AppContext, data: dict[str, Any]) -> None:
                                "TIFF/WebP/HEIF/DNG get .xmp sidecars"))
     cf = data["config_file"]
     p(f"[bold]config[/]     {escape(cf['path'])} ({'found' if cf['exists'] else 'not present: defaults'})")
-    p("[bold]settings[/]")
-    for line in json.dumps(data["settings"], indent=2).splitlines()[1:-1]:
+    p("[bold]settings[/] (as TOML for a config file)")
+    for line in _toml_lines(data["settings"]):
         p("  " + escape(line))
 
 
@@ -128,3 +132,26 @@ def _training_lines(tr: dict[str, Any]) -> list[str]:
         return []
     return [f"trained on {tr['photos']:,} photos ({', '.join(map(str, datasets))})"
             + (", from ImageNet weights" if tr.get("pretrained") else "")]
+
+
+def _toml_lines(settings: dict[str, Any]) -> list[str]:
+    """The settings in force as the config file would say them (unset ones commented out)."""
+    def key(k: str) -> str:
+        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{key(k)} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)  # strings, numbers and true/false are written the same in TOML
+
+    def lines(table: dict[str, Any]) -> list[str]:
+        return [f"# {k} = (not set)" if v is None else f"{k} = {value(v)}"
+                for k, v in table.items() if not isinstance(v, dict) or k == "labels"]
+
+    out = lines(settings)
+    for name, table in settings.items():
+        if isinstance(table, dict):
+            out += ["", f"[{name}]"] + lines(table)
+    return out
