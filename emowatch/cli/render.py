@@ -49,8 +49,9 @@ def result_line(r: TagResult, show_changes: bool = False) -> str:
     else:
         style = LABEL_STYLE.get(r.label, "cyan")
         conf = f"{r.confidence:.2f}" if r.confidence is not None else "    "
-        head = (f"[dim]uncertain[/] [{style}]{r.label}[/] {conf}" if r.uncertain
-                else f"[{style}]{r.label:<9}[/] {conf}")
+        head = f"[{style}]{r.label:<9}[/] {conf}"
+        if r.uncertain:  # said after the name, so that the columns stay aligned
+            tail.append("uncertain: no emotion keyword;")
     if r.action and r.label is not None:
         where = f" {shown(r.target.name)}" if r.target is not None and r.target != r.path else ""
         tail.append(f"{r.action}{where}")
