@@ -153,7 +153,7 @@ class Tagger:
 
                 written = write_tags(prepared.path, tags, settings=self.settings,
                                      exiftool=self.exiftool, dry_run=self.dry_run)
-                if self.explainer is None:
+                if self.explainer is None or unexplained is not None:
                     stale = drop_if_stale(prepared.path, prediction.label, self.settings.sidecars,
                                           dry_run=self.dry_run)
         except Exception as e:  # noqa: BLE001
@@ -167,7 +167,9 @@ class Tagger:
             + tuple(f"remove {p} (an earlier explanation of another label)" for p in stale),
         )
         if unexplained is not None:  # tagged, but the photo still counts as failed: its heatmap is missing
-            done = "keywords written, but " if written is not None and not self.dry_run else ""
+            action = getattr(written, "action", None)
+            done = ("" if action in (None, "would-write") else
+                    "metadata unchanged, but " if action == "unchanged" else "metadata written, but ")
             result = replace(result, error=f"{done}no explanation saved: {unexplained.reason}",
                              error_type=type(unexplained).__name__, transient=unexplained.transient)
         return _with_prediction(result, prediction, tags, sidecars)

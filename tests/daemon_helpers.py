@@ -34,6 +34,15 @@ class CountingTagger(Tagger):
         return super().prepare(path)
 
 
+class ExplainingTagger(CountingTagger):
+    """A CountingTagger with the explainer its settings ask for."""
+
+    def __init__(self, model, settings):
+        from emowatch.explain import make_explainer
+
+        super().__init__(model, settings, explainer=make_explainer(model, settings.explain))
+
+
 class Events:
     """A listener that keeps every event and lets a test wait for a condition on them."""
 

@@ -254,6 +254,8 @@ def test_sidecar_dir_with_another_sidecar_place_is_a_usage_error(env):
     assert result.exit_code == 2
     assert "--sidecar-dir is the central folder" in result.stderr
     assert path.read_bytes() == before and not (env / "heat").exists()
+    result = run("tag", "--sidecars", "central", path)
+    assert result.exit_code == 2 and "--sidecars central needs --sidecar-dir DIR" in result.stderr
 
 
 def test_untag_offers_no_model_or_explainer_options(env):

@@ -185,6 +185,25 @@ def test_gate_settles_by_stamp_then_fingerprint_and_follows_moves_and_copies(tmp
         assert gate.check(str(tmp_path / "gone.jpg")).reason == "vanished"
 
 
+def test_gate_a_renamed_photo_with_an_identical_copy_is_a_move_not_a_copy(tmp_path):
+    photo = save(tmp_path / "a.jpg", seed=3)
+    dup = tmp_path / "dup.jpg"
+    shutil.copy(photo, dup)
+    moves = []
+    with Ledger.open(tmp_path / "state") as ledger:
+        gate = Gate(ledger, "m@1", on_moved=lambda old, new: moves.append((old, new)))
+        for path in (photo, dup):
+            first = gate.check(str(path))
+            _done(ledger, str(path), first.stamp, first.fingerprint)
+        renamed = tmp_path / "b.jpg"
+        photo.rename(renamed)
+        assert gate.check(str(renamed)).reason == "moved"
+        assert moves == [(str(photo), str(renamed))] and ledger.get(str(dup)) is not None
+        third = tmp_path / "c.jpg"
+        shutil.copy(dup, third)
+        assert gate.check(str(third)).reason == "copied" and len(moves) == 1
+
+
 @pytest.mark.parametrize("action", ["sidecar", "unchanged"])
 def test_gate_a_copy_of_a_photo_whose_keywords_are_in_its_sidecar_needs_its_own(tmp_path, action):
     # "unchanged": the daemon re-tagged a photo `emowatch tag` had already tagged in its sidecar

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from daemon_helpers import CountingTagger, keywords, running, temp_files, daemon_settings
+from daemon_helpers import ExplainingTagger, daemon_settings, keywords, running, temp_files
 from emowatch.daemon.events import FAILED, RETRY, SKIPPED, TAGGED, WAITING, BACKFILL_COUNTED
 from emowatch.errors import FileChangedError
 from emowatch.tagging import Tagger, failed
@@ -344,16 +344,11 @@ def test_polling_mode_for_network_shares(dirs, model_path, photo_bytes):
 def test_explanation_sidecars_beside_the_photos_trigger_nothing(dirs, model_path, photo_bytes):
     from dataclasses import replace
 
-    from emowatch.explain import make_explainer
     from emowatch.settings import ExplainSettings, SidecarSettings
 
     watch, state = dirs
     settings = replace(daemon_settings(state), explain=ExplainSettings(method="cam"),
                        sidecars=SidecarSettings(mode="beside"))
-
-    class ExplainingTagger(CountingTagger):
-        def __init__(self, model, settings):
-            super().__init__(model, settings, explainer=make_explainer(model, settings.explain))
 
     with running([watch], state, model_path, settings=settings, tagger_cls=ExplainingTagger) as (d, tagger, events, _):
         paths = drop_and_wait(watch, events, photo_bytes, 3)
@@ -370,17 +365,12 @@ def test_explanation_sidecars_beside_the_photos_trigger_nothing(dirs, model_path
 def test_a_renamed_photo_takes_its_heatmap_and_explanation_along(dirs, model_path, photo_bytes):
     from dataclasses import replace
 
-    from emowatch.explain import make_explainer
     from emowatch.settings import ExplainSettings
     from emowatch.sidecars import sidecar_path
     from emowatch.tagging import untag_photo
 
     watch, state = dirs
     settings = replace(daemon_settings(state), explain=ExplainSettings(method="cam"))
-
-    class ExplainingTagger(CountingTagger):
-        def __init__(self, model, settings):
-            super().__init__(model, settings, explainer=make_explainer(model, settings.explain))
 
     photo = watch / "IMG_1.jpg"
     with running([watch], state, model_path, settings=settings, tagger_cls=ExplainingTagger) as (d, _, events, _l):
@@ -402,3 +392,24 @@ def test_a_renamed_photo_takes_its_heatmap_and_explanation_along(dirs, model_pat
     assert (doc["photo"], doc["heatmap"], doc["region_map"]["file"]) == (
         "holiday-1.jpg", new[0].name, new[2].name)
     assert untag_photo(renamed, settings).ok and not any(p.exists() for p in new)
+
+
+def test_a_photo_whose_heatmap_cannot_be_saved_is_tagged_and_failed_once(dirs, model_path, photo_bytes):
+    from dataclasses import replace
+
+    from emowatch.daemon.fingerprint import fingerprint
+    from emowatch.settings import ExplainSettings
+
+    watch, state = dirs
+    (watch / ".emowatch").write_text("a file where the sidecar folder would go")
+    settings = replace(daemon_settings(state), explain=ExplainSettings(method="cam"))
+    photo = watch / "IMG_1.jpg"
+    with running([watch], state, model_path, settings=settings, tagger_cls=ExplainingTagger) as (d, tagger, events, ledger):
+        photo.write_bytes(photo_bytes[0])
+        [failed] = events.wait_for(FAILED, photo)
+        assert failed.reason.startswith("metadata written, but no explanation saved")
+        # its own keyword write is not mistaken for someone changing the photo: no second try
+        assert tagger.work == {str(photo): 1} and not events.of(RETRY, photo)
+        row = ledger.get(str(photo))
+        assert row.status == "failed" and row.fingerprint == fingerprint(photo)
+    assert keywords([photo])[str(photo)][0].startswith("Emotion|")

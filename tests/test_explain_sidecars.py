@@ -186,7 +186,7 @@ def test_keywords_are_written_when_the_heatmap_cannot_be(tiny, tmp_path, exiftoo
     (tmp_path / HIDDEN_DIR).write_text("a file where the sidecar folder would go")
     [result] = list(_cam_tagger(tiny).tag([photo]))
     assert not result.ok and result.error_type == "WriteError"
-    assert result.error.startswith("keywords written, but no explanation saved: cannot write the")
+    assert result.error.startswith("metadata written, but no explanation saved: cannot write the")
     assert result.error.endswith(f"{tmp_path / HIDDEN_DIR} is not a folder")
     assert result.action == "embedded" and result.sidecars == {}
     assert _keywords(exiftool_bin, photo).startswith("Emotion|")
@@ -272,3 +272,43 @@ def test_a_photo_named_through_a_symlink_has_the_same_sidecars(tiny, tmp_path, m
     untag_photo(photo, settings)
     assert not any(p.exists() for p in result.sidecars.values())
     assert untag_photo(tmp_path / "link" / photo.name, settings).ok and not old.exists()
+
+
+def test_a_moved_photo_replaces_the_sidecars_left_at_its_new_name(tiny, tmp_path):
+    from emowatch.explain.save import follow_move
+
+    a, b = write_photo(tmp_path, "a.jpg", size=(320, 240)), write_photo(tmp_path, "b.jpg", size=(240, 320))
+    results = {r.path.name: r for r in _cam_tagger(tiny, write=False).tag([a, b])}
+    a_doc = json.loads(results["a.jpg"].sidecars["explain"].read_text())
+    b.unlink()
+    a.rename(b)  # a takes the name of a photo that is gone, whose sidecars are still there
+    moved = follow_move(a, b, SidecarSettings())
+    assert sorted(moved) == sorted(results["b.jpg"].sidecars.values())
+    doc = json.loads(results["b.jpg"].sidecars["explain"].read_text())
+    assert doc["photo"] == "b.jpg" and doc["regions"] == a_doc["regions"] and doc["label"] == a_doc["label"]
+    assert not any(p.exists() for p in results["a.jpg"].sidecars.values())
+
+
+def test_a_json_that_is_not_an_explanation_of_ours_is_not_moved(tmp_path):
+    from emowatch.explain.save import follow_move
+
+    settings = SidecarSettings(mode="beside")
+    foreign = sidecar_path(tmp_path / "a.jpg", "explain.json", settings)
+    foreign.write_text('{"hello": 1}')
+    assert follow_move(tmp_path / "a.jpg", tmp_path / "b.jpg", settings) == []
+    assert foreign.read_text() == '{"hello": 1}'
+
+
+def test_an_explanation_that_fails_drops_one_of_another_label(tiny, tmp_path):
+    class Failing:
+        def explain(self, prepared, prediction):
+            raise ZeroDivisionError("division by zero")
+
+    photo = write_photo(tmp_path)
+    [tagged] = list(_cam_tagger(tiny).tag([photo]))
+    doc = json.loads(tagged.sidecars["explain"].read_text())
+    doc["label"] = next(label for label in tiny.labels if label != tagged.label)
+    tagged.sidecars["explain"].write_text(json.dumps(doc))
+    [again] = list(Tagger(tiny, Settings(), explainer=Failing()).tag([photo]))
+    assert again.error == "metadata unchanged, but no explanation saved: unexpected ZeroDivisionError: division by zero"
+    assert not any(p.exists() for p in tagged.sidecars.values())

@@ -81,6 +81,17 @@ def test_dark_16_bit_grey_is_scaled_by_its_depth_not_its_brightest_pixel(tmp_pat
     assert decoded[0][1:, 1:].max() == 0  # 40 of 65535 is black
 
 
+def test_16_bit_grey_that_older_pillow_opens_as_mode_i_is_scaled_by_its_depth(tmp_path):
+    from emowatch.runtime.decode import _to_rgb
+
+    dark = np.full((8, 8), 40, np.int32)
+    dark[0, 0] = 255
+    grey16 = _to_rgb(Image.fromarray(dark, mode="I"), tmp_path / "x.png", sixteen_bit_grey=True)
+    assert np.asarray(grey16).max() <= 1  # 255 of 65535
+    unknown = _to_rgb(Image.fromarray(dark, mode="I"), tmp_path / "x.tif")
+    assert np.asarray(unknown).max() == 255  # integers of unknown range within 8 bits: as they are
+
+
 def test_dng_made_with_tifffile_decodes(tmp_path):
     tifffile = pytest.importorskip("tifffile")
     path = tmp_path / "photo.dng"

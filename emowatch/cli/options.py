@@ -100,6 +100,9 @@ def build_settings(params: dict[str, Any]):
         key, _, rest = str(e).partition(" ")
         if overrides.get(key) is not None and key in _FLAG_OF:
             raise ConfigError(f"{_FLAG_OF[key]} {rest}") from None
+        if key == "sidecars.mode" and params.get("sidecar_mode") == "central":
+            raise ConfigError("--sidecars central needs --sidecar-dir DIR (or dir = ... under "
+                              "[sidecars] in the config file)") from None
         raise
     except TypeError as e:  # a dataclass refusing a value the coercion let through
         raise ConfigError(str(e)) from None

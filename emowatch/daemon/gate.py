@@ -72,7 +72,8 @@ class Gate:
         if entry is not None and entry.fingerprint == fp:
             self.ledger.restamp(path, stamp)
             return self._verdict(entry, stamp, fp)
-        for twin in self.ledger.with_fingerprint(fp, DONE):
+        # a twin whose file is gone first: with an identical copy elsewhere, a rename is still a move
+        for twin in sorted(self.ledger.with_fingerprint(fp, DONE), key=lambda t: os.path.lexists(t.path)):
             if self._settled(twin) is None:
                 continue  # tagged by an older model and we re-tag on model change
             if _tagged_in_a_sidecar(twin) and not _has_sidecar(path):

@@ -37,6 +37,7 @@ from .threads import Worker
 
 log = logging.getLogger("emowatch.daemon")
 MAX_BACKOFF = 60.0
+WROTE = frozenset({"embedded", "exiftool"})  # result actions that changed the photo itself
 
 
 class Pipeline:
@@ -177,14 +178,17 @@ class Pipeline:
             self._emit(VANISHED, job, reason=error)
             return None
         verdict = job.verdict
-        # a file that changed while we worked on it (still being written, replaced) is retried
-        moved_on = verdict is not None and verdict.stamp is not None and stamp != verdict.stamp
+        # a file that changed while we worked on it (still being written, replaced) is retried;
+        # not one we wrote ourselves (its keywords are in, only its explanation failed)
+        wrote = result is not None and result.action in WROTE
+        moved_on = (verdict is not None and verdict.stamp is not None and stamp != verdict.stamp
+                    and not wrote)
         if (transient or moved_on) and job.attempt < self.max_attempts:
             delay = min(MAX_BACKOFF, self.backoff * 2 ** (job.attempt - 1))
             self._emit(RETRY, job, reason=error, delay=delay)
             return delay
         try:
-            fp = verdict.fingerprint if verdict is not None and verdict.fingerprint and not moved_on \
+            fp = verdict.fingerprint if verdict is not None and verdict.fingerprint and not (moved_on or wrote) \
                 else fingerprint(job.path)
         except FileNotFoundError:
             self._emit(VANISHED, job, reason=error)

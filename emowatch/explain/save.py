@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -67,14 +66,16 @@ def _remove_quietly(paths) -> None:
 
 def follow_move(old: Path, new: Path, settings: SidecarSettings) -> list[Path]:
     """A tagged photo was moved or renamed from `old` to `new`: its explanation sidecars follow
-    it (the JSON's names rewritten), so they are found by its new name, by untag too. Nothing
-    happens when there are none, or when `new` already has some. Returns the new paths."""
+    it (the JSON's names rewritten), so they are found by its new name, by untag too. Sidecars
+    already at the new name explained the photo that had that name before: they are replaced.
+    Nothing happens when `old` has no explanation of ours. Returns the new paths."""
     src, dst = sidecar_paths(old, settings), sidecar_paths(new, settings)
-    if src == dst or not src["explain"].is_file() or any(os.path.lexists(p) for p in dst.values()):
+    if src == dst or not src["explain"].is_file():
         return []
     doc = json.loads(src["explain"].read_bytes())
-    if not isinstance(doc, dict):
-        return []
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        return []  # not an explanation emowatch wrote (beside a photo, another tool's file may be)
+    _remove_quietly(p for p in dst.values() if p.is_file())
     doc["photo"] = Path(new).name
     doc["heatmap"] = dst["heatmap"].name
     if isinstance(doc.get("region_map"), dict):

@@ -98,7 +98,7 @@ def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path,
             raise
         except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError, EOFError) as e:
             raise DecodeError(_why(e), path) from None
-    return Decoded(_to_rgb(image, path), fmt, (w, h))
+    return Decoded(_to_rgb(image, path, sixteen_bit_grey=fmt is Format.PNG), fmt, (w, h))
 
 
 def _jpeg_preview(data: bytes, size: tuple[int, int], min_side: int,
@@ -173,7 +173,9 @@ def _apply_flip(image: Image.Image, flip: int) -> Image.Image:
     return image
 
 
-def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
+def _to_rgb(image: Image.Image, path: Path, sixteen_bit_grey: bool = False) -> Image.Image:
+    """`sixteen_bit_grey`: a mode "I" image is 16-bit grey (a PNG: older Pillow opens those as
+    "I"; the format is passed in because exif_transpose's copy no longer carries it)."""
     if image.mode == "RGB":
         return image
     if image.mode.startswith("I;16") or image.mode == "I":
@@ -181,7 +183,7 @@ def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
         # 16-bit grey is always scaled by its depth, never by its content: a dark photo whose
         # brightest pixel is 255 or 256 must look the same. "I" (32-bit) is 16-bit grey from a
         # PNG (older Pillow), or integers of unknown range, scaled down only when they exceed 8 bits
-        if image.mode != "I" or image.format == "PNG" or arr.max() > 255:
+        if image.mode != "I" or sixteen_bit_grey or arr.max() > 255:
             arr = arr / 257.0
         image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     if image.mode == "P" and "transparency" in image.info:
