@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import EmowatchError, MetadataError, WriteError
 from .exiftool import ExiftoolCommands
-from .formats import Format, written_as
+from .formats import Format, sniff, written_as
 from .settings import Settings
 from .tags import EmotionTags
 from .xmp import emotion, props, sidecar
@@ -116,7 +116,23 @@ def remove_tags(path: Path, *, settings: Settings, exiftool: ExiftoolCommands | 
     path = Path(path)
     fmt = written_as(path)
     result = _remove(path, open_target(path, fmt, exiftool), settings, exiftool, dry_run)
-    return _older_sidecar_cleaned(path, fmt, result, settings, exiftool, dry_run)
+    result = _older_sidecar_cleaned(path, fmt, result, settings, exiftool, dry_run)
+    content = sniff(path)
+    if fmt is Format.RAW and content in (Format.JPEG, Format.PNG):
+        # JPEG/PNG bytes under a raw name, which versions before written_as tagged in place
+        extra = _remove(path, open_target(path, content, exiftool), settings, exiftool, dry_run)
+        result = _merged(result, extra)
+    return result
+
+
+def _merged(result: WriteResult, extra: WriteResult) -> WriteResult:
+    """What was done in a photo's main place and a second one, as one result."""
+    if extra.action == "nothing-to-remove":
+        return result
+    if result.action == "nothing-to-remove":
+        return extra
+    return WriteResult(result.path, result.target, result.action, result.reason,
+                       result.changes + extra.changes)
 
 
 def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, settings: Settings,
@@ -137,12 +153,7 @@ def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, setting
         why = e.reason if isinstance(e, EmowatchError) else (e.strerror or str(e))
         return WriteResult(path, result.target, result.action, result.reason,
                            result.changes + (f"the older sidecar still holds emowatch's values: {why}",))
-    if extra.action == "nothing-to-remove":
-        return result
-    if result.action == "nothing-to-remove":
-        return extra
-    return WriteResult(path, result.target, result.action, result.reason,
-                       result.changes + extra.changes)
+    return _merged(result, extra)
 
 
 def _remove(path: Path, target: Target, settings: Settings, exiftool: ExiftoolCommands | None,

@@ -153,6 +153,22 @@ def test_a_file_named_as_raw_is_never_written_whatever_it_holds(tmp_path, photo,
     assert raw.read_bytes() == original and not result.target.exists()
 
 
+def test_untag_takes_out_what_an_earlier_version_embedded_in_a_jpeg_named_as_raw(
+        tmp_path, photo, et, settings, tags):
+    raw = photo("full.jpg", "IMG_5679.CR2")
+    before = corpus.tags_of(raw)
+    write_tags(raw, tags, settings=settings, exiftool=et)  # the sidecar, today
+    then = photo("full.jpg", "then.jpg")
+    write_tags(then, tags, settings=settings, exiftool=et)  # in place, as before written_as
+    raw.write_bytes(then.read_bytes())
+    result = remove_tags(raw, settings=settings, exiftool=et)
+    assert result.action == "removed"
+    assert not (tmp_path / "IMG_5679.xmp").exists() and b"emowatch" not in raw.read_bytes()
+    after = corpus.tags_of(raw)
+    for key in ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "IFD0:XPKeywords"):
+        assert after.get(key) == before.get(key), key
+
+
 def test_existing_lightroom_sidecar_is_merged_into_and_only_cleaned_on_untag(
         tmp_path, et, settings, tags):
     raw = corpus.fake_raw(tmp_path / "IMG_1234.NEF")
