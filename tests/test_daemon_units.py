@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from emowatch.daemon.complete import is_complete
-from emowatch.daemon.events import (BACKFILL_COUNTED, FAILED, SKIPPED, TAGGED, WATCHING, WORKING,
+from emowatch.daemon.events import (BACKFILL_COUNTED, FAILED, SKIPPED, STOPPED, TAGGED, WATCHING, WORKING,
                                     DaemonEvent, Stats)
 from emowatch.daemon.fingerprint import Stamp, fingerprint
 from emowatch.daemon.gate import Gate
@@ -521,6 +521,14 @@ def test_json_log_lines_are_one_object_per_event():
     assert tagged["keywords"] == ["Emotion|Positive"]
     assert lines[3]["error"] == "file is truncated"
     json.dumps(lines)
+    stats = Stats(clock)
+    stats.set(roots=("/p",), mode="inotify")
+    for e in _events(clock):
+        stats.apply(e)
+    watching = event_json(DaemonEvent(WATCHING, 0.0, reason="inotify"), stats.snapshot())
+    assert watching["roots"] == ["/p"] and watching["reason"] == "inotify"
+    stopped = event_json(DaemonEvent(STOPPED, 1.0), stats.snapshot())
+    assert (stopped["tagged"], stopped["failed"], stopped["labels"]) == (1, 1, {"positive": 1})
 
 
 def test_live_view_renders_counts_rate_current_and_backfill_eta():

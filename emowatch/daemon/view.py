@@ -72,7 +72,8 @@ def totals(s: Snapshot) -> str:
     return "; ".join(parts)
 
 
-def event_json(e: DaemonEvent) -> dict[str, Any] | None:
+def event_json(e: DaemonEvent, s: Snapshot | None = None) -> dict[str, Any] | None:
+    """`s`: the counts at the time, for the events that report them (watching, stopped)."""
     if e.kind not in (WATCHING, BACKFILL_COUNTED, BACKFILL_DONE, TAGGED, FAILED, RETRY, SKIPPED, VANISHED,
                       ERROR, STOPPING, STOPPED):
         return None
@@ -92,6 +93,11 @@ def event_json(e: DaemonEvent) -> dict[str, Any] | None:
         out["attempt"] = e.attempt
     if e.kind in (TAGGED, FAILED, RETRY, SKIPPED):
         out["backfill"] = not e.live
+    if s is not None and e.kind == WATCHING:
+        out["roots"] = list(s.roots)
+    if s is not None and e.kind == STOPPED:
+        out.update(tagged=s.done, failed=s.failed, uncertain=s.uncertain, skipped=s.skipped,
+                   moved=s.moved, labels=dict(s.labels))
     return out
 
 
@@ -113,7 +119,7 @@ class LogView:
 
     def __call__(self, e: DaemonEvent) -> None:
         if self.json_lines:
-            data = event_json(e)
+            data = event_json(e, self.stats.snapshot() if e.kind in (WATCHING, STOPPED) else None)
             if data is not None:
                 with self._lock:
                     self.console.file.write(json_line(data))
