@@ -76,7 +76,7 @@ def test_all_good_exits_zero_and_prints_lines(env, model):
     result = run("tag", "--no-explain", "--model", model, path)
     assert result.exit_code == 0, result.output
     assert "a.jpg" in result.stdout
-    assert "1 of 1 photos tagged" in result.stderr
+    assert "1 of 1 photo tagged" in result.stderr
 
 
 def test_a_batch_where_every_photo_failed_says_so_without_a_rate(env, model):
@@ -86,7 +86,7 @@ def test_a_batch_where_every_photo_failed_says_so_without_a_rate(env, model):
     assert result.exit_code == 1
     assert "a.gif: GIF is not a format emowatch reads" in result.stdout
     summary = result.stderr.strip().splitlines()[-1]
-    assert summary.startswith("0 of 1 photos tagged; 1 failed in ") and "photos/s" not in summary
+    assert summary.startswith("0 of 1 photo tagged; 1 failed in ") and "photos/s" not in summary
     assert "photos/s" in run("tag", "--no-explain", "--model", model, save(env / "b.jpg")).stderr
 
 

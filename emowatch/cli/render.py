@@ -126,7 +126,7 @@ class Reporter:
         parts = [f"{n} {label}" for label, n in sorted(self.counts.items())]
         if self.uncertain:
             parts.append(f"{self.uncertain} uncertain")
-        text = f"{self.done - self.failed} of {self.done} photos {verb}"
+        text = f"{self.done - self.failed} of {self.done} photo{'s' if self.done != 1 else ''} {verb}"
         if parts:
             text += f" ({', '.join(parts)})"
         if self.failed:
