@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -548,6 +549,10 @@ def test_live_view_renders_counts_rate_current_and_backfill_eta():
     for expected in ("/home/me/Pictures", "/home/me/Imports", "1 tagged", "1 failed", "a.jpg",
                      "positive", "photos/s", "2/4", "ETA"):
         assert expected in text, expected
+    idle = io.StringIO()
+    Console(file=idle, width=100, color_system=None).print(view.render())
+    # nothing in hand: the last photo finished is named as such, not as the one being worked on
+    assert re.search(r"last\s+bad\.jpg\s+failed", idle.getvalue()) and "now" not in idle.getvalue()
 
 
 # -- signals ---------------------------------------------------------------------------------------

@@ -62,8 +62,9 @@ class Snapshot:
     backfill_total: int | None = None
     backfill_handled: int = 0
     backfill_scanned: bool = False
-    current: str | None = None
+    current: str | None = None  # the photo being worked on, or the last one finished
     current_label: str | None = None
+    current_finished: bool = False  # then the live view says "last", not "now"
     last_error: str | None = None
     rate: float = 0.0  # photos per second over the last minute
     stopping: bool = False
@@ -109,7 +110,7 @@ class Stats:
             now = self.clock.monotonic()
             c: dict[str, Any] = {}
             if e.kind == WORKING:
-                c.update(work=s.work + 1, current=e.path, current_label=None)
+                c.update(work=s.work + 1, current=e.path, current_label=None, current_finished=False)
             elif e.kind in (TAGGED, FAILED):
                 self._recent.append(now)
                 if e.kind == TAGGED:
@@ -118,9 +119,11 @@ class Stats:
                         c["uncertain"] = s.uncertain + 1
                     elif e.result is not None and e.result.label:
                         self._labels[e.result.label] += 1
-                    c.update(current=e.path, current_label=getattr(e.result, "label", None))
+                    c.update(current=e.path, current_label=getattr(e.result, "label", None),
+                             current_finished=True)
                 else:
-                    c.update(failed=s.failed + 1, last_error=getattr(e.result, "error", None) or e.reason)
+                    c.update(failed=s.failed + 1, last_error=getattr(e.result, "error", None) or e.reason,
+                             current=e.path, current_label=None, current_finished=True)
             elif e.kind == SKIPPED:
                 c["skipped"] = s.skipped + 1
                 if e.reason in ("moved", "copied"):

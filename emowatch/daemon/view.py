@@ -188,8 +188,9 @@ class LiveView:
         grid.add_row("speed", f"{s.rate:.2f} photos/s [dim](last minute)[/]")
         if s.current:
             label = s.current_label
-            state = f"[{LABEL_STYLE.get(label, 'cyan')}]{label}[/]" if label else "[dim]working…[/]"
-            grid.add_row("now", f"{shown(Path(s.current).name)}  {state}")
+            state = (f"[{LABEL_STYLE.get(label, 'cyan')}]{label}[/]" if label
+                     else "[red]failed[/]" if s.current_finished else "[dim]working…[/]")
+            grid.add_row("last" if s.current_finished else "now", f"{shown(Path(s.current).name)}  {state}")
         if s.backfill_total and (s.backfill_left or not s.backfill_scanned):
             bar = Table.grid(padding=(0, 1))
             bar.add_row(ProgressBar(total=s.backfill_total, completed=s.backfill_handled, width=30),
