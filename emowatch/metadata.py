@@ -119,7 +119,7 @@ def remove_tags(path: Path, *, settings: Settings, exiftool: ExiftoolCommands | 
     result = _older_sidecar_cleaned(path, fmt, result, settings, exiftool, dry_run)
     content = sniff(path)
     if fmt is Format.RAW and content in (Format.JPEG, Format.PNG):
-        # JPEG/PNG bytes under a raw name, which versions before written_as tagged in place
+        # JPEG/PNG bytes under a raw name: emowatch before 2026-11-29 tagged those in place
         extra = _remove(path, open_target(path, content, exiftool), settings, exiftool, dry_run)
         result = _merged(result, extra)
     return result
