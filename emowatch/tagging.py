@@ -131,32 +131,17 @@ class Tagger:
         return infer(batch, self.model)
 
     def finish(self, prepared: Prepared, prediction: Prediction, started: float) -> TagResult:
-        """Explain and write one classified photo. Never raises an EmowatchError."""
+        """Explain and write one classified photo. Never raises an EmowatchError.
+
+        The keywords are written even when the explanation cannot be made or saved; the photo
+        then still reports an error (its heatmap is missing), and an older explanation of
+        another label goes, as it does when tagging without explanations."""
         tags = tags_for(prediction, self.settings)
-        sidecars: dict[str, Path] = {}
-        written = None
-        unexplained = None  # the keywords are written even when the heatmap cannot be
+        sidecars, unexplained = self._explained(prepared, prediction)
         try:
-            if self.explainer is not None:
-                from .explain import save_explanation
-
-                explanation = self.explainer.explain(prepared, prediction)
-                sidecars = save_explanation(prepared.path, prepared.image, explanation,
-                                            self.settings.sidecars, dry_run=self.dry_run)
+            written, stale = self._written(prepared.path, prediction.label, tags,
+                                           drop_stale=self.explainer is None or unexplained is not None)
         except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
-            unexplained = _typed(e, prepared.path)
-        stale: list[Path] = []
-        try:
-            if self.write:
-                from .explain.save import drop_if_stale
-                from .metadata import write_tags
-
-                written = write_tags(prepared.path, tags, settings=self.settings,
-                                     exiftool=self.exiftool, dry_run=self.dry_run)
-                if self.explainer is None or unexplained is not None:
-                    stale = drop_if_stale(prepared.path, prediction.label, self.settings.sidecars,
-                                          dry_run=self.dry_run)
-        except Exception as e:  # noqa: BLE001
             result = failed(prepared.path, _typed(e, prepared.path), time.perf_counter() - started)
             return _with_prediction(result, prediction, tags, sidecars)
         result = TagResult(
@@ -166,13 +151,38 @@ class Tagger:
             changes=tuple(getattr(written, "changes", ()) or ())
             + tuple(f"remove {p} (an earlier explanation of another label)" for p in stale),
         )
-        if unexplained is not None:  # tagged, but the photo still counts as failed: its heatmap is missing
-            action = getattr(written, "action", None)
-            done = ("" if action in (None, "would-write") else
-                    "metadata unchanged, but " if action == "unchanged" else "metadata written, but ")
+        if unexplained is not None:
+            done = {None: "", "would-write": "", "unchanged": "metadata unchanged, but "}.get(
+                result.action, "metadata written, but ")
             result = replace(result, error=f"{done}no explanation saved: {unexplained.reason}",
                              error_type=type(unexplained).__name__, transient=unexplained.transient)
         return _with_prediction(result, prediction, tags, sidecars)
+
+    def _explained(self, prepared: Prepared,
+                   prediction: Prediction) -> tuple[dict[str, Path], EmowatchError | None]:
+        """The explanation's sidecars, or why there are none."""
+        if self.explainer is None:
+            return {}, None
+        try:
+            from .explain import save_explanation
+
+            explanation = self.explainer.explain(prepared, prediction)
+            return save_explanation(prepared.path, prepared.image, explanation, self.settings.sidecars,
+                                    dry_run=self.dry_run), None
+        except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
+            return {}, _typed(e, prepared.path)
+
+    def _written(self, path: Path, label: str, tags: EmotionTags, *,
+                 drop_stale: bool) -> tuple[Any, list[Path]]:
+        """(the metadata write's result, the stale explanation sidecars dropped)."""
+        if not self.write:
+            return None, []
+        from .explain.save import drop_if_stale
+        from .metadata import write_tags
+
+        written = write_tags(path, tags, settings=self.settings, exiftool=self.exiftool, dry_run=self.dry_run)
+        stale = drop_if_stale(path, label, self.settings.sidecars, dry_run=self.dry_run) if drop_stale else []
+        return written, stale
 
     # -- driver ---------------------------------------------------------------------------
     def tag(self, items: Iterable[Path | InputProblem],

@@ -44,7 +44,8 @@ sidecar_options = _apply([
 explain_options = _apply([
     click.option("--explainer", type=click.Choice(["lime", "cam"]),
                  help="lime: model-agnostic, ~1 s/photo; cam: one pass, model-specific [default: lime]."),
-    click.option("--samples", type=click.IntRange(min=10), help="LIME model runs per photo, rounded to whole sampling blocks (explain.json has "
+    click.option("--samples", type=click.IntRange(min=10),
+                 help="LIME model runs per photo, rounded to whole sampling blocks (explain.json has "
                       "the number used) [default: 97]."),
     click.option("--segments", type=click.Choice(["quickshift", "slic"]), help="LIME segmentation."),
     click.option("--seed", type=int, help="Random seed: same photo, seed and settings give the same heatmap."),

@@ -13,7 +13,8 @@ from ..inputs import collect
 from ..tagging import TagResult, Tagger, sweep_leftovers, untag_photo
 from .context import AppContext, make_consoles
 from .main import EXIT_FAILED, EXIT_OK
-from .options import build_settings, common_options, config_option, explain_options, sidecar_options, write_options
+from .options import (build_settings, common_options, config_option, explain_options, sidecar_options,
+                      write_options)
 from .render import Reporter
 
 paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))

@@ -188,8 +188,8 @@ class Pipeline:
             self._emit(RETRY, job, reason=error, delay=delay)
             return delay
         try:
-            fp = verdict.fingerprint if verdict is not None and verdict.fingerprint and not (moved_on or wrote) \
-                else fingerprint(job.path)
+            known = verdict is not None and verdict.fingerprint and not (moved_on or wrote)
+            fp = verdict.fingerprint if known else fingerprint(job.path)
         except FileNotFoundError:
             self._emit(VANISHED, job, reason=error)
             return None

@@ -58,7 +58,8 @@ def summary_table(s: Summary) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     grid.add_row("ledger", escape(s.ledger))
-    grid.add_row("photos", str(s.photos) + (f" ({s.gone} no longer there: deleted or moved away)" if s.gone else ""))
+    gone = f" ({s.gone} no longer there: deleted or moved away)" if s.gone else ""
+    grid.add_row("photos", f"{s.photos}{gone}")
     by_label = ", ".join(f"{n} {label}" for label, n in s.labels.items())
     grid.add_row("done", f"{s.done}" + (f" ({by_label}" + (f", {s.uncertain} uncertain)" if s.uncertain else ")")
                                         if by_label or s.uncertain else ""))
