@@ -48,3 +48,23 @@ def test_weights_file(tmp_path):
     torch.save({"something": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(backbones.BackboneError, match="not ResNet50"):
         backbones.build("resnet50", weights=tmp_path / "other.pth")
+
+
+def test_weights_of_another_architecture_or_a_broken_file_are_one_clear_error(tmp_path, monkeypatch):
+    from torchvision.models import resnet18, resnet50
+
+    torch.save(resnet18(weights=None).state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(backbones.BackboneError, match=r"r18\.pth: not ResNet50 weights \(size mismatch"):
+        backbones.build("resnet50", weights=tmp_path / "r18.pth")
+    whole = tmp_path / "whole.pth"
+    torch.save(resnet50(weights=None).state_dict(), whole)
+    (tmp_path / "cut.pth").write_bytes(whole.read_bytes()[:100_000])  # a download cut short
+    with pytest.raises(backbones.BackboneError, match=r"cut\.pth: cannot read it as a state dict"):
+        backbones.build("resnet50", weights=tmp_path / "cut.pth")
+    # from torchvision's cache, the error names the file it found there
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "resnet50-11ad3fa6.pth").write_bytes((tmp_path / "r18.pth").read_bytes())
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(backbones.BackboneError, match=r"resnet50-11ad3fa6\.pth: not ResNet50 weights"):
+        backbones.build("resnet50")

@@ -76,3 +76,22 @@ def test_cli_refuses_random_weights_unless_asked(tmp_path, monkeypatch, capsys):
                        "--set", f"data.labelled=['{_corpus(tmp_path)}']"])
     assert code == 2
     assert "--no-pretrained" in capsys.readouterr().err
+
+
+def test_a_phase2_start_past_the_backbones_stages_is_a_clear_error(tmp_path, capsys):
+    # the default config's from_stage (12, an EfficientNet-Lite0 stage) with ResNet50's 7 stages
+    # crashed phase 2 with a channels_last RuntimeError after the whole feature cache was built
+    code = train_main(["--backbone", "resnet50", "--no-pretrained", "--out-dir", str(tmp_path / "runs"),
+                       "--set", "data.fi=''", "--set", "data.emotion6=''", "--set", "phase2.from_stage=12",
+                       "--set", f"data.labelled=['{_corpus(tmp_path)}']", "--set", "run.threads=1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "phase2.from_stage = 12, but resnet50 has stages 0-6" in err and "layer4" in err
+
+
+def test_backbone_weights_named_on_the_command_line_are_found_where_the_user_is(tmp_path, monkeypatch):
+    from training.__main__ import parse, resolve
+
+    monkeypatch.chdir(tmp_path)
+    cfg = resolve(parse(["--backbone", "resnet50", "--backbone-weights", "resnet50.pth"]))
+    assert cfg.model.backbone_weights == str(tmp_path / "resnet50.pth")

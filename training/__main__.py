@@ -44,7 +44,8 @@ def resolve(args: argparse.Namespace) -> C.Config:
     put("run", "out_dir", args.out_dir)
     put("run", "seed", args.seed)
     put("model", "backbone", args.backbone)
-    put("model", "backbone_weights", str(args.backbone_weights) if args.backbone_weights else None)
+    # a file named on the command line is where the user is, not under the repository root
+    put("model", "backbone_weights", str(args.backbone_weights.absolute()) if args.backbone_weights else None)
     put("model", "pretrained", False if args.no_pretrained else None)
     put("data", "root", args.data_root)
     if args.from_run:
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run(cfg, log=(lambda line: None) if args.quiet else print,
                      evaluate_after=not args.no_eval)
-    except (BackboneError, DatasetError) as e:
+    except (BackboneError, DatasetError, C.ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(result.checkpoint)

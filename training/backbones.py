@@ -27,6 +27,7 @@ class BackboneSpec:
     std: tuple[float, float, float]
     input_size: int = 224
     fixed_size: bool = False            # True: only `input_size` works (static padding)
+    stages: str = ""                    # what its stage numbers are (phase2.from_stage)
 
 
 class Backbone(nn.Module):
@@ -57,8 +58,9 @@ def build(name: str, weights: Path | None = None, pretrained: bool = True) -> Ba
 
 
 LITE0 = BackboneSpec("efficientnet_lite0", 1280, (127.5 / 255,) * 3, (128 / 255,) * 3,
-                     224, fixed_size=True)
-RESNET50 = BackboneSpec("resnet50", 2048, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+                     224, fixed_size=True, stages="0 the stem, 1-16 its MBConv blocks, 17 the head conv")
+RESNET50 = BackboneSpec("resnet50", 2048, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+                        stages="0 the stem, 1-3 layer1-layer3, 4-6 the three blocks of layer4")
 
 
 class _Lite0Block(nn.Module):
@@ -80,7 +82,7 @@ def _lite0(weights: Path | None, pretrained: bool) -> Backbone:
     net = EfficientNet.from_name("efficientnet-lite0")
     if pretrained:
         path = weights or _lite0_weights()
-        missing = net.load_state_dict(_load_state(path), strict=False).missing_keys
+        missing = _loaded_into(net, _load_state(path), path, "EfficientNet-Lite0")
         if [k for k in missing if not k.startswith("_fc.")]:
             raise BackboneError(f"{path}: not EfficientNet-Lite0 weights (missing {missing[:3]}...)")
     net._fc = nn.Identity()
@@ -107,11 +109,11 @@ def _resnet50(weights: Path | None, pretrained: bool) -> Backbone:
 
     net = resnet50(weights=None)
     if pretrained:
-        state = _load_state(weights or _torchvision_cached("resnet50"))
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        missing = net.load_state_dict(state, strict=False).missing_keys
+        path = weights or _torchvision_cached("resnet50")
+        state = {k: v for k, v in _load_state(path).items() if not k.startswith("fc.")}
+        missing = _loaded_into(net, state, path, "ResNet50")
         if [k for k in missing if not k.startswith("fc.")]:
-            raise BackboneError(f"{weights}: not ResNet50 weights (missing {missing[:3]}...)")
+            raise BackboneError(f"{path}: not ResNet50 weights (missing {missing[:3]}...)")
     stages: list[nn.Module] = [
         nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
         net.layer1, net.layer2, net.layer3, *net.layer4,
@@ -130,11 +132,24 @@ def _torchvision_cached(arch: str) -> Path:
     return found[-1]
 
 
+def _loaded_into(net: nn.Module, state: dict, path: Path, what: str) -> list[str]:
+    """Load `state` leniently (a classifier may be missing); the keys that were missing."""
+    try:
+        return net.load_state_dict(state, strict=False).missing_keys
+    except RuntimeError as e:  # tensors of other shapes: another architecture's weights
+        first = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e)[:200])
+        raise BackboneError(f"{path}: not {what} weights ({first})") from None
+
+
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.exists():
         raise BackboneError(f"{path}: backbone weights not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a file it cannot read
+        why = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise BackboneError(f"{path}: cannot read it as a state dict of weights ({why})") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

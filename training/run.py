@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, evaluate
-from .config import Config
+from .config import Config, ConfigError
 from .features import CacheSpec, extract, pool_through_tail, weights_digest
 from .images import Preprocess
 from .inputs import CachedInputs, ImageInputs
@@ -67,6 +67,10 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
                       spec.mean, spec.std, m.resize)
     n_stages = len(net.backbone.stages)
     tuning = cfg.phase2.epochs > 0
+    if tuning and not 0 <= cfg.phase2.from_stage < n_stages:
+        raise ConfigError(f"phase2.from_stage = {cfg.phase2.from_stage}, but {spec.name} has stages "
+                          f"0-{n_stages - 1} ({spec.stages}): fine-tune from one of those (0: the "
+                          f"whole network, for a GPU), or set phase2.epochs = 0 for the head alone")
     start = min(max(cfg.phase2.from_stage, 0), n_stages) if tuning else n_stages
     views = max(cfg.phase1.views, cfg.phase2.views if tuning else 1)
 
