@@ -192,6 +192,18 @@ def test_keywords_are_written_when_the_heatmap_cannot_be(tiny, tmp_path, exiftoo
     assert _keywords(exiftool_bin, photo).startswith("Emotion|")
 
 
+def test_a_file_in_the_way_of_the_central_folder_is_named_itself(tiny, tmp_path):
+    central = tmp_path / "central"
+    central.mkdir()
+    photo = write_photo(tmp_path / "photos" / "2024", size=(320, 240))
+    mirrored_root = central / photo.parent.relative_to(photo.parent.anchor).parts[0]
+    mirrored_root.write_text("a file where a mirrored folder would go")
+    settings = Settings(explain=ExplainSettings(method="cam"),
+                        sidecars=SidecarSettings(mode="central", dir=central))
+    [result] = list(_cam_tagger(tiny, settings, write=False).tag([photo]))
+    assert result.error.endswith(f"cannot write the regions.png sidecar: {mirrored_root} is not a folder")
+
+
 def test_a_set_that_cannot_be_completed_is_not_left_half_new(tiny, tmp_path):
     photo = write_photo(tmp_path)
     [first] = list(_cam_tagger(tiny, write=False).tag([photo]))
@@ -237,7 +249,8 @@ def test_untag_reports_a_sidecar_it_cannot_remove_and_goes_on(tiny, tmp_path, mo
 
     monkeypatch.setattr(Path, "unlink", refuse)
     first, second = (untag_photo(p, Settings()) for p in photos)
-    assert first.error_type == "ReadOnlyError" and first.error == "cannot remove emowatch's sidecar: Permission denied"
+    assert first.error_type == "ReadOnlyError"
+    assert first.error == "cannot remove emowatch's sidecar: Permission denied"
     assert second.ok and not any(p.exists() for p in results[1].sidecars.values())
 
 
@@ -261,7 +274,8 @@ def test_a_photo_named_through_a_symlink_has_the_same_sidecars(tiny, tmp_path, m
     photo = write_photo(tmp_path / "real", size=(320, 240))
     (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
     settings = Settings(explain=ExplainSettings(method="cam"),
-                        sidecars=SidecarSettings(mode=mode, dir=tmp_path / "central" if mode == "central" else None))
+                        sidecars=SidecarSettings(mode=mode,
+                                                 dir=tmp_path / "central" if mode == "central" else None))
     [result] = list(_cam_tagger(tiny, settings, write=False).tag([tmp_path / "link" / photo.name]))
     assert result.sidecars["heatmap"] == sidecar_path(photo, "heatmap.png", settings.sidecars)
     assert "link" not in result.sidecars["heatmap"].parts
@@ -310,5 +324,6 @@ def test_an_explanation_that_fails_drops_one_of_another_label(tiny, tmp_path):
     doc["label"] = next(label for label in tiny.labels if label != tagged.label)
     tagged.sidecars["explain"].write_text(json.dumps(doc))
     [again] = list(Tagger(tiny, Settings(), explainer=Failing()).tag([photo]))
-    assert again.error == "metadata unchanged, but no explanation saved: unexpected ZeroDivisionError: division by zero"
+    assert again.error == ("metadata unchanged, but no explanation saved: "
+                           "unexpected ZeroDivisionError: division by zero")
     assert not any(p.exists() for p in tagged.sidecars.values())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,19 @@ def save_explanation(photo: Path, image: Image.Image, explanation: Explanation,
         except OSError as e:
             # never a mixed set (a new region map beside an old heatmap): what is left goes
             _remove_quietly(paths.values())
-            reason = (f"{e.filename} is not a folder" if isinstance(e, (FileExistsError, NotADirectoryError))
-                      else e.strerror or str(e))
+            reason = (f"{_not_a_folder(paths[key].parent)} is not a folder"
+                      if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror or str(e))
             error = ReadOnlyError if isinstance(e, PermissionError) else WriteError
             raise error(f"cannot write the {KINDS[key]} sidecar: {reason}", paths[key]) from None
     return paths
+
+
+def _not_a_folder(folder: Path) -> Path:
+    """The part of `folder`'s path that is there but is not a folder (what blocks it)."""
+    for part in [*reversed(folder.parents), folder]:
+        if os.path.lexists(part) and not part.is_dir():
+            return part
+    return folder
 
 
 def _remove_quietly(paths) -> None:
