@@ -24,7 +24,7 @@ from emowatch.daemon.queues import Buffer, Intake, Job
 from emowatch.daemon.serve import serve
 from emowatch.daemon.settle import ARRIVED, CLOSED, FOUND, GONE, WRITTEN, Seen, Settler
 from emowatch.daemon.status import summarize
-from emowatch.daemon.view import LiveView, LogView, event_json
+from emowatch.daemon.view import LiveView, LogView, event_json, event_line
 from emowatch.daemon.writers import OpenForWriting, held_for_writing
 from emowatch.errors import LedgerError
 from emowatch.settings import DaemonSettings
@@ -510,6 +510,14 @@ def test_plain_log_lines(tmp_path):
     assert "error" in text and "file is truncated" in text
     assert "moved" in text and "already tagged" in text
     assert text.count("/p/a.jpg") == 1  # the echo of our own write ("done") makes no line
+
+
+def test_backfill_of_an_empty_tree_says_so_rather_than_all_done():
+    s = Stats(FakeClock()).snapshot()
+    empty = event_line(DaemonEvent(BACKFILL_COUNTED, 0.0, total=0, seen=0, live=False), s)
+    done = event_line(DaemonEvent(BACKFILL_COUNTED, 0.0, total=0, seen=3, live=False), s)
+    assert "no photos in the watched folders yet" in empty and "every photo is already done" in done
+    assert event_json(DaemonEvent(BACKFILL_COUNTED, 0.0, total=0, seen=3, live=False))["seen"] == 3
 
 
 def test_json_log_lines_are_one_object_per_event():

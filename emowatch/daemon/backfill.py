@@ -74,10 +74,10 @@ class Backfill(Worker):
 
     def run(self) -> None:
         try:
-            total = self._count()
+            total, seen = self._count()
             if self.stopping:
                 return
-            self.emit(DaemonEvent(BACKFILL_COUNTED, self.clock.time(), total=total, live=False))
+            self.emit(DaemonEvent(BACKFILL_COUNTED, self.clock.time(), total=total, seen=seen, live=False))
             self._queue()
             if not self.stopping:
                 self.emit(DaemonEvent(BACKFILL_DONE, self.clock.time(), live=False))
@@ -88,12 +88,14 @@ class Backfill(Worker):
     def wake(self) -> None:
         self.intake.wake()
 
-    def _count(self) -> int:
-        n = 0
+    def _count(self) -> tuple[int, int]:
+        """(photos to tag, photos found)."""
+        n = seen = 0
         for path, st in walk(self.roots, self.accept, self._sweep, lambda: self.stopping, self._unreadable):
+            seen += 1
             if self._settled(path, st) is False:
                 n += 1
-        return n
+        return n, seen
 
     def _settled(self, path: str, st: os.stat_result) -> bool | None:
         """The gate's quick check; None (reported) when this one photo cannot be looked up:

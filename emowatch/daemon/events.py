@@ -41,7 +41,8 @@ class DaemonEvent:
     delay: float | None = None
     latency: float | None = None  # TAGGED/FAILED: seconds from "seen complete" to recorded
     live: bool = True  # False for backfill work
-    total: int | None = None
+    total: int | None = None  # BACKFILL_COUNTED: photos to tag
+    seen: int | None = None  # BACKFILL_COUNTED: photos found in the watched folders
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ def event_line(e: DaemonEvent, s: Snapshot) -> str | None:
         where = ", ".join(escape(r) for r in s.roots)
         return f"[bold]watching[/] {where} [dim]({e.reason})[/]"
     if e.kind == BACKFILL_COUNTED:
-        return (f"[bold]backfill[/]: {e.total} photo{'s' if e.total != 1 else ''} to tag" if e.total
+        if e.total:
+            return f"[bold]backfill[/]: {e.total} photo{'s' if e.total != 1 else ''} to tag"
+        return ("[bold]backfill[/]: no photos in the watched folders yet" if e.seen == 0
                 else "[bold]backfill[/]: every photo is already done")
     if e.kind == RETRY:
         return (f"[yellow]retry[/]     {shown(e.path or '')}: {escape(e.reason or '')} "
@@ -85,7 +87,7 @@ def event_json(e: DaemonEvent, s: Snapshot | None = None) -> dict[str, Any] | No
         out.update(e.result.to_json())
     elif e.path is not None:
         out["path"] = e.path
-    for key in ("reason", "total", "delay", "latency"):
+    for key in ("reason", "total", "seen", "delay", "latency"):
         value = getattr(e, key)
         if value is not None:
             out[key] = round(value, 4) if isinstance(value, float) else value
