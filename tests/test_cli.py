@@ -144,6 +144,9 @@ def test_min_confidence_makes_photos_uncertain(env, model):
     assert result.exit_code == 0
     assert line["uncertain"] is True and line["keywords"] == []
     assert "Subject" not in exif_keywords(path)
+    text = run("tag", "--no-explain", "--model", model, "--min-confidence", "1", path).stdout
+    # the label column keeps its width; the line says what being uncertain meant
+    assert re.match(rf"^{line['label']:<9} \d\.\d\d  .*a\.jpg  uncertain: no emotion keyword;", text), text
 
 
 def test_dry_run_changes_nothing(env, model):
