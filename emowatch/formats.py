@@ -110,11 +110,12 @@ def sniff(path: Path) -> Format:
     return fmt
 
 
-def written_as(path: Path) -> Format:
-    """The format whose rules govern writing `path`: its content's, except that a file named as
-    camera raw (.CR2, .NEF, ...) is written like one, by an XMP sidecar, whatever it holds:
-    raw converters read that file's sidecar, and a raw file is never rewritten."""
-    fmt = sniff(path)
+def written_as(path: Path, content: Format | None = None) -> Format:
+    """The format whose rules govern writing `path`: its content's (`content`, when already
+    sniffed), except that a file named as camera raw (.CR2, .NEF, ...) is written like one, by
+    an XMP sidecar, whatever it holds: raw converters read that file's sidecar, and a raw file
+    is never rewritten."""
+    fmt = content or sniff(path)
     return Format.RAW if Path(path).suffix.lower() in RAW_EXTENSIONS else fmt
 
 

@@ -114,10 +114,10 @@ def remove_tags(path: Path, *, settings: Settings, exiftool: ExiftoolCommands | 
     never deleted. A TIFF/WebP/HEIF/DNG tagged earlier without exiftool has its sidecar
     cleaned too."""
     path = Path(path)
-    fmt = written_as(path)
+    content = sniff(path)
+    fmt = written_as(path, content)
     result = _remove(path, open_target(path, fmt, exiftool), settings, exiftool, dry_run)
     result = _older_sidecar_cleaned(path, fmt, result, settings, exiftool, dry_run)
-    content = sniff(path)
     if fmt is Format.RAW and content in (Format.JPEG, Format.PNG):
         # JPEG/PNG bytes under a raw name: emowatch before 2026-11-29 tagged those in place
         extra = _remove(path, open_target(path, content, exiftool), settings, exiftool, dry_run)

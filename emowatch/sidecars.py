@@ -74,14 +74,19 @@ def remove_sidecars(photo: Path, settings: SidecarSettings, dry_run: bool = Fals
                 if not dry_run:
                     _unlink(path)
                 removed.append(path)
-    for resolve in (True, False):
-        folder = sidecar_path(photo, KINDS[0], SidecarSettings(mode="hidden"), resolve=resolve).parent
-        if not dry_run:
-            try:
-                folder.rmdir()  # only succeeds when empty: other photos' sidecars stay
-            except OSError:
-                pass
+    if not dry_run:
+        for resolve in (True, False):
+            hidden = sidecar_path(photo, KINDS[0], SidecarSettings(mode="hidden"), resolve=resolve)
+            remove_if_empty(hidden.parent)
     return removed
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove a sidecar folder that no sidecar of any photo is left in."""
+    try:
+        folder.rmdir()  # only succeeds when empty: other photos' sidecars stay
+    except OSError:
+        pass
 
 
 def _unlink(path: Path) -> None:
