@@ -303,14 +303,15 @@ def test_a_moved_photo_replaces_the_sidecars_left_at_its_new_name(tiny, tmp_path
     assert not any(p.exists() for p in results["a.jpg"].sidecars.values())
 
 
-def test_a_json_that_is_not_an_explanation_of_ours_is_not_moved(tmp_path):
-    from emowatch.explain.save import follow_move
+def test_a_json_that_is_not_an_explanation_of_ours_is_not_moved_or_dropped(tmp_path):
+    from emowatch.explain.save import drop_if_stale, follow_move
 
     settings = SidecarSettings(mode="beside")
     foreign = sidecar_path(tmp_path / "a.jpg", "explain.json", settings)
-    foreign.write_text('{"hello": 1}')
+    foreign.write_text('{"hello": 1, "label": "sunset"}')
     assert follow_move(tmp_path / "a.jpg", tmp_path / "b.jpg", settings) == []
-    assert foreign.read_text() == '{"hello": 1}'
+    assert drop_if_stale(tmp_path / "a.jpg", "positive", settings) == []
+    assert foreign.read_text() == '{"hello": 1, "label": "sunset"}'
 
 
 def test_an_explanation_that_fails_drops_one_of_another_label(tiny, tmp_path):

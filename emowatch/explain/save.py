@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..errors import ReadOnlyError, WriteError
 from ..settings import SidecarSettings
-from ..sidecars import sidecar_path
+from ..sidecars import remove_if_empty, sidecar_path
 from .atomicfile import write_atomic
 from .explanation import Explanation
 from .heatmap import render
@@ -29,7 +29,8 @@ KINDS = {"heatmap": "heatmap.png", "explain": "explain.json", "regions": "region
 
 
 def sidecar_paths(photo: Path, settings: SidecarSettings) -> dict[str, Path]:
-    return {key: sidecar_path(photo, kind, settings) for key, kind in KINDS.items()}
+    real = Path(os.path.realpath(photo))  # resolved once for the three
+    return {key: sidecar_path(real, kind, settings, resolve=False) for key, kind in KINDS.items()}
 
 
 def save_explanation(photo: Path, image: Image.Image, explanation: Explanation,
@@ -79,11 +80,9 @@ def follow_move(old: Path, new: Path, settings: SidecarSettings) -> list[Path]:
     already at the new name explained the photo that had that name before: they are replaced.
     Nothing happens when `old` has no explanation of ours. Returns the new paths."""
     src, dst = sidecar_paths(old, settings), sidecar_paths(new, settings)
-    if src == dst or not src["explain"].is_file():
+    doc = _our_explanation(src["explain"]) if src != dst else None
+    if doc is None:
         return []
-    doc = json.loads(src["explain"].read_bytes())
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        return []  # not an explanation emowatch wrote (beside a photo, another tool's file may be)
     _remove_quietly(p for p in dst.values() if p.is_file())
     doc["photo"] = Path(new).name
     doc["heatmap"] = dst["heatmap"].name
@@ -98,10 +97,7 @@ def follow_move(old: Path, new: Path, settings: SidecarSettings) -> list[Path]:
     write_atomic(dst["explain"], (json.dumps(doc, indent=1) + "\n").encode())
     src["explain"].unlink()
     if settings.mode == "hidden":
-        try:
-            src["explain"].parent.rmdir()
-        except OSError:
-            pass
+        remove_if_empty(src["explain"].parent)
     return moved + [dst["explain"]]
 
 
@@ -110,21 +106,25 @@ def drop_if_stale(photo: Path, label: str, settings: SidecarSettings, *, dry_run
     than `label` (the photo or the model changed since, and it was re-tagged without one):
     a heatmap must never argue for an answer the photo's keywords no longer give."""
     paths = sidecar_paths(photo, settings)
-    try:
-        earlier = json.loads(paths["explain"].read_bytes()).get("label")
-    except (OSError, ValueError, AttributeError):
-        return []  # none, or not one of ours to judge
-    if earlier == label:
+    earlier = _our_explanation(paths["explain"])
+    if earlier is None or earlier.get("label") == label:
         return []
     there = [path for path in paths.values() if path.is_file()]
     if not dry_run:
         _remove_quietly(there)
         if settings.mode == "hidden":
-            try:
-                paths["explain"].parent.rmdir()  # only when no other photo's sidecars are there
-            except OSError:
-                pass
+            remove_if_empty(paths["explain"].parent)
     return there
+
+
+def _our_explanation(path: Path) -> dict[str, Any] | None:
+    """The explanation JSON at `path` if emowatch wrote it; None when there is none, or it is
+    another tool's file (beside a photo, one may carry the same name)."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("schema") == SCHEMA else None
 
 
 def legend_text(explanation: Explanation) -> str:
