@@ -135,11 +135,11 @@ class Tagger:
 
         The keywords are written even when the explanation cannot be made or saved; the photo
         then still reports an error (its heatmap is missing), and an older explanation of
-        another label goes, as it does when tagging without explanations."""
+        another answer goes, as it does when tagging without explanations."""
         tags = tags_for(prediction, self.settings)
         sidecars, unexplained = self._explained(prepared, prediction)
         try:
-            written, stale = self._written(prepared.path, prediction.label, tags,
+            written, stale = self._written(prepared.path, prediction, tags,
                                            drop_stale=self.explainer is None or unexplained is not None)
         except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
             result = failed(prepared.path, _typed(e, prepared.path), time.perf_counter() - started)
@@ -149,7 +149,7 @@ class Tagger:
             action=getattr(written, "action", None), target=getattr(written, "target", None),
             reason=getattr(written, "reason", None),
             changes=tuple(getattr(written, "changes", ()) or ())
-            + tuple(f"remove {p} (an earlier explanation of another label)" for p in stale),
+            + tuple(f"remove {p} (an earlier explanation of another answer)" for p in stale),
         )
         if unexplained is not None:
             done = {None: "", "would-write": "", "unchanged": "metadata unchanged, but "}.get(
@@ -172,7 +172,7 @@ class Tagger:
         except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
             return {}, _typed(e, prepared.path)
 
-    def _written(self, path: Path, label: str, tags: EmotionTags, *,
+    def _written(self, path: Path, prediction: Prediction, tags: EmotionTags, *,
                  drop_stale: bool) -> tuple[Any, list[Path]]:
         """(the metadata write's result, the stale explanation sidecars dropped)."""
         if not self.write:
@@ -181,7 +181,8 @@ class Tagger:
         from .metadata import write_tags
 
         written = write_tags(path, tags, settings=self.settings, exiftool=self.exiftool, dry_run=self.dry_run)
-        stale = drop_if_stale(path, label, self.settings.sidecars, dry_run=self.dry_run) if drop_stale else []
+        stale = drop_if_stale(path, prediction.label, self.settings.sidecars, probability=prediction.confidence,
+                              model=prediction.model, dry_run=self.dry_run) if drop_stale else []
         return written, stale
 
     # -- driver ---------------------------------------------------------------------------

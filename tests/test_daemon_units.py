@@ -149,6 +149,20 @@ def test_readonly_ledger_that_does_not_exist_says_so(tmp_path):
         Ledger.open_readonly(tmp_path / "nothing")
 
 
+def test_status_before_any_run_is_an_empty_summary_not_an_error(tmp_path):
+    from click.testing import CliRunner
+    from emowatch.cli.main import cli
+    state = ["--state", str(tmp_path / "never")]
+    shown = CliRunner().invoke(cli, ["status", *state])
+    assert shown.exit_code == 0, shown.output
+    assert "has not run" in shown.output and re.search(r"photos\s+0", shown.output)
+    as_json = CliRunner().invoke(cli, ["status", "--json", *state])
+    assert as_json.exit_code == 0 and json.loads(as_json.output)["photos"] == 0
+    failed = CliRunner().invoke(cli, ["status", "--failed", "--json", *state])
+    assert (failed.exit_code, failed.output) == (0, "")
+    assert not (tmp_path / "never").exists()  # looking creates nothing
+
+
 def test_a_relative_state_folder_works(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with Ledger.open(Path("state")) as ledger:

@@ -230,8 +230,34 @@ def test_retagging_without_explanation_drops_one_that_explained_another_label(ti
     [retagged] = list(plain.tag([photo]))
     assert retagged.ok and not any(p.exists() for p in tagged.sidecars.values())
     assert not (tmp_path / HIDDEN_DIR).exists()
-    assert sorted(retagged.changes) == sorted(f"remove {p} (an earlier explanation of another label)"
+    assert sorted(retagged.changes) == sorted(f"remove {p} (an earlier explanation of another answer)"
                                               for p in tagged.sidecars.values())
+
+
+@pytest.mark.parametrize("change", [{"probability": 0.01}, {"model": "another@1"}])
+def test_retagging_without_explanation_drops_one_of_the_same_label_that_no_longer_fits(tiny, tmp_path, change):
+    photo = write_photo(tmp_path)
+    [tagged] = list(_cam_tagger(tiny).tag([photo]))
+    doc = json.loads(tagged.sidecars["explain"].read_text())
+    if "probability" in change:  # as if the photo's pixels had changed since, the label not
+        doc["probability"] += change["probability"] if doc["probability"] < 0.99 else -change["probability"]
+    else:
+        doc.update(change)
+    tagged.sidecars["explain"].write_text(json.dumps(doc))
+    [retagged] = list(Tagger(tiny, Settings(), explainer=None).tag([photo]))
+    assert retagged.ok and retagged.label == doc["label"]
+    assert not any(p.exists() for p in tagged.sidecars.values())
+
+
+def test_an_edited_photo_retagged_without_explanation_loses_its_old_heatmap(tiny, tmp_path):
+    photo = write_photo(tmp_path)
+    [tagged] = list(_cam_tagger(tiny).tag([photo]))
+    with Image.open(photo) as image:
+        edited = image.convert("RGB").rotate(180)
+    edited.save(photo, quality=90)  # "edited in another tool": the XMP goes, the pixels change
+    [retagged] = list(Tagger(tiny, Settings(), explainer=None).tag([photo]))
+    assert retagged.ok and abs(retagged.confidence - tagged.confidence) > 1e-3
+    assert not any(p.exists() for p in tagged.sidecars.values())
 
 
 def test_untag_reports_a_sidecar_it_cannot_remove_and_goes_on(tiny, tmp_path, monkeypatch):

@@ -87,6 +87,7 @@ def test_a_phase2_start_past_the_backbones_stages_is_a_clear_error(tmp_path, cap
     assert code == 2
     err = capsys.readouterr().err
     assert "phase2.from_stage = 12, but resnet50 has stages 0-6" in err and "layer4" in err
+    assert not list((tmp_path / "runs").glob("*"))  # a refused start leaves no run folder
 
 
 def test_backbone_weights_named_on_the_command_line_are_found_where_the_user_is(tmp_path, monkeypatch):

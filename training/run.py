@@ -38,26 +38,15 @@ class RunResult:
 
 
 def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) -> RunResult:
-    folder = _run_folder(cfg)
-    (folder / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
-    logfile = (folder / "run.log").open("a")
-
-    def say(line: str) -> None:
-        stamped = f"{time.strftime('%H:%M:%S')} {line}"
-        logfile.write(stamped + "\n")
-        logfile.flush()
-        log(stamped)
-
     _seed(cfg.run.seed)
     torch.set_num_threads(cfg.run.threads)
     started = time.perf_counter()
+    # everything that can refuse the run (its data, its backbone and weights, its stages) is
+    # checked before the run folder exists, so a refused start leaves nothing behind
     samples = train_samples(cfg)
     y = np.array([index(s.label) for s in samples])
     sample_w = np.array([cfg.loss.dataset_weights.get(s.dataset, 1.0) for s in samples])
     soft = np.array([s.shares if s.shares else (np.nan,) * len(LABELS) for s in samples])
-    say(f"run folder {folder}; {len(samples)} training photos, "
-        f"{dict(zip(LABELS, np.bincount(y, minlength=len(LABELS)).tolist()))}")
-
     m = cfg.model
     net = checkpoint.build_net(m.backbone, {"hidden": m.hidden, "dropout": m.dropout},
                                cfg.path(m.backbone_weights) if m.backbone_weights else None,
@@ -72,6 +61,19 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
                           f"0-{n_stages - 1} ({spec.stages}): fine-tune from one of those (0: the "
                           f"whole network, for a GPU), or set phase2.epochs = 0 for the head alone")
     start = min(max(cfg.phase2.from_stage, 0), n_stages) if tuning else n_stages
+
+    folder = _run_folder(cfg)
+    (folder / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
+    logfile = (folder / "run.log").open("a")
+
+    def say(line: str) -> None:
+        stamped = f"{time.strftime('%H:%M:%S')} {line}"
+        logfile.write(stamped + "\n")
+        logfile.flush()
+        log(stamped)
+
+    say(f"run folder {folder}; {len(samples)} training photos, "
+        f"{dict(zip(LABELS, np.bincount(y, minlength=len(LABELS)).tolist()))}")
     views = max(cfg.phase1.views, cfg.phase2.views if tuning else 1)
 
     def progress(done: int, total: int) -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
-from ..daemon.ledger import Ledger
+from ..daemon.ledger import Ledger, has_ledger
 from ..daemon.memory import tune_malloc
 from ..daemon.serve import serve
 from ..daemon.service import Daemon, watch_roots
-from ..daemon.status import failure_json, failures, failures_table, summarize, summary_table
+from ..daemon.status import empty, failure_json, failures, failures_table, summarize, summary_table
 from ..daemon.view import LiveView, LogView
 from ..settings import Settings, load_settings
 from ..tagging import Tagger
@@ -119,22 +119,26 @@ def status(ctx: click.Context, state_dir: Path | None, show_failed: bool, as_jso
     """
     settings = load_settings(config, overrides={"daemon.state_dir": state_dir})
     out, _ = make_consoles()
-    ledger = Ledger.open_readonly(settings.daemon.state_dir)
-    try:
-        if show_failed:
-            entries = failures(ledger)
-            if as_json:
-                out.file.write("".join(json_line(failure_json(e)) for e in entries))
-            elif entries:
-                out.print(failures_table(entries))
+    started = has_ledger(settings.daemon.state_dir)  # before any run: an empty summary, not an error
+    summary, entries = empty(settings.daemon.state_dir), []
+    if started:
+        ledger = Ledger.open_readonly(settings.daemon.state_dir)
+        try:
+            if show_failed:
+                entries = failures(ledger)
             else:
-                out.print("no failures")
+                summary = summarize(ledger)
+        finally:
+            ledger.close()
+    if show_failed:
+        if as_json:
+            out.file.write("".join(json_line(failure_json(e)) for e in entries))
+        elif entries:
+            out.print(failures_table(entries))
         else:
-            summary = summarize(ledger)
-            if as_json:
-                out.file.write(json_line(summary.to_json()))
-            else:
-                out.print(summary_table(summary))
-    finally:
-        ledger.close()
+            out.print("no failures")
+    elif as_json:
+        out.file.write(json_line(summary.to_json()))
+    else:
+        out.print(summary_table(summary, started=started))
     ctx.exit(EXIT_OK)

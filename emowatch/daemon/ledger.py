@@ -116,6 +116,11 @@ def ledger_path(state_dir: Path) -> Path:
     return Path(state_dir) / LEDGER_NAME
 
 
+def has_ledger(state_dir: Path) -> bool:
+    """Whether `emowatch run` has ever run with this state folder."""
+    return ledger_path(Path(state_dir).expanduser().absolute()).is_file()
+
+
 class Ledger:
     def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock = SYSTEM_CLOCK,
                  lock: StateLock | None = None):
@@ -211,6 +216,10 @@ class Ledger:
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
         """Read-only aggregate queries for the status summary."""
         return self._query(sql, args)
+
+    def paths(self) -> list[str]:
+        """Every recorded photo's path, without building its entry."""
+        return [_loaded(p) for (p,) in self._query("SELECT path FROM photos")]
 
     def integrity_ok(self) -> bool:
         return self._query("PRAGMA integrity_check")[0][0] == "ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from .ledger import DONE, FAILED, Entry, Ledger
+from .ledger import DONE, FAILED, Entry, Ledger, ledger_path
 
 
 @dataclass(frozen=True)
@@ -44,20 +45,26 @@ def summarize(ledger: Ledger) -> Summary:
     last = q("SELECT max(updated) FROM photos")[0][0]
     reasons = [(r, n) for r, n in q("SELECT coalesce(error_type || ': ', '') || error, count(*) AS n "
                                     "FROM photos WHERE status = ? GROUP BY 1 ORDER BY n DESC, 1", (FAILED,))]
-    gone = sum(1 for entry in ledger if not os.path.lexists(entry.path))
+    gone = sum(1 for path in ledger.paths() if not os.path.lexists(path))
     return Summary(str(ledger.path), sum(counts.values()), counts.get(DONE, 0), counts.get(FAILED, 0),
                    uncertain, labels, models, last, reasons, gone)
+
+
+def empty(state_dir: Path) -> Summary:
+    """The summary of a state folder `emowatch run` has not used yet."""
+    return Summary(str(ledger_path(Path(state_dir).expanduser().absolute())), 0, 0, 0, 0, {}, {}, None, [])
 
 
 def failures(ledger: Ledger, limit: int | None = None) -> list[Entry]:
     return ledger.entries(FAILED, limit)
 
 
-def summary_table(s: Summary) -> Table:
+def summary_table(s: Summary, started: bool = True) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
-    grid.add_row("ledger", escape(s.ledger))
+    grid.add_row("ledger", escape(s.ledger) + ("" if started else
+                                               " [dim](not yet: `emowatch run` has not run with this state folder)[/]"))
     gone = f" ({s.gone} no longer there: deleted or moved away)" if s.gone else ""
     grid.add_row("photos", f"{s.photos}{gone}")
     by_label = ", ".join(f"{n} {label}" for label, n in s.labels.items())

@@ -101,13 +101,21 @@ def follow_move(old: Path, new: Path, settings: SidecarSettings) -> list[Path]:
     return moved + [dst["explain"]]
 
 
-def drop_if_stale(photo: Path, label: str, settings: SidecarSettings, *, dry_run: bool = False) -> list[Path]:
-    """Remove the sidecars of an earlier explanation of `photo` that explained another label
-    than `label` (the photo or the model changed since, and it was re-tagged without one):
-    a heatmap must never argue for an answer the photo's keywords no longer give."""
+# How far the probability an explanation recorded may be from the photo's answer now and still
+# describe it: the same pixels through the same model differ by float noise only (batch size,
+# CPU against CUDA: ~1e-4 at most); a photo edited since moves it by far more.
+SAME_ANSWER = 1e-3
+
+
+def drop_if_stale(photo: Path, label: str, settings: SidecarSettings, *, probability: float | None = None,
+                  model: str | None = None, dry_run: bool = False) -> list[Path]:
+    """Remove the sidecars of an earlier explanation of `photo` that no longer explains its
+    answer (it was re-tagged without one after the photo or the model changed): one of another
+    label, or, when they are given, of another model or a probability more than SAME_ANSWER away.
+    A heatmap must never argue for an answer the photo's keywords no longer give."""
     paths = sidecar_paths(photo, settings)
     earlier = _our_explanation(paths["explain"])
-    if earlier is None or earlier.get("label") == label:
+    if earlier is None or _still_explains(earlier, label, probability, model):
         return []
     there = [path for path in paths.values() if path.is_file()]
     if not dry_run:
@@ -115,6 +123,14 @@ def drop_if_stale(photo: Path, label: str, settings: SidecarSettings, *, dry_run
         if settings.mode == "hidden":
             remove_if_empty(paths["explain"].parent)
     return there
+
+
+def _still_explains(earlier: dict[str, Any], label: str, probability: float | None, model: str | None) -> bool:
+    if earlier.get("label") != label or (model is not None and earlier.get("model") != model):
+        return False
+    recorded = earlier.get("probability")
+    return probability is None or (isinstance(recorded, (int, float))
+                                   and abs(recorded - probability) <= SAME_ANSWER)
 
 
 def _our_explanation(path: Path) -> dict[str, Any] | None:
