@@ -13,6 +13,7 @@ file as it was.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,7 @@ from .exiftool import ExiftoolCommands
 from .formats import Format, sniff, written_as
 from .settings import Settings
 from .tags import EmotionTags
-from .xmp import emotion, props, sidecar
+from .xmp import emotion, props, sidecar, stores
 from .xmp.emotion import HIERARCHICAL, IPTC, SUBJECT, XP
 from .xmp.packet import Packet, parse, serialize
 from .xmp.targets import Sidecar, Target, open_target, stored_packets
@@ -86,7 +87,8 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     emotion.apply(packet, tags, plan, tagged_at=tagged_at, created=created)
     new = serialize(packet, limit=target.limit, grow=target.grow)
     lists = {s: plan.keywords[s] for s in current if s not in (SUBJECT, HIERARCHICAL)}
-    if new == target.packet and all(lists[s] == current[s] for s in lists):
+    if new == target.packet and all(stores.same_words(lists[s], current[s]) if s == IPTC else lists[s] == current[s]
+                                    for s in lists):
         result = WriteResult(path, target.file, "unchanged", target.reason)
         return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
     changes = _describe(current, plan.keywords, target, created and target.packet is None)
@@ -138,22 +140,35 @@ def _merged(result: WriteResult, extra: WriteResult) -> WriteResult:
 def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, settings: Settings,
                            exiftool: ExiftoolCommands | None, dry_run: bool,
                            quiet: bool = False) -> WriteResult:
-    """A TIFF/WebP/HEIF/DNG tagged earlier without exiftool has a sidecar of ours beside it:
-    once the photo itself is written, our values leave the sidecar (the sidecar goes if we
-    created it and it holds nothing else), so the two never disagree. `result` is the photo's.
-    `quiet` (after tagging: the photo is written, that stands): a sidecar that cannot be
-    cleaned is said in the changes instead of failing the photo."""
-    if fmt.embeds_xmp_natively or result.target != path or sidecar.find(path, fmt) is None:
+    """Our values live in one place per photo. Any other sidecar of ours beside it loses them
+    (and goes, if we created it and it holds nothing else), so two never disagree: a
+    TIFF/WebP/HEIF/DNG tagged earlier without exiftool and now written itself, or a raw file's
+    `IMG.xmp` once darktable's `IMG.CR2.xmp` (which is then used) appeared. `result` is the
+    main place's. `quiet` (after tagging: the photo is written, that stands): a sidecar that
+    cannot be cleaned is said in the changes instead of failing the photo."""
+    if fmt.embeds_xmp_natively:
         return result
+    for side in sidecar.find_all(path, fmt):
+        if result.target is not None and _same_file(side, result.target):
+            continue
+        try:
+            extra = _remove(path, Sidecar(path, fmt, "", file=side), settings, exiftool, dry_run)
+        except (EmowatchError, OSError) as e:
+            if not quiet:
+                raise
+            why = e.reason if isinstance(e, EmowatchError) else (e.strerror or str(e))
+            result = WriteResult(path, result.target, result.action, result.reason,
+                                 result.changes + (f"the older sidecar {side.name} still holds emowatch's values: {why}",))
+            continue
+        result = _merged(result, extra)
+    return result
+
+
+def _same_file(a: Path, b: Path) -> bool:
     try:
-        extra = _remove(path, Sidecar(path, fmt, ""), settings, exiftool, dry_run)
-    except (EmowatchError, OSError) as e:
-        if not quiet:
-            raise
-        why = e.reason if isinstance(e, EmowatchError) else (e.strerror or str(e))
-        return WriteResult(path, result.target, result.action, result.reason,
-                           result.changes + (f"the older sidecar still holds emowatch's values: {why}",))
-    return _merged(result, extra)
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a) == Path(b)
 
 
 def _remove(path: Path, target: Target, settings: Settings, exiftool: ExiftoolCommands | None,

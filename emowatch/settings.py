@@ -142,9 +142,13 @@ class Settings:
             raise ConfigError("sidecars.mode = central needs sidecars.dir")
         for name, word in [("keywords.parent", self.keywords.parent)] + [
                 (f"keywords.labels.{k}", v) for k, v in self.keywords.labels.items()]:
-            # '|' separates levels of a hierarchical keyword: inside a word it would add a level
-            if not word.strip() or "|" in word:
-                raise ConfigError(f"{name} must be a non-empty word without '|', not {word!r}")
+            # '|' separates levels of a hierarchical keyword (inside a word it would add a level),
+            # ';' the words of XPKeywords; readers trim spaces at the ends, so the stores would
+            # disagree about the word
+            if (not word.strip() or word != word.strip() or any(c in word for c in "|;")
+                    or not word.isprintable()):
+                raise ConfigError(f"{name} must be a word without '|', ';', line breaks or spaces at "
+                                  f"either end, not {word!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for `emowatch info` and JSON: paths as strings, mappings as dicts."""

@@ -133,6 +133,33 @@ def test_iptc_keywords_and_adobe_digest_stay_consistent(photo, et, settings, tag
     assert after["IFD0:XPKeywords"] == "Emotion;Negative"
 
 
+@pytest.mark.parametrize("name", ["full.jpg", "photo.tif"])
+def test_iptc_keywords_follow_a_new_parent_and_a_users_later_keyword(name, photo, et, settings, tags):
+    # exiftool puts a keyword added in the command that removes another where that one was:
+    # the re-tag was refused ("did not come out as planned") though the keywords were right
+    from dataclasses import replace
+
+    path = photo(name)
+    corpus.exiftool("-q", "-overwrite_original", "-Photoshop:IPTCDigest=new", path)  # in sync
+    user = corpus.as_list(corpus.tags_of(path)["IPTC:Keywords"])
+    write_tags(path, tags, settings=settings, exiftool=et)
+    corpus.exiftool("-q", "-overwrite_original", "-IPTC:Keywords+=Later", "-XMP-dc:Subject+=Later", path)
+    corpus.exiftool("-q", "-overwrite_original", "-Photoshop:IPTCDigest=new", path)
+    for again in (corpus.emotion("negative"), replace(corpus.emotion("negative"), parent="Mood")):
+        write_tags(path, again, settings=settings, exiftool=et)
+        after = corpus.tags_of(path)
+        assert sorted(corpus.as_list(after["IPTC:Keywords"])) == sorted(
+            [*user, "Later", again.parent, "Negative"])
+        assert sorted(corpus.as_list(after["IPTC:Keywords"])) == sorted(corpus.as_list(after["XMP-dc:Subject"]))
+        # in a TIFF, exiftool digests the IPTC as it was when the digest is set with the edit
+        assert after["Photoshop:IPTCDigest"] == after["File:CurrentIPTCDigest"]
+        assert write_tags(path, again, settings=settings, exiftool=et).action == "unchanged"
+    remove_tags(path, settings=settings, exiftool=et)
+    after = corpus.tags_of(path)
+    assert sorted(corpus.as_list(after["IPTC:Keywords"])) == sorted([*user, "Later"])
+    assert after["Photoshop:IPTCDigest"] == after["File:CurrentIPTCDigest"]
+
+
 def test_xp_keywords_follow_the_setting(photo, et, tags):
     from emowatch.settings import KeywordSettings, Settings
 

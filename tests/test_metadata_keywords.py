@@ -206,6 +206,36 @@ def test_darktable_style_sidecar_is_preferred_when_it_exists(tmp_path, et, setti
     assert read_tags(raw) is not None
 
 
+@pytest.mark.parametrize("first", ["ours", "lightroom"])
+def test_a_raw_tagged_before_darktables_sidecar_appeared_keeps_its_values_in_one_place(
+        tmp_path, et, settings, tags, first):
+    # tagged into IMG_8.xmp; then darktable made IMG_8.CR2.xmp, which a re-tag now uses: the
+    # values in IMG_8.xmp would otherwise stay behind, disagreeing, and untag would miss them
+    raw = corpus.fake_raw(tmp_path / "IMG_8.CR2")
+    lightroom = tmp_path / "IMG_8.xmp"
+    if first == "lightroom":
+        corpus.lightroom_sidecar(lightroom)
+    before = corpus.tags_of(lightroom) if first == "lightroom" else None
+    assert write_tags(raw, tags, settings=settings, exiftool=et).target == lightroom
+    darktable = corpus.lightroom_sidecar(tmp_path / "IMG_8.CR2.xmp")
+    darktable_before = corpus.tags_of(darktable)
+    result = write_tags(raw, corpus.emotion("negative"), settings=settings, exiftool=et)
+    assert result.target == darktable
+    assert read_tags(raw, exiftool=et).label == "negative"
+    if first == "ours":
+        assert not lightroom.exists()  # created by us, nothing else in it
+    else:  # the user's own sidecar is cleaned, never deleted
+        assert {k: v for k, v in corpus.tags_of(lightroom).items() if not k.startswith("System:")} == {
+            k: v for k, v in before.items() if not k.startswith("System:")}
+    assert any(c == f"remove emowatch values (sidecar {lightroom.name})" for c in result.changes)
+    remove_tags(raw, settings=settings, exiftool=et)
+    assert {k: v for k, v in corpus.tags_of(darktable).items() if not k.startswith("System:")} == {
+        k: v for k, v in darktable_before.items() if not k.startswith("System:")}
+    for side in tmp_path.glob("IMG_8*.xmp"):
+        assert b"emowatch" not in side.read_bytes(), side
+    assert read_tags(raw, exiftool=et) is None
+
+
 def test_symlinked_photo_is_written_through_and_stays_a_link(photo, tmp_path, et, settings, tags):
     real = photo("plain.jpg", "real.jpg")
     link = tmp_path / "link.jpg"
@@ -250,7 +280,7 @@ def test_an_older_sidecar_that_cannot_be_cleaned_does_not_fail_the_written_photo
     os.chmod(side, 0o444)  # emowatch refuses read-only files, whoever runs it
     result = write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)
     assert result.action == "exiftool"
-    assert any("the older sidecar still holds emowatch's values" in c and "read-only" in c
+    assert any("the older sidecar photo.tif.xmp still holds emowatch's values" in c and "read-only" in c
                for c in result.changes)
     assert read_tags(path, exiftool=et).label == "negative"  # the photo is written, and says so
     again = write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)

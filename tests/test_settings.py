@@ -78,7 +78,12 @@ def test_as_dict_is_plain_data():
     json.dumps(Settings().as_dict())
 
 
-@pytest.mark.parametrize("text", ['[keywords]\nparent = "A|B"\n', '[keywords]\nlabels = { positive = "" }\n'])
+@pytest.mark.parametrize("text", [
+    '[keywords]\nparent = "A|B"\n', '[keywords]\nlabels = { positive = "" }\n',
+    # XPKeywords are joined by ';'; exiftool and the readers trim spaces at a word's ends: the
+    # stores would disagree and a re-tag was refused ("did not come out as planned")
+    '[keywords]\nlabels = { other = "Calm;Quiet" }\n', '[keywords]\nparent = " Emotion"\n',
+    '[keywords]\nlabels = { other = "Other " }\n', '[keywords]\nparent = "Emo\\ttion"\n'])
 def test_keyword_words_cannot_break_the_hierarchy(tmp_path, text):
     with pytest.raises(ConfigError, match="without '\\|'"):
         load_settings(write(tmp_path, text), environ={})

@@ -141,6 +141,10 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
             if w not in kept:
                 kept.append(w)
                 mine.append(w)
+        # recorded in the order of the words wanted, not of the list: exiftool may place an
+        # IPTC keyword elsewhere than planned, and the record must not change with that
+        rank = {w: i for i, w in enumerate(wanted)}
+        mine.sort(key=lambda w: rank.get(w, len(rank)))
         keywords[store], added[store] = kept, mine
     return Plan(keywords, added)
 

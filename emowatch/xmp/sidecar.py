@@ -31,11 +31,29 @@ def choose(photo: Path, fmt: Format) -> Path:
 
 def find(photo: Path, fmt: Format) -> Path | None:
     """The existing sidecar of `photo` that emowatch would use, or None."""
+    found = find_all(photo, fmt)
+    return found[0] if found else None
+
+
+def find_all(photo: Path, fmt: Format) -> list[Path]:
+    """Every existing sidecar `photo` may have, the one emowatch would use first (a raw file
+    can have both names: one from Lightroom, one from darktable; each is listed once, also
+    where the file system ignores case)."""
     photo = Path(photo)
     candidates = [photo.with_name(photo.name + s) for s in SUFFIXES]
     if fmt is Format.RAW:
         candidates += [photo.with_suffix(s) for s in SUFFIXES]
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
     for c in candidates:
-        if os.path.lexists(c):
-            return c
-    return None
+        if not os.path.lexists(c):
+            continue
+        try:
+            st = os.stat(c)
+            key = (st.st_dev, st.st_ino)
+        except OSError:  # a symlink to nothing: listed, for the caller to report
+            key = (-1, len(found))
+        if key not in seen:
+            seen.add(key)
+            found.append(c)
+    return found

@@ -9,9 +9,10 @@ UCS-2 text joined by ';') is written into an existing EXIF IFD0 when the setting
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import MetadataError
 from .emotion import IPTC, XP
@@ -52,6 +53,12 @@ def parse(info: dict[str, Any]) -> Stores:
     )
 
 
+def same_words(a: Iterable[str], b: Iterable[str]) -> bool:
+    """The same IPTC keywords, in any order: exiftool puts a word added in the command that
+    removes another where the removed one was, and IPTC keywords are a set to every reader."""
+    return Counter(a) == Counter(b)
+
+
 def xp_words(xp: str | None) -> list[str]:
     return [w.strip() for w in (xp or "").split(";") if w.strip()]
 
@@ -75,7 +82,7 @@ def args(before: Stores, new: dict[str, list[str]], path: Path) -> list[str]:
     """exiftool assignments taking the file from `before` to the `new` lists. MetadataError
     for a keyword the file's IPTC cannot hold as it is (exiftool would mangle it)."""
     out: list[str] = []
-    if IPTC in new and list(before.iptc) != new[IPTC]:
+    if IPTC in new and not same_words(before.iptc, new[IPTC]):
         old = list(before.iptc)
         for w in old:
             if w not in new[IPTC]:
@@ -84,11 +91,18 @@ def args(before: Stores, new: dict[str, list[str]], path: Path) -> list[str]:
             if w not in old:
                 _check_iptc_keyword(w, before.iptc_utf8, path)
                 out.append(f"-IPTC:Keywords+={w}")
-        if before.digest_in_sync:
-            out.append("-Photoshop:IPTCDigest=new")  # after the IPTC edits: exiftool needs that
     if XP in new and xp_words(before.xp) != new[XP]:
         out.append(f"-IFD0:XPKeywords={xp_text(before.xp, new[XP])}")
     return out
+
+
+def digest_args(before: Stores, edits: list[str]) -> list[str]:
+    """A second exiftool pass after `edits`: recompute Adobe's IPTC digest when it was in sync
+    and the IPTC changed. Not in the same command: there exiftool 12.57 digests a TIFF's IPTC
+    as it was before the edit (a JPEG's right), and the digest would no longer match."""
+    if before.digest_in_sync and any(e.startswith("-IPTC:") for e in edits):
+        return ["-Photoshop:IPTCDigest=new"]
+    return []
 
 
 def _check_iptc_keyword(word: str, utf8: bool, path: Path) -> None:
@@ -105,7 +119,7 @@ def _check_iptc_keyword(word: str, utf8: bool, path: Path) -> None:
 
 def check(after: Stores, before: Stores, new: dict[str, list[str]], path: Path) -> None:
     """Raise unless the rewritten file holds exactly the planned lists (and a true digest)."""
-    if IPTC in new and list(after.iptc) != new[IPTC]:
+    if IPTC in new and not same_words(after.iptc, new[IPTC]):
         raise MetadataError("IPTC keywords did not come out as planned; nothing was written", path)
     if XP in new and xp_words(after.xp) != new[XP]:
         raise MetadataError("XPKeywords did not come out as planned; nothing was written", path)

@@ -94,6 +94,7 @@ class Embedded(_InPhoto):
         else:
             new = png.splice(self.data, self.chunks, packet)
         edits = stores.args(self.stores, lists, self.path) if self.stores is not None else []
+        digest = stores.digest_args(self.stores, edits) if self.stores is not None else []
         et = self.exiftool
 
         def writer(tmp: Path) -> None:
@@ -101,6 +102,8 @@ class Embedded(_InPhoto):
                 f.write(new)
             assert et is not None
             et.write_in_place(tmp, edits)
+            if digest:
+                et.write_in_place(tmp, digest)
 
         def check_bytes(got: bytes) -> None:
             if self.fmt is Format.JPEG:
@@ -168,11 +171,14 @@ class ViaExiftool(_InPhoto):
                 source.write_bytes(packet)
             edits = [f"-XMP<={source}" if packet is not None else "-XMP="]
             edits += stores.args(self.stores, lists, self.path)
+            digest = stores.digest_args(self.stores, edits)
 
             def writer(tmp: Path) -> None:
                 # exiftool 12.57 cannot write WebP with -o; editing a private copy in place can
                 shutil.copyfile(self.real, tmp)
                 et.write_in_place(tmp, edits)
+                if digest:
+                    et.write_in_place(tmp, digest)
 
             def verify_tmp(tmp: Path) -> None:
                 _check_stored(et.read_xmp(tmp) or None, packet, check, self.path)
@@ -194,9 +200,9 @@ class Sidecar:
     has_iptc = False
     stores = None
 
-    def __init__(self, path: Path, fmt: Format, reason: str):
+    def __init__(self, path: Path, fmt: Format, reason: str, file: Path | None = None):
         self.path, self.fmt, self.reason = Path(path), fmt, reason
-        self.file = sidecar.choose(self.path, fmt)
+        self.file = sidecar.choose(self.path, fmt) if file is None else Path(file)
         self.packet: bytes | None = None
         self.expect: atomic.FileIdentity | None = None
         if os.path.lexists(self.file):
@@ -265,8 +271,7 @@ def stored_packets(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -
         found = exiftool.read_xmp(atomic.resolve(path))
         if found:
             out.append(found)
-    side = sidecar.find(path, fmt)
-    if side is not None:
+    for side in sidecar.find_all(path, fmt):
         out.append(atomic.read_with_identity(side)[0])
     return out
 
