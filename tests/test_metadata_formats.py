@@ -160,6 +160,35 @@ def test_iptc_keywords_follow_a_new_parent_and_a_users_later_keyword(name, photo
     assert after["Photoshop:IPTCDigest"] == after["File:CurrentIPTCDigest"]
 
 
+def mwg_keywords(path) -> list[str]:
+    """The keywords a reader following the Metadata Working Group shows (exiftool's rules)."""
+    import json
+
+    [found] = json.loads(corpus.exiftool("-use", "MWG", "-j", "-MWG:Keywords", path))
+    return corpus.as_list(found.get("Keywords"))
+
+
+@pytest.mark.parametrize("name", ["plain.jpg", "photo.tif"])
+def test_keywords_only_in_iptc_stay_visible_once_xmp_has_ours(name, photo, et, settings, tags):
+    # no dc:subject: readers show the IPTC keywords; once dc:subject exists they read it
+    # instead, so the user's own keywords are copied into it (and out again on untag)
+    path = photo(name)
+    corpus.exiftool("-q", "-overwrite_original", "-XMP-dc:Subject=", "-IPTC:Keywords=Holiday",
+                    "-IPTC:Keywords=Family", path)
+    before = corpus.tags_of(path)
+    assert mwg_keywords(path) == ["Holiday", "Family"] and "XMP-dc:Subject" not in before
+    write_tags(path, tags, settings=settings, exiftool=et)
+    assert mwg_keywords(path) == ["Holiday", "Family", "Emotion", "Positive"]
+    assert corpus.as_list(corpus.tags_of(path)["XMP-dc:Subject"]) == ["Holiday", "Family", "Emotion", "Positive"]
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)  # the copies stay
+    assert sorted(mwg_keywords(path)) == sorted(["Holiday", "Family", "Emotion", "Negative"])
+    assert write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et).action == "unchanged"
+    remove_tags(path, settings=settings, exiftool=et)
+    after = corpus.tags_of(path)
+    assert mwg_keywords(path) == ["Holiday", "Family"] and "XMP-dc:Subject" not in after
+    assert other_tags(after, name) == other_tags(before, name)
+
+
 def test_xp_keywords_follow_the_setting(photo, et, tags):
     from emowatch.settings import KeywordSettings, Settings
 

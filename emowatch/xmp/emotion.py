@@ -9,6 +9,12 @@ and `untag` remove only those: a keyword the user had before (even `Emotion|Posi
 is never theirs to lose. When re-tagging, a flat word of ours stays (still ours) while a
 remaining hierarchical keyword has it as a level (the user's `Emotion|Calm` keeps `Emotion`);
 `untag` removes every word it added all the same, so the lists are again what the user had.
+
+A photo whose keywords are only in IPTC (no dc:subject: Picasa and older tools wrote those) has
+them copied into dc:subject with ours: readers that follow the Metadata Working Group (Lightroom
+among them) read dc:subject instead of IPTC once it exists, and would no longer show the user's
+own keywords. `emowatch:copied` records the copies; re-tagging keeps them, `untag` takes them
+out again with the rest.
 """
 
 from __future__ import annotations
@@ -29,9 +35,9 @@ STORES = (SUBJECT, HIERARCHICAL, IPTC, XP)
 XMP_TAGS = {SUBJECT: q(NS_DC, "subject"), HIERARCHICAL: q(NS_LR, "hierarchicalSubject")}
 
 # our properties, in the order they are written
-LABEL, KEYWORD, PARENT, CONFIDENCE, PROBABILITIES, UNCERTAIN, MODEL, TAGGED_AT, ADDED, CREATED = (
+LABEL, KEYWORD, PARENT, CONFIDENCE, PROBABILITIES, UNCERTAIN, MODEL, TAGGED_AT, ADDED, COPIED, CREATED = (
     q(NS_URI, n) for n in ("label", "keyword", "parent", "confidence", "probabilities",
-                           "uncertain", "model", "taggedAt", "added", "created"))
+                           "uncertain", "model", "taggedAt", "added", "copied", "created"))
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class Recorded:
     tags: EmotionTags | None  # None: nothing of ours
     added: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # store -> our keywords
     created: bool = False  # we created the packet (or sidecar): untag may remove it whole
+    copied: tuple[str, ...] = ()  # the user's IPTC keywords we copied into dc:subject
 
 
 def read(packet: Packet) -> Recorded:
@@ -52,8 +59,9 @@ def read(packet: Packet) -> Recorded:
         if sep and store in STORES:
             added.setdefault(store, []).append(word)
     created = props.simple(packet, CREATED) == "True"
+    copied = tuple(props.items(packet, COPIED))
     if label is None:
-        return Recorded(None, {k: tuple(v) for k, v in added.items()}, created)
+        return Recorded(None, {k: tuple(v) for k, v in added.items()}, created, copied)
     probabilities = {}
     for entry in props.items(packet, PROBABILITIES):
         name, sep, value = entry.rpartition("=")
@@ -69,7 +77,7 @@ def read(packet: Packet) -> Recorded:
         model=props.simple(packet, MODEL) or "",
         tagged_at=props.simple(packet, TAGGED_AT) or "",
     )
-    return Recorded(tags, {k: tuple(v) for k, v in added.items()}, created)
+    return Recorded(tags, {k: tuple(v) for k, v in added.items()}, created, copied)
 
 
 def _float(text: str) -> float:
@@ -107,6 +115,7 @@ class Plan:
 
     keywords: dict[str, list[str]]  # store -> the whole new list
     added: dict[str, list[str]]  # store -> our entries in it
+    copied: list[str] = field(default_factory=list)  # the user's IPTC keywords copied into dc:subject
 
 
 def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags | None,
@@ -117,6 +126,7 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
         for w in words:
             if "\n" in w or "\r" in w:
                 raise MetadataError("a keyword contains a line break")
+    current, copied = _with_iptc_copied(current, recorded, tags)
     target = tags.hierarchical if tags else None
     ours = set(recorded.added.get(HIERARCHICAL, ()))
     hier = [k for k in current[HIERARCHICAL] if k not in ours or k == target]
@@ -134,6 +144,8 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
         if store == HIERARCHICAL:
             continue
         ours = set(recorded.added.get(store, ()))
+        if store == SUBJECT and tags is None:
+            ours |= set(copied)
         wanted = words_wanted if store in add_to else []
         kept = [w for w in current[store] if w not in ours or w in wanted or w in levels]
         mine = [w for w in kept if w in ours]
@@ -146,7 +158,19 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
         rank = {w: i for i, w in enumerate(wanted)}
         mine.sort(key=lambda w: rank.get(w, len(rank)))
         keywords[store], added[store] = kept, mine
-    return Plan(keywords, added)
+    return Plan(keywords, added, copied if tags else [])
+
+
+def _with_iptc_copied(current: Mapping[str, list[str]], recorded: Recorded,
+                      tags: EmotionTags | None) -> tuple[Mapping[str, list[str]], list[str]]:
+    """`current` with the user's IPTC keywords in an empty dc:subject when tagging, and the
+    copies in dc:subject (made now or by an earlier run)."""
+    subject = current.get(SUBJECT, [])
+    if tags is not None and not subject and current.get(IPTC):
+        ours = set(recorded.added.get(IPTC, ()))
+        copied = [w for w in dict.fromkeys(current[IPTC]) if w not in ours]
+        return {**current, SUBJECT: list(copied)}, copied
+    return current, [w for w in recorded.copied if w in subject]
 
 
 # -- applying to a packet -----------------------------------------------------------------
@@ -166,6 +190,7 @@ def apply(packet: Packet, tags: EmotionTags, plan_: Plan, *, tagged_at: str, cre
     props.set_simple(packet, TAGGED_AT, tagged_at)
     entries = [f"{store}={w}" for store in STORES for w in plan_.added.get(store, [])]
     props.set_items(packet, ADDED, entries)
+    props.set_items(packet, COPIED, plan_.copied)
     if created:
         props.set_simple(packet, CREATED, "True")
 
