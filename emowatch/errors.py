@@ -84,6 +84,10 @@ class ExplainError(EmowatchError):
     """An explanation that could not be computed."""
 
 
+class OutputError(EmowatchError):
+    """emowatch's own output (the results on stdout) cannot be written: a full disk, say."""
+
+
 class LedgerError(EmowatchError):
     """The daemon's ledger cannot be opened or is locked by another daemon."""
 

@@ -22,6 +22,9 @@ _NOT_PHOTOS = frozenset({".xmp", ".json", ".txt", ".mov", ".mp4", ".avi", ".mts"
                          ".dop", ".on1", ".thm", ".lrv", ".db", ".ini"})
 
 
+EMPTY_PATH = "an empty path was given (an unset variable?), not taken to mean the current folder"
+
+
 @dataclass(frozen=True)
 class InputProblem:
     path: Path
@@ -41,7 +44,7 @@ def is_candidate(path: Path) -> bool:
     return looks_like_photo(path)
 
 
-def collect(paths: Iterable[Path], recursive: bool = False) -> Iterator[Path | InputProblem]:
+def collect(paths: Iterable[str | Path], recursive: bool = False) -> Iterator[Path | InputProblem]:
     """Each photo once, however often and by whatever name (a symlink, `..`) it was given."""
     seen: set[str] = set()
 
@@ -54,7 +57,7 @@ def collect(paths: Iterable[Path], recursive: bool = False) -> Iterator[Path | I
 
     for raw in paths:
         if str(raw) == "":  # an unset shell variable: never "the current folder"
-            yield InputProblem(Path(""), InputError("an empty path was given"))
+            yield InputProblem(Path(""), InputError(EMPTY_PATH))
             continue
         path = Path(raw).expanduser()
         if path.is_dir():

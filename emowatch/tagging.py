@@ -216,29 +216,43 @@ class Tagger:
                 future.set_result(value)
                 return future
 
-            top_up()
-            while pending:
-                ready: list[tuple[Prepared, float]] = []
-                while pending and len(ready) < batch_size:
-                    path, started, future, problem = pending.popleft()
-                    top_up()
-                    if on_start is not None:
-                        on_start(path)
-                    if problem is not None:
-                        finishing.append(done_result(failed(path, problem.error)))
-                        continue
-                    try:
-                        ready.append((future.result(), started))
-                    except Exception as e:  # noqa: BLE001 - one photo never ends the batch
-                        finishing.append(done_result(failed(path, _typed(e, path),
-                                                            time.perf_counter() - started)))
-                for prepared, started, prediction in self._infer_batch(ready, finishing, done_result):
-                    finishing.append(writers.submit(self.finish, prepared, prediction, started))
-                # hand back what is complete; keep at most one batch in the writers' hands
-                while finishing and (finishing[0].done() or len(finishing) > batch_size):
-                    yield finishing.popleft().result()
-            while finishing:
+            try:
+                yield from self._stages(pending, finishing, top_up, done_result, writers, on_start)
+            except BaseException:  # Ctrl-C, a closed consumer: what has not started is not started
+                for _, _, future, _ in pending:
+                    if future is not None:
+                        future.cancel()
+                for future in finishing:
+                    future.cancel()
+                raise
+
+    def _stages(self, pending: deque, finishing: deque, top_up: Callable[[], None],
+                done_result: Callable[[TagResult], Future], writers: ThreadPoolExecutor,
+                on_start: Callable[[Path], None] | None) -> Iterator[TagResult]:
+        batch_size = self.settings.batch_size
+        top_up()
+        while pending:
+            ready: list[tuple[Prepared, float]] = []
+            while pending and len(ready) < batch_size:
+                path, started, future, problem = pending.popleft()
+                top_up()
+                if on_start is not None:
+                    on_start(path)
+                if problem is not None:
+                    finishing.append(done_result(failed(path, problem.error)))
+                    continue
+                try:
+                    ready.append((future.result(), started))
+                except Exception as e:  # noqa: BLE001 - one photo never ends the batch
+                    finishing.append(done_result(failed(path, _typed(e, path),
+                                                        time.perf_counter() - started)))
+            for prepared, started, prediction in self._infer_batch(ready, finishing, done_result):
+                finishing.append(writers.submit(self.finish, prepared, prediction, started))
+            # hand back what is complete; keep at most one batch in the writers' hands
+            while finishing and (finishing[0].done() or len(finishing) > batch_size):
                 yield finishing.popleft().result()
+        while finishing:
+            yield finishing.popleft().result()
 
     def _infer_batch(self, ready: list[tuple[Prepared, float]], finishing: deque,
                      done_result: Callable[[TagResult], Future]) -> list[tuple[Prepared, float, Prediction]]:

@@ -71,6 +71,23 @@ def test_tag_json_lines_and_exit_code_with_one_bad_photo(env, model):
         assert set(tags["Subject"]) == {"Emotion", word}
 
 
+@pytest.mark.parametrize("command", ["tag", "untag"])
+def test_an_empty_path_is_an_error_not_the_current_folder(env, model, monkeypatch, command):
+    # `emowatch untag "$DIR"` with DIR unset untagged every photo where the user stood
+    shoot = env / "shoot"
+    photo = save(shoot / "a.jpg")
+    assert run("tag", "--no-explain", "--model", model, "--min-confidence", "0", photo).exit_code == 0
+    tagged = photo.read_bytes()
+    monkeypatch.chdir(shoot)
+    result = run(command, "--json", *(["--no-explain", "--model", model] if command == "tag" else []), "")
+    assert result.exit_code == 1
+    [line] = [json.loads(text) for text in result.stdout.splitlines()]
+    assert "empty path" in line["error"] and "not taken to mean the current folder" in line["error"]
+    assert photo.read_bytes() == tagged
+    watched = run("run", "--state", env / "state", "")
+    assert watched.exit_code == 2 and "empty path" in watched.stderr
+
+
 def test_all_good_exits_zero_and_prints_lines(env, model):
     path = save(env / "a.jpg")
     result = run("tag", "--no-explain", "--model", model, path)
@@ -110,6 +127,52 @@ def test_json_for_a_name_that_is_not_utf8_is_valid_and_gives_the_name_back(env, 
     assert out.returncode == 0, out.stderr
     record = json.loads(out.stdout.decode("utf-8"))
     assert os.fsencode(record["path"]) == os.fsencode(name) and record["error"] is None
+
+
+def _tagging(args: list, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "from emowatch.cli.main import main; main()", "tag",
+                             *map(str, args)], **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs})
+
+
+def _tagged_on_disk(photos: list[Path]) -> int:
+    return sum(b"emowatch" in p.read_bytes() for p in photos)
+
+
+def test_ctrl_c_stops_the_batch_says_so_and_exits_130(env, model):
+    import signal
+
+    photos = [save(env / "shoot" / f"{i:02}.jpg", seed=i) for i in range(40)]
+    # LIME at its default samples: a few photos a second, so the batch is still going
+    proc = _tagging(["--json", "--model", model, "--min-confidence", "0", env / "shoot"])
+    first = proc.stdout.readline()
+    assert json.loads(first)["error"] is None
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.decode().strip().splitlines()[-1] == "emowatch: interrupted" and b"Traceback" not in err
+    reported = 1 + len(rest.splitlines())
+    # what was queued is not started: at most the photos already in the two writers' hands
+    assert reported <= _tagged_on_disk(photos) <= reported + 4 < len(photos)
+    assert not [p for p in (env / "shoot").iterdir() if "emowatch-tmp" in p.name]
+
+
+def test_a_reader_that_goes_away_stops_the_batch_quietly(env, model):
+    photos = [save(env / "shoot" / f"{i:02}.jpg", seed=i) for i in range(40)]
+    proc = _tagging(["--json", "--model", model, "--min-confidence", "0", env / "shoot"])
+    proc.stdout.readline()
+    proc.stdout.close()  # `| head -1`
+    assert proc.wait(timeout=60) == 141
+    assert b"Traceback" not in proc.stderr.read()
+    assert _tagged_on_disk(photos) < len(photos)
+
+
+def test_results_that_cannot_be_written_are_one_line(env, model):
+    photo = save(env / "a.jpg")
+    with open("/dev/full", "w") as full:
+        proc = _tagging(["--json", "--no-explain", "--model", model, photo], stdout=full)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.decode().strip() == "emowatch: error: cannot write the results: No space left on device"
 
 
 def test_a_folder_without_photos_says_so(env, model):

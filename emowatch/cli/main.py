@@ -1,7 +1,8 @@
 """`emowatch`: the command group, and the one place where errors become a line and an exit code.
 
 Exit codes: 0 all fine, 1 some photos failed (or a fatal error such as an unusable model),
-2 usage or configuration error.
+2 usage or configuration error, 130 interrupted (Ctrl-C), 141 the reader of the output went away
+(`emowatch tag --json … | head -1`). Either of the last two stops the work that was queued.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import click
 from .. import __version__
 from ..errors import ConfigError, EmowatchError, InputError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
 
 class EmowatchGroup(click.Group):
@@ -25,6 +26,23 @@ class EmowatchGroup(click.Group):
             code = EXIT_USAGE if isinstance(e, (ConfigError, InputError)) else EXIT_FAILED
             click.echo(f"emowatch: error: {e}", err=True)
             ctx.exit(code)
+        except KeyboardInterrupt:  # before click's own handling, which says "Aborted!" and exits 1
+            click.echo("emowatch: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # nothing is left to read our output: stop quietly, as `cat` does
+            _silence_stdout()
+            ctx.exit(EXIT_PIPE)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 class _WarningHandler(logging.Handler):

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeRemainingColumn)
 
+from ..errors import OutputError
 from ..tagging import TagResult
 
 LABEL_STYLE = {"positive": "green", "negative": "red", "other": "yellow"}
@@ -110,13 +111,18 @@ class Reporter:
         else:
             # untag has no label: what it did instead (removed, nothing-to-remove, ...)
             self.counts[r.label if r.label is not None else (r.action or "done")] += 1
-        if self.as_json:
-            self.out.file.write(json_line(r.to_json()))
-            self.out.file.flush()
-        else:
-            # both on the terminal: print through the live display so lines land above the bar
-            live = self._progress is not None and self.out.is_terminal
-            (self._progress.console if live else self.out).print(result_line(r, self.show_changes))
+        try:
+            if self.as_json:
+                self.out.file.write(json_line(r.to_json()))
+                self.out.file.flush()
+            else:
+                # both on the terminal: print through the live display so lines land above the bar
+                live = self._progress is not None and self.out.is_terminal
+                (self._progress.console if live else self.out).print(result_line(r, self.show_changes))
+        except BrokenPipeError:
+            raise
+        except OSError as e:  # a full disk under `> results.jsonl`: the batch stops, said in one line
+            raise OutputError(f"cannot write the results: {e.strerror or e}") from None
         if self._progress is not None:
             elapsed = max(self.clock() - self._start, 1e-9)
             self._progress.update(self._task, advance=1, rate=f"{self.done / elapsed:.1f} photos/s")

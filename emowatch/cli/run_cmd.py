@@ -45,7 +45,7 @@ def _with_daemon_flags(settings: Settings, params: dict) -> Settings:
 
 
 @click.command("run", short_help="Watch folders and tag new photos (daemon).")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())  # "" stays "", not "."
 @state_option
 @click.option("--polling", is_flag=True, default=None,
               help="Scan the folders instead of using file-system events (for network shares, where "

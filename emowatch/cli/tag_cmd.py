@@ -17,7 +17,8 @@ from .options import (build_settings, common_options, config_option, explain_opt
                       write_options)
 from .render import Reporter
 
-paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+# as given (str): click would make "" (an unset shell variable) Path("."), the current folder
+paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path())
 
 
 @contextlib.contextmanager
@@ -34,8 +35,10 @@ def _report(app: AppContext, results: Iterable[TagResult], *, total: int, as_jso
             done_word: str, show_changes: bool = False) -> int:
     """Render results (an iterable, or a function of the progress callback returning one)."""
     reporter = Reporter(app.out, app.err, as_json=as_json, total=total, verb=verb, show_changes=show_changes)
-    with reporter:
-        for result in results(reporter.started) if callable(results) else results:
+    stream = iter(results(reporter.started) if callable(results) else results)
+    # closed however this ends (Ctrl-C, a closed pipe): the photos still queued are not started
+    with reporter, contextlib.closing(stream) if hasattr(stream, "close") else contextlib.nullcontext():
+        for result in stream:
             reporter.result(result)
     if not as_json and total:
         app.err.print(f"[dim]{reporter.summary(done_word)}[/]")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..errors import InputError
+from ..inputs import EMPTY_PATH
 from ..settings import Settings
 from ..tagging import Tagger
 from .backfill import Backfill, walk
@@ -37,6 +38,8 @@ def watch_roots(paths: Iterable[Path]) -> list[Path]:
     """The folders to watch: real paths, each once, none inside another. InputError if one is not a folder."""
     roots: list[Path] = []
     for raw in paths:
+        if str(raw) == "":  # an unset shell variable: never "the current folder"
+            raise InputError(EMPTY_PATH)
         path = Path(raw).expanduser()
         if not path.is_dir():
             raise InputError("not a folder" if path.exists() else "no such folder", path)
