@@ -8,6 +8,8 @@ TIFF-based raw formats apart (a CR2 is also recognised by its own signature).
 from __future__ import annotations
 
 import enum
+import os
+import stat
 from pathlib import Path
 
 from .errors import DecodeError, UnsupportedFormatError
@@ -89,14 +91,23 @@ def sniff_bytes(head: bytes, suffix: str = "") -> Format | None:
 def sniff(path: Path) -> Format:
     """The format of the photo at `path`; DecodeError if it is empty, unreadable or not a photo."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(32)
+        # without blocking: a FIFO named .jpg would otherwise wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise DecodeError("file not found", path) from None
-    except IsADirectoryError:
-        raise DecodeError("is a directory", path) from None
     except OSError as e:
         raise DecodeError(f"cannot read: {e.strerror or e}", path) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise DecodeError("is a directory", path)
+        if not stat.S_ISREG(mode):
+            raise DecodeError(f"is not a regular file (a {_kind(mode)}), not a photo", path)
+        head = os.read(fd, 32)
+    except OSError as e:
+        raise DecodeError(f"cannot read: {e.strerror or e}", path) from None
+    finally:
+        os.close(fd)
     if not head:
         raise DecodeError("file is empty", path)
     fmt = sniff_bytes(head, Path(path).suffix)
@@ -108,6 +119,14 @@ def sniff(path: Path) -> Format:
             raise UnsupportedFormatError(f"{other} is not a format emowatch reads ({READS})", path)
         raise UnsupportedFormatError("not a photo emowatch can read (unknown content)", path)
     return fmt
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def written_as(path: Path, content: Format | None = None) -> Format:

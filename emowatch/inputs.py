@@ -82,8 +82,17 @@ def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
             continue
         if entry.is_dir(follow_symlinks=False):
             subfolders.append(Path(entry.path))
-        elif entry.is_file() and is_candidate(Path(entry.path)):
+        elif _is_file(entry) and is_candidate(Path(entry.path)):
             yield Path(entry.path)
     if recursive:
         for sub in subfolders:
             yield from _walk(sub, recursive)
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """A file, or a link that cannot be followed (a loop, no permission): taken when named like
+    a photo, so it is reported as that photo's error rather than ending the listing."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True

@@ -175,6 +175,30 @@ def test_results_that_cannot_be_written_are_one_line(env, model):
     assert err.decode().strip() == "emowatch: error: cannot write the results: No space left on device"
 
 
+@pytest.mark.parametrize("command", ["tag", "untag", "explain"])
+def test_a_named_pipe_or_a_device_named_as_a_photo_is_refused_not_waited_on(env, model, command):
+    os.mkfifo(env / "pipe.jpg")
+    args = ["--json", *(["--model", model] if command != "untag" else []), env / "pipe.jpg", "/dev/zero"]
+    out = subprocess.run([sys.executable, "-c", "from emowatch.cli.main import main; main()", command,
+                          *map(str, args)], capture_output=True, timeout=60)  # it used to hang here
+    assert out.returncode == 1, out.stderr
+    errors = [json.loads(line)["error"] for line in out.stdout.splitlines()]
+    assert errors == ["is not a regular file (a named pipe), not a photo",
+                      "is not a regular file (a device), not a photo"]
+
+
+def test_a_symlink_loop_in_a_folder_is_that_files_error_not_the_end_of_the_batch(env, model):
+    shoot = env / "shoot"
+    photo = save(shoot / "b.jpg")
+    (shoot / "a.jpg").symlink_to(shoot / "c.jpg")
+    (shoot / "c.jpg").symlink_to(shoot / "a.jpg")
+    result = run("tag", "--json", "--no-explain", "--model", model, "--min-confidence", "0", shoot)
+    assert result.exit_code == 1
+    by_name = {Path(r["path"]).name: r["error"] for r in map(json.loads, result.stdout.splitlines())}
+    assert by_name["b.jpg"] is None and b"emowatch" in photo.read_bytes()
+    assert "Too many levels of symbolic links" in by_name["a.jpg"]
+
+
 def test_a_folder_without_photos_says_so(env, model):
     (env / "notes").mkdir()
     (env / "notes" / "todo.txt").write_text("buy film")
