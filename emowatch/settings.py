@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import stat
 import tomllib
 import types
 import collections.abc
@@ -97,6 +98,9 @@ class DaemonSettings:
     poll_seconds: float = 2.0  # --polling: how often the watched trees are scanned
 
 
+MAX_BATCH, MAX_THREADS = 1024, 256
+
+
 @dataclass(frozen=True)
 class Settings:
     model: Path | None = None  # None: the model shipped in the package
@@ -120,10 +124,17 @@ class Settings:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must be between 0 and 1, not {self.min_confidence}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be at least 1, not {self.threads}")
+        # upper bounds: a typo (a million threads, a batch of 100000 decoded photos) would
+        # otherwise end in the kernel's out-of-memory killer rather than a message
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH}, not {self.batch_size}")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise ConfigError(f"threads must be between 1 and {MAX_THREADS}, not {self.threads}")
+        d = self.daemon
+        if d.quiet_seconds < 0 or d.poll_seconds <= 0 or d.max_attempts < 1:
+            raise ConfigError("daemon.quiet_seconds must be at least 0, daemon.poll_seconds above 0 and "
+                              f"daemon.max_attempts at least 1, not {d.quiet_seconds}, {d.poll_seconds} "
+                              f"and {d.max_attempts}")
         if self.explain.method not in ("lime", "cam"):
             raise ConfigError(f"explain.method must be lime or cam, not {self.explain.method!r}")
         if self.explain.segments not in ("quickshift", "slic"):
@@ -194,13 +205,26 @@ def _is_file(path: Path) -> bool:
         raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # /dev/zero would be read forever
+                raise ConfigError(f"cannot read config file {path}: not a regular file")
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, OSError) as e:
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"cannot read config file {path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"cannot read config file {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from None
 
 
@@ -286,10 +310,12 @@ def _coerce(raw: Any, hint: Any, name: str) -> Any:
                 return False
             raise ValueError(raw)
         if hint is int:
-            if isinstance(raw, bool):
-                raise ValueError(raw)
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError(raw)  # 1.5 threads is a mistake, not 1
             return int(raw)
         if hint is float:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
             return float(raw)
         if hint is str:
             if not isinstance(raw, (str, int, float)):
@@ -304,7 +330,7 @@ def _coerce(raw: Any, hint: Any, name: str) -> Any:
             if isinstance(raw, str):
                 pairs = [p.split("=", 1) for p in raw.split(",") if p.strip()]
                 raw = {k.strip(): v.strip() for k, v in pairs}
-            if not isinstance(raw, Mapping):
+            if not isinstance(raw, Mapping) or not all(isinstance(v, (str, int, float)) for v in raw.values()):
                 raise ValueError(raw)
             return _frozen_dict({str(k): str(v) for k, v in raw.items()})
     except (TypeError, ValueError):

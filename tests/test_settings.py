@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -61,10 +62,28 @@ def test_environment_types_are_coerced():
     ('[keywords]\nlabels = ["a", "b"]\n', "keywords.labels: cannot use"),
     ("[explain]\nseed = -1\n", "explain.seed must be between 0 and"),
     ("[explain]\nseed = 4294967296\n", "explain.seed must be between 0 and"),
+    # were taken quietly: 1.5 as 1, a table as the keyword "{'x': 1}", a negative wait
+    ("batch_size = 1.5\n", "batch_size: cannot use 1.5"),
+    ("threads = 2.9\n", "threads: cannot use 2.9"),
+    ("[keywords]\nlabels = { positive = { x = 1 } }\n", "keywords.labels: cannot use"),
+    ("[daemon]\nmax_attempts = -5\n", "daemon.max_attempts at least 1"),
+    ("[daemon]\nquiet_seconds = -1\n", "daemon.quiet_seconds must be at least 0"),
+    # a typo would otherwise end in the out-of-memory killer
+    ("threads = 1000000\n", "threads must be between 1 and 256"),
+    ("batch_size = 100000\n", "batch_size must be between 1 and 1024"),
 ])
 def test_bad_settings_are_one_clear_error(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
         load_settings(write(tmp_path, text), environ={})
+
+
+@pytest.mark.parametrize("content,match", [(b"\xff\xfe x=1\n", "not UTF-8 text"), (None, "not a regular file")])
+def test_a_config_file_that_is_not_text_is_one_clear_error(tmp_path, content, match):
+    path = Path("/dev/zero") if content is None else tmp_path / "config.toml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=match):
+        load_settings(path, environ={})
 
 
 def test_missing_explicit_config_is_an_error(tmp_path):

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 from ..errors import ConfigError
-from ..settings import DEVICES, load_settings
+from ..settings import DEVICES, MAX_BATCH, MAX_THREADS, load_settings
 
 
 def _apply(options: list[Callable]) -> Callable:
@@ -27,8 +27,8 @@ model_options = _apply([
     click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
                  help="An emowatch .onnx model (default: the model shipped with emowatch)."),
     click.option("--device", type=click.Choice(DEVICES), help="Where to run the model [default: auto]."),
-    click.option("--threads", type=click.IntRange(min=1), help="CPU threads for inference [default: all cores]."),
-    click.option("--batch-size", type=click.IntRange(min=1), help="Photos per model run [default: 16]."),
+    click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="CPU threads for inference [default: all cores]."),
+    click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), help="Photos per model run [default: 16]."),
 ])
 
 common_options = _apply([config_option, model_options])
