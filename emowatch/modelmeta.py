@@ -91,9 +91,11 @@ class ModelInfo:
                 f"emowatch model format {meta[KEY_FORMAT]!r} is not supported (this emowatch reads {FORMAT!r})"
             )
         labels = _json(meta, KEY_LABELS)
-        if not (isinstance(labels, list) and labels and all(isinstance(x, str) and x for x in labels)
+        if not (isinstance(labels, list) and labels and all(isinstance(x, str) and _a_word(x) for x in labels)
                 and len(set(labels)) == len(labels)):
-            raise ModelMetaError(f"{KEY_LABELS} must be a list of distinct non-empty names")
+            # a label becomes a keyword when the settings name no word for it
+            raise ModelMetaError(f"{KEY_LABELS} must be a list of distinct names without '|', ';', "
+                                 "control characters or spaces at either end")
         try:
             size = int(_get(meta, KEY_INPUT_SIZE))
         except ValueError:
@@ -108,10 +110,29 @@ class ModelInfo:
             raise ModelMetaError(f"{KEY_RESIZE} must be one of {RESIZE_MODES}, not {resize!r}")
         return cls(
             labels=tuple(labels), input_size=size, mean=mean, std=std,
-            name=_get(meta, KEY_NAME), version=_get(meta, KEY_VERSION), resize=resize,
+            name=_printable(meta, KEY_NAME), version=_printable(meta, KEY_VERSION), resize=resize,
             backbone=meta.get(KEY_BACKBONE, ""),
-            training=_json(meta, KEY_TRAINING, {}), evaluation=_json(meta, KEY_EVALUATION, {}),
+            training=_object(meta, KEY_TRAINING), evaluation=_object(meta, KEY_EVALUATION),
         )
+
+
+def _a_word(text: str) -> bool:
+    return bool(text) and text == text.strip() and text.isprintable() and not any(c in text for c in "|;")
+
+
+def _printable(meta: Mapping[str, str], key: str) -> str:
+    """A name shown on terminals and written into photos: no control characters."""
+    value = _get(meta, key)
+    if not value.isprintable():
+        raise ModelMetaError(f"{key} must be printable text, not {value!r}")
+    return value
+
+
+def _object(meta: Mapping[str, str], key: str) -> dict[str, Any]:
+    value = _json(meta, key, {})
+    if not isinstance(value, dict):
+        raise ModelMetaError(f"{key} must be a JSON object")
+    return value
 
 
 def _get(meta: Mapping[str, str], key: str) -> str:

@@ -27,7 +27,8 @@ def tiny_info(labels=LABELS, size: int = 64, name: str = "tiny-test", version: s
 
 def make_model(path: Path, *, info: ModelInfo | None = None, channels: int = 8, seed: int = 0,
                cam: bool = True, head_weights: np.ndarray | None = None,
-               conv_weights: np.ndarray | None = None, metadata: dict | None = None) -> Path:
+               conv_weights: np.ndarray | None = None, metadata: dict | None = None,
+               batch: int | str = "N") -> Path:
     """Write a tiny emowatch model to `path` and return it."""
     info = info or tiny_info()
     k = len(info.labels)
@@ -64,7 +65,7 @@ def make_model(path: Path, *, info: ModelInfo | None = None, channels: int = 8, 
             helper.make_tensor_value_info(CAM_WEIGHTS, TensorProto.FLOAT, ["N", k, channels]),
         ]
     s = info.input_size
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", 3, s, s])],
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [batch, 3, s, s])],
                               outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -61,6 +61,42 @@ def test_bad_metadata_names_the_key(tmp_path):
         EmotionModel.load(make_model(tmp_path / "m.onnx", metadata=meta))
 
 
+@pytest.mark.parametrize("key,value,match", [
+    # `info` crashed with a TypeError on these; a label becomes a keyword, a name is printed
+    (modelmeta.KEY_TRAINING, "[1, 2]", "emowatch.training must be a JSON object"),
+    (modelmeta.KEY_EVALUATION, "null", "emowatch.evaluation must be a JSON object"),
+    (modelmeta.KEY_LABELS, '["pos|itive", "negative", "other"]', "emowatch.labels must be"),
+    (modelmeta.KEY_LABELS, '["positive\\n", "negative", "other"]', "emowatch.labels must be"),
+    (modelmeta.KEY_NAME, "tiny\x1b[2J", "emowatch.name must be printable"),
+])
+def test_metadata_that_would_break_a_keyword_or_a_screen_is_refused(tmp_path, key, value, match):
+    meta = tiny_info().to_metadata()
+    meta[key] = value
+    with pytest.raises(ModelError, match=match):
+        EmotionModel.load(make_model(tmp_path / "m.onnx", metadata=meta))
+
+
+def test_a_model_with_a_fixed_batch_size_is_refused_before_any_photo(tmp_path):
+    # it ran its first batch, then crashed the next with ONNX Runtime's traceback
+    model = EmotionModel.load(make_model(tmp_path / "m.onnx", batch=2), device="cpu")
+    with pytest.raises(ModelError, match=r"fixed batch size \(2\); an emowatch model needs a dynamic batch axis"):
+        model.run(np.zeros((2, 3, 64, 64), np.float32))
+
+
+def test_a_model_that_returns_nan_is_an_error_not_a_confident_answer(tmp_path):
+    head = np.full((3, 8), np.nan, np.float32)
+    model = EmotionModel.load(make_model(tmp_path / "m.onnx", head_weights=head), device="cpu")
+    with pytest.raises(ModelError, match="not numbers"):
+        model.run(np.zeros((1, 3, 64, 64), np.float32))
+
+
+def test_an_inference_failure_after_the_first_run_is_one_of_ours(tmp_path):
+    model = EmotionModel.load(make_model(tmp_path / "m.onnx"), device="cpu")
+    model.run(np.zeros((1, 3, 64, 64), np.float32))
+    with pytest.raises(ModelError, match="inference failed"):
+        model.run(np.zeros((1, 3, 32, 64), np.float32))
+
+
 def test_label_count_must_match_the_graph(tmp_path):
     meta = tiny_info().to_metadata()
     meta[modelmeta.KEY_LABELS] = '["a", "b"]'

@@ -106,6 +106,8 @@ class EmotionModel:
             raise ModelError(
                 f"the model returned logits of shape {logits.shape}, expected [N, {len(self.labels)}]", self.path
             )
+        if not np.isfinite(logits).all():  # NaN would be "confident" (NaN < threshold is False)
+            raise ModelError("the model returned scores that are not numbers (NaN or infinite)", self.path)
         return Outputs(logits, *(out[1:] if cam else ()))
 
     def _check_graph(self) -> None:
@@ -121,4 +123,9 @@ class EmotionModel:
                 raise ModelError(f"the model has no input named {modelmeta.INPUT!r} (it has {inputs})", self.path)
             if outputs is not None and modelmeta.LOGITS not in outputs:
                 raise ModelError(f"the model has no output named {modelmeta.LOGITS!r} (it has {outputs})", self.path)
+            shape_of = getattr(self._session, "input_shape", None)
+            shape = shape_of(modelmeta.INPUT) if shape_of is not None else None
+            if shape and isinstance(shape[0], int):  # batches of any size run through it
+                raise ModelError(f"the model's input has a fixed batch size ({shape[0]}); an emowatch "
+                                 "model needs a dynamic batch axis", self.path)
             self._checked = True

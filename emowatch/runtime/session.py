@@ -77,13 +77,16 @@ class OrtSession:
     def run(self, output_names: Sequence[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         session = self.session
         if self._verified:
-            return session.run(output_names, feeds)
+            try:
+                return session.run(output_names, feeds)
+            except Exception as e:  # noqa: BLE001 - ONNX Runtime's own errors, as one of ours
+                raise ModelError(f"inference failed: {_first_line(e)}", self.path) from None
         with self._lock:
             try:
                 out = self._session.run(output_names, feeds)
             except Exception as e:  # the first run is where a broken CUDA setup shows itself
                 if CUDA not in self._session.get_providers():
-                    raise ModelError(f"inference failed: {e}", self.path) from None
+                    raise ModelError(f"inference failed: {_first_line(e)}", self.path) from None
                 self._fall_back(f"CUDA failed on the first run ({_first_line(e)})")
                 out = self._session.run(output_names, feeds)
             self._verified = True
@@ -109,6 +112,10 @@ class OrtSession:
     @property
     def output_names(self) -> list[str]:
         return [o.name for o in self.session.get_outputs()]
+
+    def input_shape(self, name: str) -> list | None:
+        """The declared shape of an input (ints for fixed axes, names or None for dynamic ones)."""
+        return next((list(i.shape) for i in self.session.get_inputs() if i.name == name), None)
 
     # -- internals ------------------------------------------------------------------------
     def _create(self) -> Any:
