@@ -204,6 +204,18 @@ def test_a_file_in_the_way_of_the_central_folder_is_named_itself(tiny, tmp_path)
     assert result.error.endswith(f"cannot write the regions.png sidecar: {mirrored_root} is not a folder")
 
 
+def test_a_read_only_folder_gets_no_sidecars_either(tiny, tmp_path):
+    # the photo was refused ("its folder is read-only; not forced") but .emowatch/ was made
+    photo = write_photo(tmp_path / "ro")
+    os.chmod(photo.parent, 0o555)
+    try:
+        [result] = list(_cam_tagger(tiny).tag([photo]))
+    finally:
+        os.chmod(photo.parent, 0o755)
+    assert result.error == "its folder is read-only; not forced" and result.sidecars == {}
+    assert sorted(p.name for p in photo.parent.iterdir()) == [photo.name]
+
+
 def test_a_set_that_cannot_be_completed_is_not_left_half_new(tiny, tmp_path):
     photo = write_photo(tmp_path)
     [first] = list(_cam_tagger(tiny, write=False).tag([photo]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..atomic import fsync_dir, temp_path_for
+from ..atomic import check_can_create, fsync_dir, temp_path_for
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -16,6 +16,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     placed beside the photos) and `emowatch tag` sweeps when a crash left one behind.
     """
     path = Path(path)
+    existing = _first_existing(path.parent)
+    if existing.is_dir():  # a read-only folder is not forced (a file in the way: mkdir says so)
+        check_can_create(existing / path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
     try:
@@ -29,3 +32,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
     fsync_dir(path.parent)
 
+
+
+def _first_existing(folder: Path) -> Path:
+    """`folder`, or the nearest folder above it that exists (where ours would be created)."""
+    while not os.path.lexists(folder) and folder.parent != folder:
+        folder = folder.parent
+    return folder
