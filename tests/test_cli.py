@@ -199,6 +199,13 @@ def test_a_symlink_loop_in_a_folder_is_that_files_error_not_the_end_of_the_batch
     assert "Too many levels of symbolic links" in by_name["a.jpg"]
 
 
+def test_explanation_flags_with_no_explain_are_a_usage_error(env, model):
+    photo = save(env / "a.jpg")
+    result = run("tag", "--no-explain", "--explainer", "cam", "--model", model, photo)
+    assert result.exit_code == 2 and "--explainer is for explanations: it cannot go with --no-explain" in result.stderr
+    assert b"emowatch" not in photo.read_bytes()
+
+
 def test_a_folder_without_photos_says_so(env, model):
     (env / "notes").mkdir()
     (env / "notes" / "todo.txt").write_text("buy film")

@@ -91,6 +91,12 @@ def build_settings(params: dict[str, Any]):
             raise click.UsageError(f"--sidecar-dir is the central folder: it cannot go with "
                                    f"--sidecars {params['sidecar_mode']}")
         overrides["sidecars.mode"] = "central"
+    if params.get("explain") is False:
+        given = [flag for name, flag in (("explainer", "--explainer"), ("samples", "--samples"),
+                                         ("segments", "--segments"), ("seed", "--seed"),
+                                         ("fidelity", "--fidelity")) if params.get(name) is not None]
+        if given:
+            raise click.UsageError(f"{given[0]} is for explanations: it cannot go with --no-explain")
     if params.get("explain") is not None:
         overrides["explain.enabled"] = params["explain"]
     if params.get("explainer") is not None and params.get("explain") is None:
