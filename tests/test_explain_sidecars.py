@@ -204,6 +204,25 @@ def test_a_file_in_the_way_of_the_central_folder_is_named_itself(tiny, tmp_path)
     assert result.error.endswith(f"cannot write the regions.png sidecar: {mirrored_root} is not a folder")
 
 
+def test_a_full_disk_leaves_no_empty_sidecar_folder(tiny, tmp_path, monkeypatch):
+    import errno
+
+    from emowatch.explain import save
+
+    real_write = save.write_atomic
+
+    def full_at_the_heatmap(path, data):  # a full disk cannot be made here without mounting one
+        if path.name.endswith(".heatmap.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(save, "write_atomic", full_at_the_heatmap)
+    photo = write_photo(tmp_path)
+    [result] = list(_cam_tagger(tiny, write=False).tag([photo]))
+    assert result.error == "no explanation saved: cannot write the heatmap.png sidecar: No space left on device"
+    assert not (tmp_path / HIDDEN_DIR).exists()
+
+
 def test_a_read_only_folder_gets_no_sidecars_either(tiny, tmp_path):
     # the photo was refused ("its folder is read-only; not forced") but .emowatch/ was made
     photo = write_photo(tmp_path / "ro")

@@ -49,8 +49,11 @@ def save_explanation(photo: Path, image: Image.Image, explanation: Explanation,
         try:
             write_atomic(paths[key], data)
         except OSError as e:
-            # never a mixed set (a new region map beside an old heatmap): what is left goes
+            # never a mixed set (a new region map beside an old heatmap): what is left goes,
+            # and the hidden folder too if it is left empty
             _remove_quietly(paths.values())
+            if settings.mode == "hidden":
+                remove_if_empty(paths[key].parent)
             reason = (f"{_not_a_folder(paths[key].parent)} is not a folder"
                       if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror or str(e))
             error = ReadOnlyError if isinstance(e, PermissionError) else WriteError
