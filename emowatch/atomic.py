@@ -11,6 +11,7 @@ temp file named `.NAME.emowatch-tmp-XXXXXXXX`, which the daemon ignores and
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import secrets
 import stat
@@ -277,10 +278,37 @@ def _commit(tmp: Path, real: Path, expect: FileIdentity | None, path: Path) -> N
         raise FileChangedError("file vanished before it could be replaced", path) from None
     if now != expect:
         raise FileChangedError("file changed while emowatch was writing; not overwritten", path)
+    if open_for_writing(real):
+        # a writer that pauses (rsync --inplace, a slow card reader) would go on writing into
+        # the file replaced here, and the photo would end up half old, half new
+        raise FileChangedError("another program has it open for writing; not replaced", path)
     try:
         os.replace(tmp, real)
     except OSError as e:
         raise _os_error(e, path) from None
+
+
+_F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)  # Linux
+
+
+def open_for_writing(path: Path) -> bool | None:
+    """Whether any process has `path` open for writing, by asking for a read lease (Linux),
+    which the kernel refuses while one has: microseconds, where looking through /proc takes
+    milliseconds. None when it cannot tell (another system, a network share, another owner's
+    file without CAP_LEASE)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as e:
+        return True if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) else None
+    else:
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -99,6 +99,46 @@ def test_file_modified_while_writing_is_not_overwritten(original):
     assert leftovers(original.parent) == []
 
 
+def test_a_file_another_process_holds_open_for_writing_is_not_replaced(tmp_path):
+    # rsync --inplace, a slow card reader: the writer pauses between chunks; the file looks
+    # whole (the old end marker is still there), and a replace would leave the writer's next
+    # chunks in the replaced file - the photo half new, half old, for good
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from emowatch.metadata import write_tags
+    from emowatch.settings import Settings
+    import corpus
+
+    old, new = tmp_path / "old.jpg", tmp_path / "new.jpg"
+    Image.effect_noise((640, 480), 60).convert("RGB").save(old, quality=90)
+    Image.linear_gradient("L").resize((640, 480)).convert("RGB").save(new, quality=90)
+    photo = tmp_path / "IMG_1.jpg"
+    photo.write_bytes(old.read_bytes())
+    data = new.read_bytes()
+    half = len(data) // 2
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys\n"
+        f"f = open({str(photo)!r}, 'r+b'); f.write(sys.stdin.buffer.read({half})); f.flush()\n"
+        "print('half', flush=True); sys.stdin.buffer.read(1)\n"  # paused, the file still open
+        f"f.write({data[half:]!r}); f.truncate(); f.close()\n")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    writer.stdin.write(data[:half])
+    writer.stdin.flush()
+    assert writer.stdout.readline() == b"half\n"
+    assert atomic.open_for_writing(photo) is True
+    with pytest.raises(FileChangedError, match="another program has it open for writing; not replaced"):
+        write_tags(photo, corpus.emotion(), settings=Settings(), exiftool=None)
+    writer.communicate(b"!", timeout=30)
+    assert writer.returncode == 0 and photo.read_bytes() == data  # the writer's file, whole
+    assert atomic.open_for_writing(photo) is False
+    assert write_tags(photo, corpus.emotion(), settings=Settings(), exiftool=None).action == "embedded"
+    with Image.open(photo) as tagged, Image.open(new) as wanted:
+        assert tagged.tobytes() == wanted.tobytes()
+
+
 def test_file_deleted_while_writing_is_not_recreated(original):
     expect = identity(original)
 
