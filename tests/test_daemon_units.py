@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from emowatch.daemon.complete import is_complete
-from emowatch.daemon.events import (BACKFILL_COUNTED, FAILED, SKIPPED, STOPPED, TAGGED, WATCHING, WORKING,
+from emowatch.daemon.events import (BACKFILL_COUNTED, BACKFILL_DONE, FAILED, SKIPPED, STOPPED, TAGGED, WATCHING, WORKING,
                                     DaemonEvent, Stats)
 from emowatch.daemon.fingerprint import Stamp, fingerprint
 from emowatch.daemon.gate import Gate
@@ -524,6 +524,23 @@ def test_plain_log_lines(tmp_path):
     assert "error" in text and "file is truncated" in text
     assert "moved" in text and "already tagged" in text
     assert text.count("/p/a.jpg") == 1  # the echo of our own write ("done") makes no line
+
+
+def test_backfill_progress_ends_when_counted_photos_vanished_before_they_were_queued():
+    # counted 4; two were deleted before the queueing pass: they never come back with an event
+    clock = FakeClock()
+    stats = Stats(clock)
+    out = io.StringIO()
+    view = LogView(Console(file=out, width=200, color_system=None), stats, clock=clock)
+    events = [DaemonEvent(BACKFILL_COUNTED, clock.time(), total=4, seen=4, live=False),
+              DaemonEvent(SKIPPED, clock.time(), path="/p/a.jpg", reason="settling", live=False),
+              DaemonEvent(SKIPPED, clock.time(), path="/p/b.jpg", reason="queued", live=False),
+              DaemonEvent(BACKFILL_DONE, clock.time(), total=2, live=False)]
+    for e in events:
+        stats.apply(e)
+        view(e)
+    assert stats.snapshot().backfill_left == 0
+    assert out.getvalue().count("backfill: all 2 handed on") == 1
 
 
 def test_backfill_of_an_empty_tree_says_so_rather_than_all_done():

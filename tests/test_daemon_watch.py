@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,19 @@ def test_our_own_writes_and_sidecars_trigger_nothing(dirs, model_path, photo_byt
         assert len(events.of(TAGGED)) == 6
     assert_tagged_once(tagger, events, paths + [sentinel])
     assert temp_files(watch) == [watch / ".p2.jpg.emowatch-tmp-0badcafe"]  # the one we planted
+
+
+def test_leftover_temp_files_from_a_killed_run_are_swept_also_in_the_sidecar_folder(dirs, model_path):
+    # a kill -9 during a heatmap write left one in .emowatch/, which the start-up walk skips
+    watch, state = dirs
+    (watch / ".emowatch").mkdir()
+    planted = [watch / ".p1.jpg.emowatch-tmp-0badcafe", watch / ".emowatch" / ".p1.jpg.regions.png.emowatch-tmp-1"]
+    for path in planted:
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() - 600, time.time() - 600))
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        events.wait_for(BACKFILL_COUNTED)
+    assert temp_files(watch) == []
 
 
 def test_a_corrupt_photo_is_recorded_failed_once_and_the_daemon_goes_on(dirs, model_path, photo_bytes):

@@ -63,8 +63,10 @@ class Backfill(Worker):
     def __init__(self, roots: Sequence[str], accept: PathFilter, gate: Gate, intake: Intake, *,
                  observe: Callable[[Seen], None], emit: Callable[[DaemonEvent], None], quiet: float,
                  started: float, clock: Clock = SYSTEM_CLOCK,
-                 on_crash: Callable[[str, BaseException], None] | None = None):
+                 on_crash: Callable[[str, BaseException], None] | None = None,
+                 sidecar_folder: Callable[[str], Path | None] = lambda folder: None):
         super().__init__("emowatch-backfill", on_crash)
+        self.sidecar_folder = sidecar_folder  # where a folder's photos' sidecars go (also swept)
         self.roots, self.accept, self.gate, self.intake = roots, accept, gate, intake
         self.observe, self.emit = observe, emit
         self.quiet = quiet
@@ -78,9 +80,11 @@ class Backfill(Worker):
             if self.stopping:
                 return
             self.emit(DaemonEvent(BACKFILL_COUNTED, self.clock.time(), total=total, seen=seen, live=False))
-            self._queue()
+            handed = self._queue()
             if not self.stopping:
-                self.emit(DaemonEvent(BACKFILL_DONE, self.clock.time(), live=False))
+                # the true total: photos gone, or handled live, since they were counted never
+                # come back with an event of their own, and the progress bar would not end
+                self.emit(DaemonEvent(BACKFILL_DONE, self.clock.time(), total=handed, live=False))
         except Exception as e:  # noqa: BLE001 - the daemon goes on serving new arrivals
             if self._on_crash is not None:
                 self._on_crash(self.name, e)
@@ -113,17 +117,26 @@ class Backfill(Worker):
                               reason=f"cannot read the folder {folder}: {why}; its photos are not watched"))
 
     def _sweep(self, folder: str, has_temp: bool) -> None:
+        # only files older than this daemon: our own writes in progress are newer. A killed
+        # emowatch's leftovers go at once (a concurrent `emowatch tag` whose temp file went
+        # with them fails that photo's write with an error; the photo itself is untouched)
+        age = max(0.0, self.clock.time() - self.started)
         if has_temp:
-            # only files older than this daemon: our own writes in progress are newer. A killed
-            # emowatch's leftovers go at once (a concurrent `emowatch tag` whose temp file went
-            # with them fails that photo's write with an error; the photo itself is untouched)
-            age = max(0.0, self.clock.time() - self.started)
             self.swept += sweep_temp_files(Path(folder), older_than_s=age)
+        sidecars = self.sidecar_folder(folder)  # hidden, or in the central tree: not walked
+        if sidecars is not None and str(sidecars) != folder:
+            try:
+                self.swept += sweep_temp_files(sidecars, older_than_s=age)
+            except OSError:
+                pass
 
-    def _queue(self) -> None:
+    def _queue(self) -> int:
+        """Hand on what needs work; returns how many (each comes back with one event)."""
+        handed = 0
         for path, st in walk(self.roots, self.accept, stopping=lambda: self.stopping):
             if self._settled(path, st) is not False:  # done, or reported
                 continue
+            handed += 1
             if self.clock.time() - st.st_mtime < self.quiet or not _whole(path):
                 # maybe still being written: the settler decides when it is complete; counts as
                 # handled for the progress bar, it comes back as a new arrival
@@ -132,9 +145,10 @@ class Backfill(Worker):
                 continue
             if not self.intake.put_backfill(Job(path, live=False, seen=self.clock.time())):
                 if self.intake.closed:
-                    return  # stopping
+                    return handed  # stopping
                 # already on its way as a new arrival
                 self.emit(DaemonEvent(SKIPPED, self.clock.time(), path=path, reason="queued", live=False))
+        return handed
 
 
 def _whole(path: str) -> bool:

@@ -137,6 +137,8 @@ class Stats:
                 c["backfill_total"] = e.total
             elif e.kind == BACKFILL_DONE:
                 c["backfill_scanned"] = True
+                if e.total is not None:  # what was really handed on, not what was counted
+                    c["backfill_total"] = e.total
             elif e.kind == STOPPING:
                 c["stopping"] = True
             elif e.kind == STOPPED:

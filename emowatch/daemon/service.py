@@ -89,7 +89,7 @@ class Daemon:
                                  batch_size=settings.batch_size, on_crash=self._crashed)
         self.backfill = Backfill(roots_s, self.accept, self.gate, self.intake, observe=self.settler.observe,
                                  emit=self.emit, quiet=d.quiet_seconds, started=clock.time(), clock=clock,
-                                 on_crash=self._crashed)
+                                 on_crash=self._crashed, sidecar_folder=self._sidecar_folder)
         self.stats.set(roots=tuple(roots_s), mode=self.watcher.mode)
         self.stats.set_gauges(lambda: (len(self.settler), len(self.intake) + self.pipeline.in_memory))
 
@@ -169,6 +169,15 @@ class Daemon:
 
     def _waiting(self, path: str, why: str) -> None:
         self.emit(DaemonEvent(WAITING, self.clock.time(), path=path, reason=why))
+
+    def _sidecar_folder(self, folder: str) -> Path | None:
+        """Where the explanation sidecars of `folder`'s photos go."""
+        from ..sidecars import KINDS, sidecar_path
+
+        try:
+            return sidecar_path(Path(folder) / "photo", KINDS[0], self.settings.sidecars).parent
+        except (OSError, ValueError):
+            return None
 
     def _moved(self, old: str, new: str) -> None:
         """A tagged photo moved or renamed: its heatmap and explanation follow it."""

@@ -112,6 +112,7 @@ class LogView:
         self.console, self.stats, self.json_lines, self.clock = console, stats, json_lines, clock
         self._lock = threading.Lock()
         self._reported = 0
+        self._ended = False  # "all handed on" said
 
     def __enter__(self) -> "LogView":
         return self
@@ -138,12 +139,14 @@ class LogView:
                 self.console.print(f"[dim]{stamp}[/] {progress}", highlight=False)
 
     def _progress(self, s: Snapshot) -> str | None:
-        if not s.backfill_total or s.backfill_handled == self._reported:
+        finished = bool(s.backfill_total) and s.backfill_handled >= s.backfill_total
+        if not s.backfill_total or self._ended or (s.backfill_handled == self._reported and not finished):
             return None
-        if s.backfill_handled % self.PROGRESS_EVERY and s.backfill_handled != s.backfill_total:
+        if s.backfill_handled % self.PROGRESS_EVERY and not finished:
             return None
         self._reported = s.backfill_handled
-        if s.backfill_handled >= s.backfill_total:
+        if finished:  # once: the true total may arrive after the last photo (some vanished)
+            self._ended = True
             return f"[bold]backfill[/]: all {s.backfill_total} handed on" if s.backfill_total > 1 \
                 else "[bold]backfill[/]: handed on"
         return (f"[bold]backfill[/]: {s.backfill_handled}/{s.backfill_total} "
