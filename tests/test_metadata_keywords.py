@@ -77,6 +77,26 @@ def test_a_keyword_the_user_had_before_us_stays_theirs(photo, et, settings):
     assert flat == ["Beach", "Family", "Places", "Emotion", "Positive"]
 
 
+def test_a_keyword_of_ours_the_user_corrected_by_hand_is_not_put_back(photo, et, settings):
+    # in Lightroom: Emotion|Negative taken out, Emotion|Positive put in; a re-tag (the daemon
+    # sees the file change) with the same answer put Negative back beside the correction
+    path = photo("plain.jpg")
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)
+    corpus.exiftool("-q", "-overwrite_original", "-XMP-lr:HierarchicalSubject-=Emotion|Negative",
+                    "-XMP-dc:Subject-=Negative", "-XMP-lr:HierarchicalSubject+=Emotion|Positive",
+                    "-XMP-dc:Subject+=Positive", path)
+    result = write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et)
+    assert "Emotion|Negative not put back: removed by hand after emowatch wrote it" in result.changes
+    assert keywords(path) == (["Emotion|Positive"], ["Emotion", "Positive"])
+    assert write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=et).action == "unchanged"
+    assert read_tags(path, exiftool=et).label == "negative"  # what the model said, still recorded
+    # another answer (the photo was edited) is written as usual
+    write_tags(path, corpus.emotion("other"), settings=settings, exiftool=et)
+    assert keywords(path) == (["Emotion|Positive", "Emotion|Other"], ["Emotion", "Positive", "Other"])
+    remove_tags(path, settings=settings, exiftool=et)  # the user's correction is theirs (the
+    assert keywords(path) == (["Emotion|Positive"], ["Positive"])  # word Emotion was ours)
+
+
 def test_uncertain_writes_no_keyword_removes_ours_and_records_the_values(photo, et, settings):
     path = photo("full.jpg")
     write_tags(path, corpus.emotion("positive"), settings=settings, exiftool=et)

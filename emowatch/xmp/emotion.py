@@ -15,6 +15,9 @@ them copied into dc:subject with ours: readers that follow the Metadata Working 
 among them) read dc:subject instead of IPTC once it exists, and would no longer show the user's
 own keywords. `emowatch:copied` records the copies; re-tagging keeps them, `untag` takes them
 out again with the rest.
+
+An emotion keyword the user removed by hand is not put back by a re-tag that gives the same
+answer (`declined_by_hand`): that was a correction, not an accident.
 """
 
 from __future__ import annotations
@@ -128,6 +131,9 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
                 raise MetadataError("a keyword contains a line break")
     current, copied = _with_iptc_copied(current, recorded, tags)
     target = tags.hierarchical if tags else None
+    declined = declined_by_hand(current, recorded, tags)
+    if declined:  # the user took our keyword out for this same answer: it stays out
+        target = None
     ours = set(recorded.added.get(HIERARCHICAL, ()))
     hier = [k for k in current[HIERARCHICAL] if k not in ours or k == target]
     new_ours_hier = [k for k in hier if k in ours]
@@ -139,7 +145,7 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
     levels = {level for k in hier for level in k.split("|")} if tags else set()
     keywords = {HIERARCHICAL: hier}
     added = {HIERARCHICAL: new_ours_hier}
-    words_wanted = list(tags.flat) if tags else []
+    words_wanted = list(tags.flat) if tags and not declined else []
     for store in current:
         if store == HIERARCHICAL:
             continue
@@ -159,6 +165,17 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
         mine.sort(key=lambda w: rank.get(w, len(rank)))
         keywords[store], added[store] = kept, mine
     return Plan(keywords, added, copied if tags else [])
+
+
+def declined_by_hand(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags | None) -> str | None:
+    """The emotion keyword the user removed by hand after emowatch gave this same answer (a
+    correction in Lightroom, say), which re-tagging must not put back; None when there is none.
+    Another answer is written as usual; `untag`, then `tag`, brings the keyword back."""
+    target = tags.hierarchical if tags else None
+    if (target and recorded.tags is not None and recorded.tags.hierarchical == target
+            and target not in current[HIERARCHICAL]):
+        return target
+    return None
 
 
 def _with_iptc_copied(current: Mapping[str, list[str]], recorded: Recorded,
