@@ -163,6 +163,29 @@ def test_status_before_any_run_is_an_empty_summary_not_an_error(tmp_path):
     assert not (tmp_path / "never").exists()  # looking creates nothing
 
 
+def test_a_ledger_of_the_first_schema_is_opened_and_kept(tmp_path):
+    import sqlite3
+
+    state = tmp_path / "state"
+    state.mkdir()
+    old = sqlite3.connect(state / "ledger.sqlite3")
+    old.executescript("""CREATE TABLE photos (path TEXT PRIMARY KEY, status TEXT NOT NULL,
+        fingerprint TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+        model TEXT NOT NULL, label TEXT, confidence REAL, uncertain INTEGER NOT NULL DEFAULT 0,
+        keywords TEXT NOT NULL DEFAULT '[]', action TEXT, error TEXT, error_type TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0, seconds REAL, first_seen REAL NOT NULL, updated REAL NOT NULL);
+        INSERT INTO photos VALUES ('/p/a.jpg', 'done', 'ff', 1, 2, 3, 'm@1', 'positive', 0.9, 0,
+        '["Emotion|Positive"]', 'embedded', NULL, NULL, 1, 0.1, 1.0, 1.0);
+        PRAGMA user_version=1;""")
+    old.close()
+    with Ledger.open(state) as ledger:
+        entry = ledger.get("/p/a.jpg")
+        assert (entry.label, entry.fingerprint, entry.image) == ("positive", "ff", None)
+        ledger.record_done("/p/b.jpg", Stamp(1, 2, 4), "ee", model="m@1", label="other", confidence=0.7,
+                           uncertain=False, keywords=(), action="embedded", attempts=1, seconds=0.1, image="abc")
+        assert ledger.get("/p/b.jpg").image == "abc"
+
+
 def test_a_relative_state_folder_works(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with Ledger.open(Path("state")) as ledger:

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -176,6 +177,26 @@ def test_our_own_writes_and_sidecars_trigger_nothing(dirs, model_path, photo_byt
         assert len(events.of(TAGGED)) == 6
     assert_tagged_once(tagger, events, paths + [sentinel])
     assert temp_files(watch) == [watch / ".p2.jpg.emowatch-tmp-0badcafe"]  # the one we planted
+
+
+def test_a_metadata_edit_by_another_program_is_not_a_new_picture(dirs, model_path, photo_bytes):
+    # Lightroom saving a rating or a keyword correction: the photo's bytes change, its picture
+    # does not; it was classified and explained all over again (and the keyword put back)
+    watch, state = dirs
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        [photo] = drop_and_wait(watch, events, photo_bytes, 1)
+        label = events.of(TAGGED, photo)[0].result.label.title()
+        corpus_exiftool = ["exiftool", "-q", "-overwrite_original", "-XMP-xmp:Rating=4",
+                           f"-XMP-lr:HierarchicalSubject-=Emotion|{label}", str(photo)]
+        subprocess.run(corpus_exiftool, check=True)
+        events.wait_for(SKIPPED, photo, "metadata")
+        assert tagger.work[str(photo)] == 1
+        assert keywords([photo])[str(photo)] == []  # the user's removal stands
+        # the picture itself edited: a new picture, tagged again
+        with Image.open(photo) as im:
+            im.convert("RGB").rotate(90, expand=True).save(photo, quality=90)
+        events.wait_for(TAGGED, photo, count=2)
+        assert tagger.work[str(photo)] == 2
 
 
 def test_leftover_temp_files_from_a_killed_run_are_swept_also_in_the_sidecar_folder(dirs, model_path):

@@ -10,6 +10,10 @@ our write: the file with our keywords in it is the one that is done (a fresh cop
 untagged original has another fingerprint, and rightly gets tagged). Photos of the same size
 that differ only in their middle would collide; cameras and exports do not produce those (the
 head holds EXIF with times and counters, the tail the end of the compressed data).
+
+`image_digest()` hashes a JPEG's or PNG's image data alone (from the first SOS on; the IDAT
+chunks), which a metadata edit elsewhere (Lightroom saving keywords or a rating) leaves as it
+is: the daemon then has nothing to classify again. None for other formats.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import EmowatchError
 
 CHUNK = 64 * 1024
 
@@ -44,4 +50,26 @@ def fingerprint(path: Path | str) -> str:
         if size > CHUNK:
             f.seek(max(CHUNK, size - CHUNK))
             h.update(f.read(CHUNK))
+    return h.hexdigest()
+
+
+def image_digest(path: Path | str) -> str | None:
+    """A digest of the photo's image data alone (JPEG, PNG); None for other formats or a file
+    that cannot be parsed. Reads the whole file."""
+    from ..xmp import jpeg, png
+
+    with open(path, "rb") as f:
+        data = f.read()
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        if data[:3] == b"\xff\xd8\xff":
+            h.update(memoryview(data)[jpeg.layout(data).scan:])
+        elif data[:8] == b"\x89PNG\r\n\x1a\n":
+            for chunk in png.chunks(data):
+                if chunk.type == b"IDAT":
+                    h.update(data[chunk.start:chunk.end])
+        else:
+            return None
+    except EmowatchError:
+        return None
     return h.hexdigest()

@@ -6,7 +6,10 @@ In order of cost:
    being retried). This is also how the daemon's own writes trigger nothing: the events
    they fire lead here, and the row already holds the stamp of the file as we left it.
 2. the fingerprint equals its row's (the file was touched or copied over by its twin):
-   remember the new stamp, same verdict as 1.
+   remember the new stamp, same verdict as 1. Or, for a done JPEG/PNG, its image data is
+   the same as when it was tagged: another program (Lightroom saving keywords or a rating)
+   edited its metadata only. Remember the file as it is now; nothing to classify again (and
+   an emotion keyword the user took out stays out).
 3. some *done* row has this fingerprint: the photo was moved or renamed (the old path is gone:
    its row follows) or copied (both exist: the copy gets a row of its own). Either way the
    file already holds our keywords; nothing to do - unless they were written to an .xmp
@@ -27,14 +30,14 @@ from typing import Callable
 from ..errors import EmowatchError
 from ..formats import RAW_EXTENSIONS, Format, written_as
 from ..xmp import sidecar
-from .fingerprint import Stamp, fingerprint
+from .fingerprint import Stamp, fingerprint, image_digest
 from .ledger import DONE, FAILED, Entry, Ledger
 
 
 @dataclass(frozen=True)
 class Verdict:
     work: bool
-    reason: str  # new | changed | model | retry-failed | done | failed | moved | copied | vanished
+    reason: str  # new | changed | model | retry-failed | done | failed | moved | copied | metadata | vanished
     stamp: Stamp | None = None
     fingerprint: str | None = None
     entry: Entry | None = None
@@ -72,6 +75,9 @@ class Gate:
         if entry is not None and entry.fingerprint == fp:
             self.ledger.restamp(path, stamp)
             return self._verdict(entry, stamp, fp)
+        if entry is not None and self._same_picture(entry, path):
+            self.ledger.refingerprint(path, stamp, fp)
+            return Verdict(False, "metadata", stamp, fp, entry)
         # a twin whose file is gone first: with an identical copy elsewhere, a rename is still a move
         for twin in sorted(self.ledger.with_fingerprint(fp, DONE), key=lambda t: os.path.lexists(t.path)):
             if self._settled(twin) is None:
@@ -91,6 +97,15 @@ class Gate:
                 self.ledger.move(twin.path, path, stamp)
                 return Verdict(False, FAILED, stamp, fp, twin)
         return Verdict(True, "changed" if entry is not None else "new", stamp, fp, entry)
+
+    def _same_picture(self, entry: Entry, path: str) -> bool:
+        """A done photo whose image data is what it was when tagged (its metadata edited)."""
+        if entry.image is None or self._settled(entry) != DONE:
+            return False
+        try:
+            return image_digest(path) == entry.image
+        except OSError:
+            return False
 
     def _verdict(self, entry: Entry, stamp: Stamp, fp: str) -> Verdict:
         settled = self._settled(entry)

@@ -5,7 +5,9 @@ A row says what the daemon last concluded about the file at `path`:
   our own metadata write, so the next look at an unchanged file is one stat() and one lookup;
 - `failed`: a permanent error (or a transient one that outlasted its retries); the stamp and
   fingerprint are the file's as it was, so it is retried only once the file changes.
-Plus the model (`name@version`), the result, the error, the attempts and the times.
+Plus the model (`name@version`), the result, the error, the attempts and the times, and for a
+JPEG or PNG that is done the digest of its image data alone (`image`), so a later edit of its
+metadata only (Lightroom saving a rating) is not mistaken for a new picture.
 
 Each outcome is committed on its own before the daemon moves on (WAL, synchronous=NORMAL:
 a killed process loses nothing that was committed, and the file is never left half-written).
@@ -28,7 +30,7 @@ from .fingerprint import Stamp
 from .lock import StateLock
 
 LEDGER_NAME = "ledger.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the image column
 DONE, FAILED = "done", "failed"
 
 _SCHEMA = """
@@ -50,14 +52,15 @@ CREATE TABLE IF NOT EXISTS photos (
     attempts    INTEGER NOT NULL DEFAULT 0,
     seconds     REAL,
     first_seen  REAL NOT NULL,
-    updated     REAL NOT NULL
+    updated     REAL NOT NULL,
+    image       TEXT
 );
 CREATE INDEX IF NOT EXISTS photos_fingerprint ON photos(fingerprint);
 CREATE INDEX IF NOT EXISTS photos_status ON photos(status, updated);
 """
 _COLUMNS = ("path", "status", "fingerprint", "size", "mtime_ns", "inode", "model", "label",
             "confidence", "uncertain", "keywords", "action", "error", "error_type", "attempts",
-            "seconds", "first_seen", "updated")
+            "seconds", "first_seen", "updated", "image")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Entry:
     seconds: float | None = None
     first_seen: float = 0.0
     updated: float = 0.0
+    image: str | None = None  # the digest of a done JPEG's or PNG's image data
 
     @property
     def stamp(self) -> Stamp:
@@ -150,6 +154,9 @@ class Ledger:
                 raise LedgerError(f"the ledger was written by a newer emowatch (schema {version})", path)
             with conn:
                 conn.executescript(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(photos)")}
+                if "image" not in columns:  # a ledger of schema 1: its rows simply have none
+                    conn.execute("ALTER TABLE photos ADD COLUMN image TEXT")
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             lock.release()
@@ -227,18 +234,25 @@ class Ledger:
     # -- writing: one transaction each ------------------------------------------------------
     def record_done(self, path: str, stamp: Stamp, fingerprint: str, *, model: str, label: str | None,
                     confidence: float | None, uncertain: bool, keywords: tuple[str, ...],
-                    action: str | None, attempts: int, seconds: float | None) -> None:
+                    action: str | None, attempts: int, seconds: float | None, image: str | None = None) -> None:
         self._upsert(dict(path=path, status=DONE, fingerprint=fingerprint, size=stamp.size,
                           mtime_ns=stamp.mtime_ns, inode=stamp.inode, model=model, label=label,
                           confidence=confidence, uncertain=int(uncertain), keywords=json.dumps(list(keywords)),
-                          action=action, error=None, error_type=None, attempts=attempts, seconds=seconds))
+                          action=action, error=None, error_type=None, attempts=attempts, seconds=seconds,
+                          image=image))
 
     def record_failed(self, path: str, stamp: Stamp, fingerprint: str, *, model: str, error: str,
                       error_type: str | None, attempts: int, seconds: float | None) -> None:
         self._upsert(dict(path=path, status=FAILED, fingerprint=fingerprint, size=stamp.size,
                           mtime_ns=stamp.mtime_ns, inode=stamp.inode, model=model, label=None,
                           confidence=None, uncertain=0, keywords="[]", action=None, error=error,
-                          error_type=error_type, attempts=attempts, seconds=seconds))
+                          error_type=error_type, attempts=attempts, seconds=seconds, image=None))
+
+    def refingerprint(self, path: str, stamp: Stamp, fingerprint: str) -> None:
+        """Same picture, other metadata (edited by another program): the file as it is now."""
+        self._execute("UPDATE photos SET size = ?, mtime_ns = ?, inode = ?, fingerprint = ?, updated = ? "
+                      "WHERE path = ?", (stamp.size, stamp.mtime_ns, stamp.inode, fingerprint,
+                                         self.clock.time(), _stored(path)))
 
     def restamp(self, path: str, stamp: Stamp) -> None:
         """Same content, new stamp (touched, or copied with a new inode): remember the new stamp."""

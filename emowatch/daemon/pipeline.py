@@ -29,7 +29,7 @@ from ..errors import EmowatchError
 from ..tagging import TagResult, Tagger
 from .clock import SYSTEM_CLOCK, Clock
 from .events import FAILED, RETRY, SKIPPED, TAGGED, VANISHED, WORKING, DaemonEvent
-from .fingerprint import Stamp, fingerprint
+from .fingerprint import Stamp, fingerprint, image_digest
 from .gate import Gate
 from .ledger import Ledger
 from .queues import Buffer, Intake, Job
@@ -150,7 +150,7 @@ class Pipeline:
             self.ledger.record_done(job.path, stamp, fp, model=result.model, label=result.label,
                                     confidence=result.confidence, uncertain=result.uncertain,
                                     keywords=result.keywords, action=result.action, attempts=job.attempt,
-                                    seconds=result.seconds)
+                                    seconds=result.seconds, image=_image_digest(job.path))
             self._emit(TAGGED, job, result=result, latency=self.clock.time() - job.seen)
         finally:
             self.intake.done(job.path)
@@ -218,3 +218,10 @@ class _Stage(Worker):
 
     def run_step(self) -> None:
         self._step(self)
+
+
+def _image_digest(path: str) -> str | None:
+    try:
+        return image_digest(path)
+    except OSError:
+        return None

@@ -54,7 +54,8 @@ def event_line(e: DaemonEvent, s: Snapshot) -> str | None:
         return (f"[yellow]retry[/]     {shown(e.path or '')}: {escape(e.reason or '')} "
                 f"[dim](attempt {e.attempt + 1} in {e.delay:.1f} s)[/]")
     if e.kind == SKIPPED and e.reason not in _QUIET_SKIPS:
-        return f"[cyan]{e.reason:<9}[/] {shown(e.path or '')} [dim](already tagged)[/]"
+        why = "its metadata edited, the picture the same: " if e.reason == "metadata" else ""
+        return f"[cyan]{e.reason:<9}[/] {shown(e.path or '')} [dim]({why}already tagged)[/]"
     if e.kind == ERROR:
         return f"[bold red]error[/]     {escape(e.reason or '')}"
     if e.kind == STOPPING:
