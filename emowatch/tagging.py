@@ -10,6 +10,7 @@ TagResult with `error` set; the batch goes on.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -143,6 +144,13 @@ class Tagger:
                                            drop_stale=self.explainer is None or unexplained is not None)
         except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
             result = failed(prepared.path, _typed(e, prepared.path), time.perf_counter() - started)
+            if sidecars and not self.dry_run and not os.path.lexists(prepared.path):
+                # deleted while it was being explained: its heatmap explains nothing any more
+                try:
+                    remove_sidecars(prepared.path, self.settings.sidecars)
+                    sidecars = {}
+                except OSError:
+                    pass
             return _with_prediction(result, prediction, tags, sidecars)
         result = TagResult(
             path=prepared.path, seconds=time.perf_counter() - started,

@@ -204,6 +204,22 @@ def test_a_file_in_the_way_of_the_central_folder_is_named_itself(tiny, tmp_path)
     assert result.error.endswith(f"cannot write the regions.png sidecar: {mirrored_root} is not a folder")
 
 
+def test_a_photo_deleted_while_it_was_explained_leaves_no_heatmap(tiny, tmp_path):
+    settings = Settings(explain=ExplainSettings(method="cam"))
+    cam = make_explainer(tiny, settings.explain)
+
+    class DeletedMeanwhile:  # the user deletes the photo while its explanation is made
+        def explain(self, prepared, prediction):
+            explanation = cam.explain(prepared, prediction)
+            prepared.path.unlink()
+            return explanation
+
+    photo = write_photo(tmp_path)
+    [result] = list(Tagger(tiny, settings, explainer=DeletedMeanwhile()).tag([photo]))
+    assert not result.ok and ("not found" in result.error or "vanished" in result.error), result.error
+    assert result.sidecars == {} and not (tmp_path / HIDDEN_DIR).exists()
+
+
 def test_a_full_disk_leaves_no_empty_sidecar_folder(tiny, tmp_path, monkeypatch):
     import errno
 
