@@ -615,6 +615,12 @@ def test_live_view_renders_counts_rate_current_and_backfill_eta():
     Console(file=idle, width=100, color_system=None).print(view.render())
     # nothing in hand: the last photo finished is named as such, not as the one being worked on
     assert re.search(r"last\s+bad\.jpg\s+failed", idle.getvalue()) and "now" not in idle.getvalue()
+    # stopped with photos still queued: they are not being worked on, the next start takes them
+    stats.set_gauges(lambda: (1, 4))
+    stats.apply(DaemonEvent(STOPPED, clock.time()))
+    stopped = io.StringIO()
+    Console(file=stopped, width=100, color_system=None).print(view.render())
+    assert "5 left for the next start" in stopped.getvalue() and "being written" not in stopped.getvalue()
 
 
 # -- signals ---------------------------------------------------------------------------------------

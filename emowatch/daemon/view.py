@@ -187,7 +187,11 @@ class LiveView:
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
         grid.add_row("watching", "\n".join(escape(r) for r in s.roots) + f"  [dim]({s.mode})[/]")
-        grid.add_row("queue", f"{s.queued} queued" + (f", {s.waiting} being written" if s.waiting else ""))
+        left = s.queued + s.waiting
+        if s.stopped:  # what was still queued is not being worked on: the next start takes it
+            grid.add_row("queue", f"{left} left for the next start" if left else "empty")
+        else:
+            grid.add_row("queue", f"{s.queued} queued" + (f", {s.waiting} being written" if s.waiting else ""))
         labels = "  ".join(f"[{LABEL_STYLE.get(k, 'cyan')}]{k}[/] {n}" for k, n in sorted(s.labels.items()))
         grid.add_row("done", f"{s.done} tagged" + (f"  ({labels})" if labels else "")
                      + f"   [red]{s.failed} failed[/]   [dim]{s.uncertain} uncertain[/]")
