@@ -70,7 +70,8 @@ def summary_table(s: Summary, started: bool = True) -> Table:
     by_label = ", ".join(f"{n} {label}" for label, n in s.labels.items())
     grid.add_row("done", f"{s.done}" + (f" ({by_label}" + (f", {s.uncertain} uncertain)" if s.uncertain else ")")
                                         if by_label or s.uncertain else ""))
-    grid.add_row("failed", str(s.failed))
+    grid.add_row("failed", str(s.failed) + (" [dim](tried again when a photo changes, or all at once: "
+                                            "emowatch run --retry-failed)[/]" if s.failed else ""))
     for reason, n in s.reasons[:5]:
         grid.add_row("", f"[red]{n}[/] × {escape(reason)}")
     if len(s.reasons) > 5:
