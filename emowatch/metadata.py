@@ -152,8 +152,8 @@ def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, setting
     if fmt.embeds_xmp_natively:
         return result
     for side in sidecar.find_all(path, fmt):
-        if result.target is not None and _same_file(side, result.target):
-            continue
+        if (result.target is not None and _same_file(side, result.target)) or not _holds_ours(side):
+            continue  # another program's sidecar (or nothing readable): not ours to touch
         try:
             extra = _remove(path, Sidecar(path, fmt, "", file=side), settings, exiftool, dry_run)
         except (EmowatchError, OSError) as e:
@@ -163,8 +163,24 @@ def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, setting
             result = WriteResult(path, result.target, result.action, result.reason,
                                  result.changes + (f"the older sidecar {side.name} still holds emowatch's values: {why}",))
             continue
+        if result.action == "unchanged" and extra.action in ("removed", "would-write"):
+            # the keywords were already right, but an older sidecar is cleaned: a write
+            result = WriteResult(path, result.target, "sidecar" if extra.action == "removed" else "would-write",
+                                 result.reason, result.changes)
         result = _merged(result, extra)
     return result
+
+
+def _holds_ours(side: Path) -> bool:
+    """Whether a sidecar file holds anything emowatch wrote; False for one that cannot be read
+    or parsed (a dangling link, a folder, an empty or foreign file)."""
+    try:
+        if not side.is_file():
+            return False
+        recorded = emotion.read(parse(side.read_bytes()))
+    except (OSError, EmowatchError, ValueError):
+        return False
+    return recorded.tags is not None or any(recorded.added.values()) or recorded.created
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -210,8 +226,13 @@ def _remove(path: Path, target: Target, settings: Settings, exiftool: ExiftoolCo
 def read_tags(path: Path, *, exiftool: ExiftoolCommands | None = None) -> EmotionTags | None:
     """What emowatch last wrote for this photo (embedded, else in its sidecar), or None."""
     path = Path(path)
-    for data in stored_packets(path, written_as(path), exiftool):
-        found = emotion.read(parse(data)).tags
+    for i, data in enumerate(stored_packets(path, written_as(path), exiftool)):
+        try:
+            found = emotion.read(parse(data)).tags
+        except MetadataError:
+            if i == 0:
+                raise
+            continue  # a second sidecar that is not XMP (empty, another tool's): nothing of ours
         if found is not None:
             return found
     return None

@@ -256,6 +256,34 @@ def test_a_raw_tagged_before_darktables_sidecar_appeared_keeps_its_values_in_one
     assert read_tags(raw, exiftool=et) is None
 
 
+@pytest.mark.parametrize("second", ["dangling link", "empty file", "folder"])
+def test_a_second_sidecar_that_holds_nothing_of_ours_is_left_alone(tmp_path, et, settings, tags, second):
+    raw = corpus.fake_raw(tmp_path / "IMG_9.CR2")
+    darktable = corpus.lightroom_sidecar(tmp_path / "IMG_9.CR2.xmp")
+    other = tmp_path / "IMG_9.xmp"
+    if second == "dangling link":
+        other.symlink_to(tmp_path / "gone" / "IMG_9.xmp")
+    elif second == "empty file":
+        other.write_bytes(b"")
+    else:
+        other.mkdir()
+    result = write_tags(raw, tags, settings=settings, exiftool=et)
+    assert result.target == darktable and not any("IMG_9.xmp" in c for c in result.changes)
+    assert read_tags(raw, exiftool=et).label == "positive"
+    assert remove_tags(raw, settings=settings, exiftool=et).action == "removed"
+    assert read_tags(raw, exiftool=et) is None and os.path.lexists(other)
+
+
+def test_a_retag_that_only_cleans_an_older_sidecar_says_it_wrote(tmp_path, et, settings, tags):
+    raw = corpus.fake_raw(tmp_path / "IMG_10.CR2")
+    ours = write_tags(raw, tags, settings=settings, exiftool=et).target
+    (tmp_path / "IMG_10.CR2.xmp").write_bytes(ours.read_bytes())  # darktable took a copy of it
+    dry = write_tags(raw, tags, settings=settings, exiftool=et, dry_run=True)
+    assert dry.action == "would-write" and os.path.exists(ours)
+    result = write_tags(raw, tags, settings=settings, exiftool=et)
+    assert result.action == "sidecar" and result.written and not ours.exists()
+
+
 def test_symlinked_photo_is_written_through_and_stays_a_link(photo, tmp_path, et, settings, tags):
     real = photo("plain.jpg", "real.jpg")
     link = tmp_path / "link.jpg"

@@ -87,3 +87,45 @@ def test_strip_leaves_an_empty_packet_we_can_drop():
 
     assert props.is_empty(packet)
     assert b"emowatch" not in serialize(packet)
+
+
+def test_iptc_keywords_are_copied_once_also_into_a_subject_an_earlier_version_left_with_ours_only():
+    # tagged before emowatch copied IPTC keywords: dc:subject holds only our words, and readers
+    # that follow the Metadata Working Group show those instead of the user's IPTC keywords
+    rec = Recorded(corpus.emotion(), {HIERARCHICAL: ("Emotion|Positive",), SUBJECT: ("Emotion", "Positive"),
+                                      IPTC: ("Emotion", "Positive")})
+    current = {HIERARCHICAL: ["Emotion|Positive"], SUBJECT: ["Emotion", "Positive"],
+               IPTC: ["Beach", "Emotion", "Positive"]}
+    p = plan(current, rec, corpus.emotion())
+    assert p.keywords[SUBJECT] == ["Beach", "Emotion", "Positive"] and p.copied == ["Beach"]
+    # once: a copy the user took out of dc:subject later is not copied again
+    again = Recorded(corpus.emotion(), rec.added, copied=("Beach",))
+    assert plan(current, again, corpus.emotion()).keywords[SUBJECT] == ["Emotion", "Positive"]
+
+
+def test_untag_keeps_copied_words_beside_words_the_user_added_since():
+    rec = Recorded(corpus.emotion(), {SUBJECT: ("Emotion", "Positive"), HIERARCHICAL: ("Emotion|Positive",)},
+                   copied=("Beach",))
+    current = {HIERARCHICAL: ["Emotion|Positive"], SUBJECT: ["Beach", "Emotion", "Positive"], IPTC: ["Beach"]}
+    # nothing else of the user's in dc:subject: the copies go, and readers show IPTC again
+    assert plan(current, rec, None).keywords[SUBJECT] == []
+    # the user added Sunset there since: dc:subject stays what readers show, copies included
+    current[SUBJECT] = current[SUBJECT] + ["Sunset"]
+    assert plan(current, rec, None).keywords[SUBJECT] == ["Beach", "Sunset"]
+
+
+def test_a_declined_keyword_stays_out_through_an_uncertain_result_and_a_new_parent_word():
+    from dataclasses import replace
+
+    rec = Recorded(corpus.emotion(), {HIERARCHICAL: ("Emotion|Positive",), SUBJECT: ("Emotion", "Positive")})
+    current = {HIERARCHICAL: ["Places|Beach"], SUBJECT: ["Beach", "Places"]}  # ours taken out
+    first = plan(current, rec, corpus.emotion())
+    assert first.declined == "positive" and "Emotion|Positive" not in first.keywords[HIERARCHICAL]
+    uncertain = plan(current, Recorded(corpus.emotion(), first.added, declined="positive"),
+                     corpus.emotion(uncertain=True))
+    assert uncertain.declined == "positive"
+    after = Recorded(corpus.emotion(uncertain=True), uncertain.added, declined="positive")
+    assert plan(current, after, corpus.emotion()).keywords[HIERARCHICAL] == ["Places|Beach"]
+    assert plan(current, after, replace(corpus.emotion(), parent="Mood")).keywords[HIERARCHICAL] == ["Places|Beach"]
+    other = plan(current, after, corpus.emotion("negative"))  # another answer is written
+    assert other.keywords[HIERARCHICAL] == ["Places|Beach", "Emotion|Negative"] and other.declined is None

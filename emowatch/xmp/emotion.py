@@ -38,9 +38,9 @@ STORES = (SUBJECT, HIERARCHICAL, IPTC, XP)
 XMP_TAGS = {SUBJECT: q(NS_DC, "subject"), HIERARCHICAL: q(NS_LR, "hierarchicalSubject")}
 
 # our properties, in the order they are written
-LABEL, KEYWORD, PARENT, CONFIDENCE, PROBABILITIES, UNCERTAIN, MODEL, TAGGED_AT, ADDED, COPIED, CREATED = (
-    q(NS_URI, n) for n in ("label", "keyword", "parent", "confidence", "probabilities",
-                           "uncertain", "model", "taggedAt", "added", "copied", "created"))
+(LABEL, KEYWORD, PARENT, CONFIDENCE, PROBABILITIES, UNCERTAIN, MODEL, TAGGED_AT, ADDED, COPIED, DECLINED,
+ CREATED) = (q(NS_URI, n) for n in ("label", "keyword", "parent", "confidence", "probabilities", "uncertain",
+                                     "model", "taggedAt", "added", "copied", "declined", "created"))
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Recorded:
     added: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # store -> our keywords
     created: bool = False  # we created the packet (or sidecar): untag may remove it whole
     copied: tuple[str, ...] = ()  # the user's IPTC keywords we copied into dc:subject
+    declined: str | None = None  # the label whose keyword the user removed by hand
 
 
 def read(packet: Packet) -> Recorded:
@@ -63,8 +64,9 @@ def read(packet: Packet) -> Recorded:
             added.setdefault(store, []).append(word)
     created = props.simple(packet, CREATED) == "True"
     copied = tuple(props.items(packet, COPIED))
+    declined = props.simple(packet, DECLINED) or None
     if label is None:
-        return Recorded(None, {k: tuple(v) for k, v in added.items()}, created, copied)
+        return Recorded(None, {k: tuple(v) for k, v in added.items()}, created, copied, declined)
     probabilities = {}
     for entry in props.items(packet, PROBABILITIES):
         name, sep, value = entry.rpartition("=")
@@ -80,7 +82,7 @@ def read(packet: Packet) -> Recorded:
         model=props.simple(packet, MODEL) or "",
         tagged_at=props.simple(packet, TAGGED_AT) or "",
     )
-    return Recorded(tags, {k: tuple(v) for k, v in added.items()}, created, copied)
+    return Recorded(tags, {k: tuple(v) for k, v in added.items()}, created, copied, declined)
 
 
 def _float(text: str) -> float:
@@ -119,6 +121,7 @@ class Plan:
     keywords: dict[str, list[str]]  # store -> the whole new list
     added: dict[str, list[str]]  # store -> our entries in it
     copied: list[str] = field(default_factory=list)  # the user's IPTC keywords copied into dc:subject
+    declined: str | None = None  # the label whose keyword the user removed (kept while it is the answer)
 
 
 def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags | None,
@@ -134,6 +137,12 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
     declined = declined_by_hand(current, recorded, tags)
     if declined:  # the user took our keyword out for this same answer: it stays out
         target = None
+    if declined:
+        still_declined = tags.label if tags else None
+    elif tags is not None and tags.keyword is None:
+        still_declined = recorded.declined  # an uncertain result (no keyword) does not end it
+    else:
+        still_declined = None  # another answer, or untag
     ours = set(recorded.added.get(HIERARCHICAL, ()))
     hier = [k for k in current[HIERARCHICAL] if k not in ours or k == target]
     new_ours_hier = [k for k in hier if k in ours]
@@ -150,8 +159,9 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
         if store == HIERARCHICAL:
             continue
         ours = set(recorded.added.get(store, ()))
-        if store == SUBJECT and tags is None:
-            ours |= set(copied)
+        if store == SUBJECT and tags is None and not [w for w in current[store] if w not in ours | set(copied)]:
+            ours |= set(copied)  # untag: nothing else of the user's in dc:subject, so readers go
+            # back to IPTC, where the copies came from; beside other words of theirs they stay
         wanted = words_wanted if store in add_to else []
         kept = [w for w in current[store] if w not in ours or w in wanted or w in levels]
         mine = [w for w in kept if w in ours]
@@ -164,30 +174,42 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
         rank = {w: i for i, w in enumerate(wanted)}
         mine.sort(key=lambda w: rank.get(w, len(rank)))
         keywords[store], added[store] = kept, mine
-    return Plan(keywords, added, copied if tags else [])
+    return Plan(keywords, added, copied if tags else [], still_declined)
 
 
 def declined_by_hand(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags | None) -> str | None:
-    """The emotion keyword the user removed by hand after emowatch gave this same answer (a
-    correction in Lightroom, say), which re-tagging must not put back; None when there is none.
-    Another answer is written as usual; `untag`, then `tag`, brings the keyword back."""
+    """The emotion keyword not to put back: the user removed ours by hand after emowatch gave
+    this same answer (a correction in Lightroom, say); None when there is none. The same answer
+    is the same label (a new parent word does not make it another); an uncertain result in
+    between does not end it; another label is written as usual; `untag`, then `tag`, brings
+    the keyword back."""
     target = tags.hierarchical if tags else None
-    if (target and recorded.tags is not None and recorded.tags.hierarchical == target
-            and target not in current[HIERARCHICAL]):
+    if not target or target in current[HIERARCHICAL]:
+        return None
+    if recorded.declined == tags.label:
+        return target
+    earlier = recorded.tags
+    if (earlier is not None and earlier.label == tags.label and earlier.hierarchical
+            and earlier.hierarchical not in current[HIERARCHICAL]):
         return target
     return None
 
 
 def _with_iptc_copied(current: Mapping[str, list[str]], recorded: Recorded,
                       tags: EmotionTags | None) -> tuple[Mapping[str, list[str]], list[str]]:
-    """`current` with the user's IPTC keywords in an empty dc:subject when tagging, and the
-    copies in dc:subject (made now or by an earlier run)."""
+    """`current` with the user's IPTC keywords copied into dc:subject when tagging a photo
+    whose dc:subject holds nothing of theirs (readers showed the IPTC keywords; once only, also
+    for a photo an earlier emowatch tagged without copying), and the copies now in dc:subject."""
     subject = current.get(SUBJECT, [])
-    if tags is not None and not subject and current.get(IPTC):
-        ours = set(recorded.added.get(IPTC, ()))
-        copied = [w for w in dict.fromkeys(current[IPTC]) if w not in ours]
-        return {**current, SUBJECT: list(copied)}, copied
-    return current, [w for w in recorded.copied if w in subject]
+    copied = [w for w in recorded.copied if w in subject]
+    if tags is None or recorded.copied or not current.get(IPTC):
+        return current, copied
+    ours = set(recorded.added.get(SUBJECT, ()))
+    if any(w not in ours for w in subject):
+        return current, copied  # the user's own dc:subject: readers show that, not IPTC
+    ours_iptc = set(recorded.added.get(IPTC, ()))
+    new = [w for w in dict.fromkeys(current[IPTC]) if w not in ours_iptc and w not in subject]
+    return {**current, SUBJECT: new + list(subject)}, new
 
 
 # -- applying to a packet -----------------------------------------------------------------
@@ -208,6 +230,10 @@ def apply(packet: Packet, tags: EmotionTags, plan_: Plan, *, tagged_at: str, cre
     entries = [f"{store}={w}" for store in STORES for w in plan_.added.get(store, [])]
     props.set_items(packet, ADDED, entries)
     props.set_items(packet, COPIED, plan_.copied)
+    if plan_.declined:
+        props.set_simple(packet, DECLINED, plan_.declined)
+    else:
+        props.remove(packet, DECLINED)
     if created:
         props.set_simple(packet, CREATED, "True")
 

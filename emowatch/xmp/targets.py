@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import atomic
-from ..errors import FileChangedError, MetadataError
+from ..errors import EmowatchError, FileChangedError, MetadataError
 from ..exiftool import ExiftoolCommands
 from ..formats import Format
 from . import jpeg, png, sidecar, stores, verify
@@ -271,8 +271,13 @@ def stored_packets(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -
         found = exiftool.read_xmp(atomic.resolve(path))
         if found:
             out.append(found)
-    for side in sidecar.find_all(path, fmt):
-        out.append(atomic.read_with_identity(side)[0])
+    for i, side in enumerate(sidecar.find_all(path, fmt)):
+        try:
+            out.append(atomic.read_with_identity(side)[0])
+        except (OSError, EmowatchError):
+            if i == 0:
+                raise  # the sidecar emowatch uses: its trouble is the photo's
+            # a second one (a dangling link, a folder): nothing of ours can be read from it
     return out
 
 
