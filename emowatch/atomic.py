@@ -14,13 +14,14 @@ import errno
 import fcntl
 import os
 import secrets
+import signal
 import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
-from .errors import FileChangedError, HardLinkError, ReadOnlyError, WriteError
+from .errors import BusyError, FileChangedError, HardLinkError, ReadOnlyError, WriteError
 
 TEMP_MARK = ".emowatch-tmp-"
 TEMP_NAME_BYTES = 120
@@ -281,7 +282,7 @@ def _commit(tmp: Path, real: Path, expect: FileIdentity | None, path: Path) -> N
     if open_for_writing(real):
         # a writer that pauses (rsync --inplace, a slow card reader) would go on writing into
         # the file replaced here, and the photo would end up half old, half new
-        raise FileChangedError("another program has it open for writing; not replaced", path)
+        raise BusyError("another program has it open for writing; not replaced", path)
     try:
         os.replace(tmp, real)
     except OSError as e:
@@ -289,18 +290,24 @@ def _commit(tmp: Path, real: Path, expect: FileIdentity | None, path: Path) -> N
 
 
 _F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)  # Linux
+_F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 
 
-def open_for_writing(path: Path) -> bool | None:
+def open_for_writing(path: Path | str) -> bool | None:
     """Whether any process has `path` open for writing, by asking for a read lease (Linux),
     which the kernel refuses while one has: microseconds, where looking through /proc takes
     milliseconds. None when it cannot tell (another system, a network share, another owner's
-    file without CAP_LEASE)."""
+    file without CAP_LEASE).
+
+    A writer that opens the file in the instant the lease is held breaks it, and the kernel
+    signals the holder: SIGIO by default, whose default action ends the process. The lease
+    asks for SIGURG instead, which every process ignores unless it asks otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
     try:
+        fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
         fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
     except OSError as e:
         return True if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) else None

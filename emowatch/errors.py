@@ -58,6 +58,11 @@ class FileChangedError(WriteError):
     transient = True
 
 
+class BusyError(FileChangedError):
+    """Another program has the file open for writing: it is not replaced under that program
+    (the daemon waits for it to finish, without counting it as a failed attempt)."""
+
+
 class ReadOnlyError(WriteError):
     """The file or its folder is not writable; emowatch reports it and does not force it."""
 

@@ -254,24 +254,29 @@ class Tagger:
                 except Exception as e:  # noqa: BLE001 - one photo never ends the batch
                     finishing.append(done_result(failed(path, _typed(e, path),
                                                         time.perf_counter() - started)))
-            for prepared, started, prediction in self._infer_batch(ready, finishing, done_result):
-                finishing.append(writers.submit(self.finish, prepared, prediction, started))
+            for item in self._infer_batch(ready):
+                if isinstance(item, TagResult):
+                    finishing.append(done_result(item))
+                else:
+                    finishing.append(writers.submit(self.finish, item[0], item[2], item[1]))
             # hand back what is complete; keep at most one batch in the writers' hands
             while finishing and (finishing[0].done() or len(finishing) > batch_size):
                 yield finishing.popleft().result()
         while finishing:
             yield finishing.popleft().result()
 
-    def _infer_batch(self, ready: list[tuple[Prepared, float]], finishing: deque,
-                     done_result: Callable[[TagResult], Future]) -> list[tuple[Prepared, float, Prediction]]:
+    def _infer_batch(self, ready: list[tuple[Prepared, float]]) -> list[tuple[Prepared, float, Prediction] | TagResult]:
+        """Each photo's prediction, or its failure, in order. A batch the model refuses is run
+        again photo by photo, so one photo it cannot score (NaN) fails alone."""
         if not ready:
             return []
         try:
             predictions = self.infer([p for p, _ in ready])
         except EmowatchError as e:
-            for prepared, started in ready:
-                finishing.append(done_result(failed(prepared.path, e, time.perf_counter() - started)))
-            return []
+            if len(ready) == 1:
+                prepared, started = ready[0]
+                return [failed(prepared.path, e, time.perf_counter() - started)]
+            return [item for one in ready for item in self._infer_batch([one])]
         return [(p, started, pred) for (p, started), pred in zip(ready, predictions)]
 
 

@@ -28,7 +28,7 @@ def tiny_info(labels=LABELS, size: int = 64, name: str = "tiny-test", version: s
 def make_model(path: Path, *, info: ModelInfo | None = None, channels: int = 8, seed: int = 0,
                cam: bool = True, head_weights: np.ndarray | None = None,
                conv_weights: np.ndarray | None = None, metadata: dict | None = None,
-               batch: int | str = "N") -> Path:
+               batch: int | str = "N", nan_below: float | None = None) -> Path:
     """Write a tiny emowatch model to `path` and return it."""
     info = info or tiny_info()
     k = len(info.labels)
@@ -50,8 +50,19 @@ def make_model(path: Path, *, info: ModelInfo | None = None, channels: int = 8, 
         helper.make_node("Relu", ["conv"], [FEATURES]),
         helper.make_node("GlobalAveragePool", [FEATURES], ["gap"]),
         helper.make_node("Flatten", ["gap"], ["pooled"]),
-        helper.make_node("Gemm", ["pooled", "head_w", "head_b"], [LOGITS], transB=1),
+        helper.make_node("Gemm", ["pooled", "head_w", "head_b"], ["scores" if nan_below is not None else LOGITS],
+                         transB=1),
     ]
+    if nan_below is not None:  # NaN scores for photos whose normalised mean is below `nan_below`
+        inits.append(numpy_helper.from_array(np.array(-nan_below, np.float32), "shift"))
+        nodes += [
+            helper.make_node("ReduceMean", [INPUT], ["mean"], axes=[1, 2, 3], keepdims=0),
+            helper.make_node("Add", ["mean", "shift"], ["shifted"]),
+            helper.make_node("Sqrt", ["shifted"], ["root"]),
+            helper.make_node("Mul", ["root", "zero"], ["nothing"]),
+            helper.make_node("Unsqueeze", ["nothing", "axis1"], ["nothing1"]),
+            helper.make_node("Add", ["scores", "nothing1"], [LOGITS]),
+        ]
     outputs = [helper.make_tensor_value_info(LOGITS, TensorProto.FLOAT, ["N", k])]
     if cam:
         # d logits / d pooled is the head's weight matrix for every photo: broadcast it to [N, K, C]

@@ -139,6 +139,29 @@ def test_a_file_another_process_holds_open_for_writing_is_not_replaced(tmp_path)
         assert tagged.tobytes() == wanted.tobytes()
 
 
+def test_the_open_for_writing_probe_survives_a_writer_opening_the_file_meanwhile(tmp_path):
+    # a writer opening the file while the probe's lease is held breaks it, and the kernel
+    # signals the holder: with SIGIO (its default) that ended emowatch within ~500 probes
+    import subprocess
+    import sys
+
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(b"\xff\xd8" + bytes(1000))
+    opener = subprocess.Popen([sys.executable, "-c", (
+        "import os, time\n"
+        f"while True:\n    os.close(os.open({str(photo)!r}, os.O_WRONLY)); time.sleep(0.0002)\n")])
+    try:
+        probe = subprocess.run([sys.executable, "-c", (
+            "import time\nfrom emowatch.atomic import open_for_writing\n"
+            "end = time.time() + 3; n = 0\n"
+            f"while time.time() < end:\n    open_for_writing({str(photo)!r}); n += 1\n"
+            "print(n)\n")], capture_output=True, text=True, timeout=60)
+    finally:
+        opener.kill()
+    assert probe.returncode == 0, (probe.returncode, probe.stderr)
+    assert int(probe.stdout) > 1000
+
+
 def test_file_deleted_while_writing_is_not_recreated(original):
     expect = identity(original)
 

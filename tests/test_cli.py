@@ -80,9 +80,8 @@ def test_an_empty_path_is_an_error_not_the_current_folder(env, model, monkeypatc
     tagged = photo.read_bytes()
     monkeypatch.chdir(shoot)
     result = run(command, "--json", *(["--no-explain", "--model", model] if command == "tag" else []), "")
-    assert result.exit_code == 1
-    [line] = [json.loads(text) for text in result.stdout.splitlines()]
-    assert "empty path" in line["error"] and "not taken to mean the current folder" in line["error"]
+    assert result.exit_code == 2 and result.stdout == ""  # a usage error, before any photo
+    assert "empty path" in result.stderr and "not taken to mean the current folder" in result.stderr
     assert photo.read_bytes() == tagged
     watched = run("run", "--state", env / "state", "")
     assert watched.exit_code == 2 and "empty path" in watched.stderr
@@ -197,6 +196,21 @@ def test_a_symlink_loop_in_a_folder_is_that_files_error_not_the_end_of_the_batch
     by_name = {Path(r["path"]).name: r["error"] for r in map(json.loads, result.stdout.splitlines())}
     assert by_name["b.jpg"] is None and b"emowatch" in photo.read_bytes()
     assert "Too many levels of symbolic links" in by_name["a.jpg"]
+
+
+def test_a_photo_the_model_cannot_score_fails_alone_not_its_whole_batch(env):
+    import numpy as np
+
+    model = make_model(env / "nan.onnx", nan_below=-1.5)  # NaN for a black photo only
+    shoot = env / "shoot"
+    save(shoot / "black.jpg", np.zeros((240, 320, 3), np.uint8))
+    for i in range(3):
+        save(shoot / f"{i}.jpg", seed=i)
+    result = run("tag", "--json", "--no-explain", "--dry-run", "--model", model, shoot)
+    errors = {Path(r["path"]).name: r["error"] for r in map(json.loads, result.stdout.splitlines())}
+    assert result.exit_code == 1
+    assert errors == {"0.jpg": None, "1.jpg": None, "2.jpg": None,
+                      "black.jpg": "the model returned scores that are not numbers (NaN or infinite)"}
 
 
 def test_explanation_flags_with_no_explain_are_a_usage_error(env, model):

@@ -179,6 +179,40 @@ def test_our_own_writes_and_sidecars_trigger_nothing(dirs, model_path, photo_byt
     assert temp_files(watch) == [watch / ".p2.jpg.emowatch-tmp-0badcafe"]  # the one we planted
 
 
+@pytest.mark.parametrize("polling", [False, True])
+def test_a_photo_held_open_for_writing_is_waited_for_then_tagged(dirs, model_path, photo_bytes, polling):
+    # a sync tool or rsync --inplace holding it open, writing nothing for a while: it used to
+    # be handed on, refused at the write ("open for writing"), retried 3 times and failed for good
+    watch, state = dirs
+    photo = watch / "held.jpg"
+    photo.write_bytes(photo_bytes[0])
+    holder = os.open(photo, os.O_WRONLY | os.O_APPEND)
+    try:
+        with running([watch], state, model_path, polling=polling) as (d, tagger, events, ledger):
+            events.wait_for(WAITING, photo, "writing")
+            time.sleep(2.0)  # ten quiet intervals: still held, still waiting
+            assert events.of(TAGGED, photo) == [] and events.of(FAILED, photo) == []
+            os.close(holder)
+            holder = None
+            events.wait_for(TAGGED, photo)
+            assert events.of(FAILED, photo) == [] and tagger.work[str(photo)] == 1
+    finally:
+        if holder is not None:
+            os.close(holder)
+
+
+def test_a_named_pipe_named_like_a_photo_does_not_stop_the_daemon(dirs, model_path, photo_bytes):
+    # the settler opened it to see whether it was whole, and waited for a writer forever
+    watch, state = dirs
+    with running([watch], state, model_path) as (d, tagger, events, ledger):
+        events.wait_for(BACKFILL_COUNTED)
+        os.mkfifo(watch / "live.jpg")
+        [photo] = drop_and_wait(watch, events, photo_bytes, 1)
+        failed = events.wait_for(FAILED, watch / "live.jpg")[0]
+        assert "not a regular file" in failed.reason
+    assert tagger.work[str(photo)] == 1
+
+
 def test_a_metadata_edit_by_another_program_is_not_a_new_picture(dirs, model_path, photo_bytes):
     # Lightroom saving a rating or a keyword correction: the photo's bytes change, its picture
     # does not; it was classified and explained all over again (and the keyword put back)

@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 import click
 from rich.markup import escape
 
-from ..inputs import collect
+from ..inputs import EMPTY_PATH, collect
 from ..tagging import TagResult, Tagger, sweep_leftovers, untag_photo
 from .context import AppContext, make_consoles
 from .main import EXIT_FAILED, EXIT_OK
@@ -24,6 +24,8 @@ paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Pat
 @contextlib.contextmanager
 def _opened(paths: tuple[Path, ...], params: dict) -> Iterator[tuple[AppContext, list]]:
     """The command's settings, consoles and photos; exiftool closed however the command ends."""
+    if any(str(p) == "" for p in paths):  # an unset shell variable: never "the current folder"
+        raise click.UsageError(EMPTY_PATH)
     app = AppContext(build_settings(params), *make_consoles())
     try:
         yield app, list(collect(paths, app.settings.recursive))

@@ -18,6 +18,7 @@ decoder decide, so they cost a few seconds, never a photo.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -28,8 +29,14 @@ _TAIL = 4096
 
 
 def is_complete(path: Path | str) -> bool:
-    """Raises OSError (FileNotFoundError included) if the file cannot be read."""
-    with open(path, "rb") as f:
+    """Raises OSError (FileNotFoundError included) if the file cannot be read. Opened without
+    blocking: a named pipe named like a photo would wait for a writer, and the daemon with it;
+    anything but a regular file is "complete" (the pipeline then says what it is)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return True
+    with os.fdopen(fd, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             return False

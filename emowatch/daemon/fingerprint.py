@@ -11,15 +11,19 @@ untagged original has another fingerprint, and rightly gets tagged). Photos of t
 that differ only in their middle would collide; cameras and exports do not produce those (the
 head holds EXIF with times and counters, the tail the end of the compressed data).
 
-`image_digest()` hashes a JPEG's or PNG's image data alone (from the first SOS on; the IDAT
-chunks), which a metadata edit elsewhere (Lightroom saving keywords or a rating) leaves as it
-is: the daemon then has nothing to classify again. None for other formats.
+`image_digest()` hashes what makes a JPEG's or PNG's picture (its image data, the tables and
+header its decoding needs, its EXIF orientation) and nothing else, which a metadata edit
+(Lightroom saving keywords or a rating) leaves as it is: the daemon then has nothing to
+classify again. None for other formats.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +45,18 @@ class Stamp:
         return cls(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
+def _open_regular(path: Path | str):
+    """The file, opened for reading without blocking; OSError for anything but a regular file
+    (a named pipe would wait for a writer, and the daemon with it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return os.fdopen(fd, "rb")
+
+
 def fingerprint(path: Path | str) -> str:
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         h = hashlib.blake2b(digest_size=16)
         h.update(size.to_bytes(8, "little"))
@@ -54,22 +68,36 @@ def fingerprint(path: Path | str) -> str:
 
 
 def image_digest(path: Path | str) -> str | None:
-    """A digest of the photo's image data alone (JPEG, PNG); None for other formats or a file
-    that cannot be parsed. Reads the whole file."""
+    """A digest of what makes the photo's picture (JPEG, PNG): the image data and everything
+    its decoding depends on - a JPEG's tables and frame (all segments but APPn and comments,
+    and Adobe's APP14 colour transform), a PNG's header, palette and transparency - and the
+    EXIF orientation it is shown in; none of the metadata around it. None for other formats or
+    a file that cannot be parsed. Reads the whole file."""
+    from PIL import Image
+
     from ..xmp import jpeg, png
 
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         data = f.read()
     h = hashlib.blake2b(digest_size=16)
     try:
         if data[:3] == b"\xff\xd8\xff":
-            h.update(memoryview(data)[jpeg.layout(data).scan:])
+            lay = jpeg.layout(data)
+            for seg in lay.segments:
+                if not (0xE0 <= seg.marker <= 0xEF or seg.marker == 0xFE) or seg.marker == _APP14:
+                    h.update(data[seg.start:seg.end])
+            h.update(memoryview(data)[lay.scan:])
         elif data[:8] == b"\x89PNG\r\n\x1a\n":
             for chunk in png.chunks(data):
-                if chunk.type == b"IDAT":
+                if chunk.type in (b"IHDR", b"PLTE", b"tRNS", b"IDAT"):
                     h.update(data[chunk.start:chunk.end])
         else:
             return None
-    except EmowatchError:
+        with Image.open(io.BytesIO(data)) as image:
+            h.update(b"orientation %d" % int(image.getexif().get(_ORIENTATION, 1) or 1))
+    except (EmowatchError, OSError, ValueError, SyntaxError):
         return None
     return h.hexdigest()
+
+
+_APP14, _ORIENTATION = 0xEE, 0x0112

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import EmowatchError
+from ..errors import BusyError, EmowatchError
 from ..tagging import TagResult, Tagger
 from .clock import SYSTEM_CLOCK, Clock
 from .events import FAILED, RETRY, SKIPPED, TAGGED, VANISHED, WORKING, DaemonEvent
@@ -157,21 +157,26 @@ class Pipeline:
 
     def _fail(self, job: Job, error: str, error_type: str | None, transient: bool,
               result: TagResult | None = None) -> None:
-        retry_in: float | None = None
+        retry: tuple[float, int] | None = None
         try:
-            retry_in = self._record_failure(job, error, error_type, transient, result)
+            retry = self._record_failure(job, error, error_type, transient, result)
         finally:
             self.intake.done(job.path)
-        if retry_in is not None:
-            self.retry(job.path, retry_in, job.attempt + 1)
+        if retry is not None:
+            self.retry(job.path, *retry)
 
     def _record_failure(self, job: Job, error: str, error_type: str | None, transient: bool,
-                        result: TagResult | None) -> float | None:
-        """Record the failure, or return the delay after which to try again."""
+                        result: TagResult | None) -> tuple[float, int] | None:
+        """Record the failure, or return (the delay after which to try again, the attempt)."""
         if self._stopping:
             # a Ctrl-C in a terminal reaches exiftool too: a failure now says nothing about the
             # photo, so it is left unrecorded for the next start to do
             return None
+        if error_type == BusyError.__name__:
+            # another program opened it for writing after it settled: not the photo's failure;
+            # the settler waits for the writer (attempts are not spent on it)
+            self._emit(RETRY, job, reason=error, delay=self.backoff)
+            return self.backoff, job.attempt
         try:
             stamp = Stamp.of(job.path)
         except OSError:
@@ -186,7 +191,7 @@ class Pipeline:
         if (transient or moved_on) and job.attempt < self.max_attempts:
             delay = min(MAX_BACKOFF, self.backoff * 2 ** (job.attempt - 1))
             self._emit(RETRY, job, reason=error, delay=delay)
-            return delay
+            return delay, job.attempt + 1
         try:
             known = verdict is not None and verdict.fingerprint and not (moved_on or wrote)
             fp = verdict.fingerprint if known else fingerprint(job.path)

@@ -9,10 +9,11 @@ a rename, which is atomic) says a writer is finished, but some writers reopen an
 stamp must also sit still for a moment. Without close events (polling, macOS, Windows) the quiet
 stamp is all we have, and the structural check catches a copy that merely stalled. A file that
 was created but never closed (a hard link, a writer racing a new folder's watch) is taken after
-`WRITING_FACTOR` quiet intervals if it is whole and no process holds it open for writing
-(`writers.py`: a whole-looking JPEG may still get a trailer after a pause); if it is not whole,
-or still held, it is waited for (a stalled copy still holds it open) for up to
-`WRITING_PATIENCE`. A file that stays "incomplete" with no writer known to hold it (a truncated
+`WRITING_FACTOR` quiet intervals if it is whole; if it is not whole it is waited for (a
+stalled copy) for up to `WRITING_PATIENCE`. Any file some process holds open for writing
+(`writers.py`: a whole-looking JPEG may still get a trailer after a pause, an in-place copy
+may only be paused) is waited for as long as it is held: replacing it would leave the writer
+writing into the old file. A file that stays "incomplete" with no writer known to hold it (a truncated
 upload; a JPEG with a trailer after EOI) is looked at again with backoff and handed on after
 `max_checks` looks: the decoder then has the last word, and a corrupt file is recorded as
 failed - once.
@@ -180,7 +181,9 @@ class Settler(Worker):
         except OSError:  # unreadable (permissions, I/O): handed on, the pipeline records why
             whole = True
         patient = p.writing and now - p.last_event < WRITING_PATIENCE
-        if whole and patient and self.held(p.path):  # looks whole, but its writer is not done
+        if whole and self.held(p.path):  # looks whole, but a writer still has it open: it would
+            # go on writing into the file our write replaces (rsync --inplace pausing between
+            # chunks, polling mode, a start-up walk in the middle of a copy); waited for
             p.looks += 1
             if self.on_wait is not None:
                 self.on_wait(p.path, "writing")
