@@ -8,9 +8,11 @@ TIFF-based raw formats apart (a CR2 is also recognised by its own signature).
 from __future__ import annotations
 
 import enum
+import errno
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import DecodeError, UnsupportedFormatError
 
@@ -88,26 +90,37 @@ def sniff_bytes(head: bytes, suffix: str = "") -> Format | None:
     return None
 
 
+class NotRegularFile(OSError):
+    """A path that names a folder, a named pipe, a device or a socket, not a file."""
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """The file at `path`, opened for reading without blocking (a named pipe named like a
+    photo would otherwise wait for a writer forever, and the caller with it). NotRegularFile
+    for anything but a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "is a directory" if stat.S_ISDIR(mode) else f"is not a regular file (a {_kind(mode)})"
+            raise NotRegularFile(errno.EINVAL, what, str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def sniff(path: Path) -> Format:
     """The format of the photo at `path`; DecodeError if it is empty, unreadable or not a photo."""
     try:
-        # without blocking: a FIFO named .jpg would otherwise wait for a writer forever
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open_regular(path) as f:
+            head = f.read(32)
     except FileNotFoundError:
         raise DecodeError("file not found", path) from None
+    except NotRegularFile as e:
+        raise DecodeError(e.strerror + ("" if e.strerror == "is a directory" else ", not a photo"), path) from None
     except OSError as e:
         raise DecodeError(f"cannot read: {e.strerror or e}", path) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise DecodeError("is a directory", path)
-        if not stat.S_ISREG(mode):
-            raise DecodeError(f"is not a regular file (a {_kind(mode)}), not a photo", path)
-        head = os.read(fd, 32)
-    except OSError as e:
-        raise DecodeError(f"cannot read: {e.strerror or e}", path) from None
-    finally:
-        os.close(fd)
     if not head:
         raise DecodeError("file is empty", path)
     fmt = sniff_bytes(head, Path(path).suffix)

@@ -18,11 +18,10 @@ decoder decide, so they cost a few seconds, never a photo.
 from __future__ import annotations
 
 import os
-import stat
 import struct
 from pathlib import Path
 
-from ..formats import Format, sniff_bytes
+from ..formats import Format, NotRegularFile, open_regular, sniff_bytes
 
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _TAIL = 4096
@@ -32,11 +31,11 @@ def is_complete(path: Path | str) -> bool:
     """Raises OSError (FileNotFoundError included) if the file cannot be read. Opened without
     blocking: a named pipe named like a photo would wait for a writer, and the daemon with it;
     anything but a regular file is "complete" (the pipeline then says what it is)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
+    try:
+        f = open_regular(path)
+    except NotRegularFile:
         return True
-    with os.fdopen(fd, "rb") as f:
+    with f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             return False

@@ -19,15 +19,14 @@ classify again. None for other formats.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EmowatchError
+from ..formats import open_regular
 
 CHUNK = 64 * 1024
 
@@ -45,18 +44,8 @@ class Stamp:
         return cls(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _open_regular(path: Path | str):
-    """The file, opened for reading without blocking; OSError for anything but a regular file
-    (a named pipe would wait for a writer, and the daemon with it)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
-    return os.fdopen(fd, "rb")
-
-
 def fingerprint(path: Path | str) -> str:
-    with _open_regular(path) as f:
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         h = hashlib.blake2b(digest_size=16)
         h.update(size.to_bytes(8, "little"))
@@ -77,7 +66,7 @@ def image_digest(path: Path | str) -> str | None:
 
     from ..xmp import jpeg, png
 
-    with _open_regular(path) as f:
+    with open_regular(path) as f:
         data = f.read()
     h = hashlib.blake2b(digest_size=16)
     try:
