@@ -87,8 +87,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     emotion.apply(packet, tags, plan, tagged_at=tagged_at, created=created)
     new = serialize(packet, limit=target.limit, grow=target.grow)
     lists = {s: plan.keywords[s] for s in current if s not in (SUBJECT, HIERARCHICAL)}
-    if new == target.packet and all(stores.same_words(lists[s], current[s]) if s == IPTC else lists[s] == current[s]
-                                    for s in lists):
+    if new == target.packet and _lists_unchanged(lists, current):
         result = WriteResult(path, target.file, "unchanged", target.reason)
         return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
     changes = _describe(current, plan.keywords, target, created and target.packet is None)
@@ -169,6 +168,12 @@ def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, setting
                                  result.reason, result.changes)
         result = _merged(result, extra)
     return result
+
+
+def _lists_unchanged(lists: dict[str, list[str]], current: dict[str, list[str]]) -> bool:
+    """IPTC keywords are a set to every reader (and exiftool may place ours anywhere in it)."""
+    return all(stores.same_words(lists[s], current[s]) if s == IPTC else lists[s] == current[s]
+               for s in lists)
 
 
 def _holds_ours(side: Path) -> bool:

@@ -13,8 +13,8 @@ was created but never closed (a hard link, a writer racing a new folder's watch)
 stalled copy) for up to `WRITING_PATIENCE`. Any file some process holds open for writing
 (`writers.py`: a whole-looking JPEG may still get a trailer after a pause, an in-place copy
 may only be paused) is waited for as long as it is held: replacing it would leave the writer
-writing into the old file. A file that stays "incomplete" with no writer known to hold it (a truncated
-upload; a JPEG with a trailer after EOI) is looked at again with backoff and handed on after
+writing into the old file. A file that stays "incomplete" with no writer known to hold it (a
+truncated upload; a JPEG with a trailer after EOI) is looked at again with backoff and handed on after
 `max_checks` looks: the decoder then has the last word, and a corrupt file is recorded as
 failed - once.
 
