@@ -10,6 +10,7 @@ temp file named `.NAME.emowatch-tmp-XXXXXXXX`, which the daemon ignores and
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -19,7 +20,7 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from .errors import BusyError, FileChangedError, HardLinkError, ReadOnlyError, WriteError
 
@@ -307,6 +308,8 @@ def open_for_writing(path: Path | str) -> bool | None:
     except OSError:
         return None
     try:
+        if not _local_file_system(fd):
+            return None  # NFS and SMB refuse a lease whenever the server has not delegated one
         fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
         fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
     except OSError as e:
@@ -316,6 +319,27 @@ def open_for_writing(path: Path | str) -> bool | None:
         return False
     finally:
         os.close(fd)
+
+
+# statfs f_type of the local file systems whose leases answer only for this machine's writers:
+# ext2-4, XFS, Btrfs, tmpfs, overlayfs, F2FS, ZFS, bcachefs, JFS, ReiserFS
+_LOCAL_FS = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0x794C7630, 0xF2F52010,
+                       0x2FC12FC1, 0xCA451A4E, 0x3153464A, 0x52654973})
+_libc: Any = None
+
+
+def _local_file_system(fd: int) -> bool:
+    """Whether `fd`'s file lives on a local file system we know (Linux fstatfs)."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(256)  # struct statfs: f_type is its first field, a long
+        if _libc.fstatfs(fd, buf) != 0:
+            return False
+        return (ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF) in _LOCAL_FS
+    except (OSError, AttributeError):
+        return False
 
 
 def fsync_dir(directory: Path) -> None:

@@ -162,6 +162,12 @@ def test_the_open_for_writing_probe_survives_a_writer_opening_the_file_meanwhile
     assert int(probe.stdout) > 1000
 
 
+def test_the_open_for_writing_probe_cannot_tell_off_a_known_local_file_system():
+    # NFS and SMB refuse a lease whenever the server has not delegated one (EAGAIN, "held"):
+    # taken at its word, every photo on a share would be refused; procfs stands in for them
+    assert atomic.open_for_writing("/proc/self/status") is None
+
+
 def test_file_deleted_while_writing_is_not_recreated(original):
     expect = identity(original)
 

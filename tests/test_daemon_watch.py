@@ -213,6 +213,24 @@ def test_a_named_pipe_named_like_a_photo_does_not_stop_the_daemon(dirs, model_pa
     assert tagger.work[str(photo)] == 1
 
 
+def test_a_sidecar_held_open_for_writing_costs_a_few_attempts_not_an_endless_loop(dirs, model_path):
+    # without exiftool a TIFF is tagged in its .xmp sidecar; with that sidecar held open the
+    # write is refused as busy, and the photo itself (not held) was sent round again, forever
+    import corpus
+
+    watch, state = dirs
+    photo = save(watch / "x.tif")
+    side = corpus.lightroom_sidecar(watch / "x.tif.xmp")
+    holder = os.open(side, os.O_WRONLY | os.O_APPEND)
+    try:
+        with running([watch], state, model_path) as (d, tagger, events, ledger):
+            failed = events.wait_for(FAILED, photo)[0]
+            assert "open for writing" in failed.reason
+            assert len(events.of(RETRY, photo)) == 3 and tagger.work[str(photo)] == 4  # max_attempts
+    finally:
+        os.close(holder)
+
+
 def test_a_metadata_edit_by_another_program_is_not_a_new_picture(dirs, model_path, photo_bytes):
     # Lightroom saving a rating or a keyword correction: the photo's bytes change, its picture
     # does not; it was classified and explained all over again (and the keyword put back)

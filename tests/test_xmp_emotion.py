@@ -129,3 +129,12 @@ def test_a_declined_keyword_stays_out_through_an_uncertain_result_and_a_new_pare
     assert plan(current, after, replace(corpus.emotion(), parent="Mood")).keywords[HIERARCHICAL] == ["Places|Beach"]
     other = plan(current, after, corpus.emotion("negative"))  # another answer is written
     assert other.keywords[HIERARCHICAL] == ["Places|Beach", "Emotion|Negative"] and other.declined is None
+
+
+def test_a_keyword_removed_by_hand_is_remembered_when_the_next_answer_is_uncertain():
+    rec = Recorded(corpus.emotion(), {HIERARCHICAL: ("Emotion|Positive",), SUBJECT: ("Emotion", "Positive")})
+    current = {HIERARCHICAL: [], SUBJECT: []}  # taken out by hand; then an uncertain re-tag
+    uncertain = plan(current, rec, corpus.emotion(uncertain=True))
+    assert uncertain.declined == "positive"
+    after = Recorded(corpus.emotion(uncertain=True), uncertain.added, declined=uncertain.declined)
+    assert plan(current, after, corpus.emotion()).keywords[HIERARCHICAL] == []

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..atomic import open_for_writing
 from ..errors import BusyError, EmowatchError
 from ..tagging import TagResult, Tagger
 from .clock import SYSTEM_CLOCK, Clock
@@ -172,9 +173,10 @@ class Pipeline:
             # a Ctrl-C in a terminal reaches exiftool too: a failure now says nothing about the
             # photo, so it is left unrecorded for the next start to do
             return None
-        if error_type == BusyError.__name__:
-            # another program opened it for writing after it settled: not the photo's failure;
-            # the settler waits for the writer (attempts are not spent on it)
+        if error_type == BusyError.__name__ and open_for_writing(job.path):
+            # another program opened the photo for writing after it settled: not the photo's
+            # failure; the settler waits for the writer (attempts are not spent on it). Held
+            # was something else (its .xmp sidecar), or only for a moment: an ordinary retry
             self._emit(RETRY, job, reason=error, delay=self.backoff)
             return self.backoff, job.attempt
         try:

@@ -139,8 +139,8 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
         target = None
     if declined:
         still_declined = tags.label if tags else None
-    elif tags is not None and tags.keyword is None:
-        still_declined = recorded.declined  # an uncertain result (no keyword) does not end it
+    elif tags is not None and tags.keyword is None:  # an uncertain result does not end it, nor
+        still_declined = recorded.declined or _removed_by_hand(current, recorded)  # hide one
     else:
         still_declined = None  # another answer, or untag
     ours = set(recorded.added.get(HIERARCHICAL, ()))
@@ -177,6 +177,14 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
     return Plan(keywords, added, copied if tags else [], still_declined)
 
 
+def _removed_by_hand(current: Mapping[str, list[str]], recorded: Recorded) -> str | None:
+    """The label whose keyword emowatch wrote last and the user has taken out since."""
+    earlier = recorded.tags
+    if earlier is not None and earlier.hierarchical and earlier.hierarchical not in current[HIERARCHICAL]:
+        return earlier.label
+    return None
+
+
 def declined_by_hand(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags | None) -> str | None:
     """The emotion keyword not to put back: the user removed ours by hand after emowatch gave
     this same answer (a correction in Lightroom, say); None when there is none. The same answer
@@ -186,11 +194,7 @@ def declined_by_hand(current: Mapping[str, list[str]], recorded: Recorded, tags:
     target = tags.hierarchical if tags else None
     if not target or target in current[HIERARCHICAL]:
         return None
-    if recorded.declined == tags.label:
-        return target
-    earlier = recorded.tags
-    if (earlier is not None and earlier.label == tags.label and earlier.hierarchical
-            and earlier.hierarchical not in current[HIERARCHICAL]):
+    if tags.label in (recorded.declined, _removed_by_hand(current, recorded)):
         return target
     return None
 
