@@ -92,9 +92,8 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
         return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
     changes = _describe(current, plan.keywords, target, created and target.packet is None)
     changes += (_describe_values(tags),) if not same else ()
-    declined = emotion.declined_by_hand(current, recorded, tags)
-    if declined:
-        changes += (f"{declined} not put back: removed by hand after emowatch wrote it",)
+    if plan.declined and tags.hierarchical:  # declined now (an uncertain result only carries it)
+        changes += (f"{tags.hierarchical} not put back: removed by hand after emowatch wrote it",)
     if dry_run:
         result = WriteResult(path, target.file, "would-write", target.reason, changes)
         return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)

@@ -61,15 +61,15 @@ def image_digest(path: Path | str) -> str | None:
     its decoding depends on - a JPEG's tables and frame (all segments but APPn and comments,
     and Adobe's APP14 colour transform), a PNG's header, palette and transparency - and the
     EXIF orientation it is shown in; none of the metadata around it. None for other formats or
-    a file that cannot be parsed. Reads the whole file."""
+    a file that cannot be read or parsed. Reads the whole file."""
     from PIL import Image
 
     from ..xmp import jpeg, png
 
-    with open_regular(path) as f:
-        data = f.read()
     h = hashlib.blake2b(digest_size=16)
     try:
+        with open_regular(path) as f:
+            data = f.read()
         if data[:3] == b"\xff\xd8\xff":
             lay = jpeg.layout(data)
             for seg in lay.segments:

@@ -100,12 +100,7 @@ class Gate:
 
     def _same_picture(self, entry: Entry, path: str) -> bool:
         """A done photo whose image data is what it was when tagged (its metadata edited)."""
-        if entry.image is None or self._settled(entry) != DONE:
-            return False
-        try:
-            return image_digest(path) == entry.image
-        except OSError:
-            return False
+        return entry.image is not None and self._settled(entry) == DONE and image_digest(path) == entry.image
 
     def _verdict(self, entry: Entry, stamp: Stamp, fp: str) -> Verdict:
         settled = self._settled(entry)

@@ -151,7 +151,7 @@ class Pipeline:
             self.ledger.record_done(job.path, stamp, fp, model=result.model, label=result.label,
                                     confidence=result.confidence, uncertain=result.uncertain,
                                     keywords=result.keywords, action=result.action, attempts=job.attempt,
-                                    seconds=result.seconds, image=_image_digest(job.path))
+                                    seconds=result.seconds, image=image_digest(job.path))
             self._emit(TAGGED, job, result=result, latency=self.clock.time() - job.seen)
         finally:
             self.intake.done(job.path)
@@ -225,10 +225,3 @@ class _Stage(Worker):
 
     def run_step(self) -> None:
         self._step(self)
-
-
-def _image_digest(path: str) -> str | None:
-    try:
-        return image_digest(path)
-    except OSError:
-        return None

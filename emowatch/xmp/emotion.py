@@ -17,7 +17,7 @@ own keywords. `emowatch:copied` records the copies; re-tagging keeps them, `unta
 out again with the rest.
 
 An emotion keyword the user removed by hand is not put back by a re-tag that gives the same
-answer (`declined_by_hand`): that was a correction, not an accident.
+answer (`_declined_by_hand`): that was a correction, not an accident.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
                 raise MetadataError("a keyword contains a line break")
     current, copied = _with_iptc_copied(current, recorded, tags)
     target = tags.hierarchical if tags else None
-    declined = declined_by_hand(current, recorded, tags)
+    declined = _declined_by_hand(current, recorded, tags)
     if declined:  # the user took our keyword out for this same answer: it stays out
         target = None
     if declined:
@@ -185,7 +185,7 @@ def _removed_by_hand(current: Mapping[str, list[str]], recorded: Recorded) -> st
     return None
 
 
-def declined_by_hand(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags | None) -> str | None:
+def _declined_by_hand(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags | None) -> str | None:
     """The emotion keyword not to put back: the user removed ours by hand after emowatch gave
     this same answer (a correction in Lightroom, say); None when there is none. The same answer
     is the same label (a new parent word does not make it another); an uncertain result in
