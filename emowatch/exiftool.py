@@ -342,4 +342,8 @@ class ExiftoolPool(ExiftoolCommands):
                 tool = Exiftool(self.executable, timeout=self.timeout)
                 self._all.append(tool)
                 return tool
-        return self._idle.get()  # wait for one to be free (closed meanwhile, it refuses)
+        tool = self._idle.get()  # wait for one to be free
+        if self._closed:  # closed meanwhile: the process that came free is being closed, its
+            self._idle.put(tool)  # command must not slip in before (close waits for its lock)
+            raise ExiftoolError("exiftool was already closed")
+        return tool

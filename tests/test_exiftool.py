@@ -195,6 +195,43 @@ def test_a_command_waiting_for_a_closed_pool_is_refused(exiftool_bin, pristine):
     assert pool.pids == []  # no process was started again
 
 
+def test_a_command_queued_while_the_pool_closes_never_runs_even_if_closing_is_slow(
+        exiftool_bin, pristine, monkeypatch):
+    # close() marks the pool closed, then waits for each process's lock; the command queued
+    # behind the busy one took the freed process first and ran (a CI run saw "answered")
+    photo = pristine["full.jpg"]
+    pool = ExiftoolPool(exiftool_bin, size=1)
+    real_close = Exiftool.close
+
+    def slow_close(self):  # the window, made wide: the lock is reached a moment later
+        time.sleep(1.0)
+        real_close(self)
+
+    monkeypatch.setattr(Exiftool, "close", slow_close)
+    slow = threading.Thread(target=lambda: pool.read_json(photo, "-if", "sleep 1; 1", "-IPTC:City"))
+    slow.start()
+    deadline = time.monotonic() + 10
+    while pool.busy < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    waited: list = []
+
+    def queued() -> None:
+        try:
+            pool.read_json(photo, "-IPTC:City")
+            waited.append("answered")
+        except ExiftoolError as e:
+            waited.append(str(e))
+
+    second = threading.Thread(target=queued)
+    second.start()
+    time.sleep(0.3)
+    closing = threading.Thread(target=pool.close)
+    closing.start()
+    for t in (slow, second, closing):
+        t.join(timeout=30)
+    assert waited and "closed" in waited[0]
+
+
 def test_close_is_quick(exiftool_bin):
     # closing used to wait 5 s per process for an exit that only came with the end of its input
     for tool in (Exiftool(exiftool_bin), ExiftoolPool(exiftool_bin)):
