@@ -189,6 +189,30 @@ def test_keywords_only_in_iptc_stay_visible_once_xmp_has_ours(name, photo, et, s
     assert other_tags(after, name) == other_tags(before, name)
 
 
+@pytest.mark.parametrize("name", ["plain.jpg", "photo.tif"])
+def test_untag_keeps_an_iptc_record_left_holding_only_its_version(name, photo, et, settings, tags):
+    # the user's own IPTC keyword went later (Lightroom removes it from IPTC and dc:subject):
+    # IPTC held its version and our keywords, and exiftool dropped the emptied record with its
+    # version, which untag then refused as "other metadata would change"
+    path = photo(name)
+    corpus.exiftool("-q", "-overwrite_original", "-IPTC:Keywords=Holiday", path)
+    write_tags(path, tags, settings=settings, exiftool=et)
+    corpus.exiftool("-q", "-overwrite_original", "-IPTC:Keywords-=Holiday", "-XMP-dc:Subject-=Holiday",
+                    path)
+    before = corpus.tags_of(path)
+    assert corpus.as_list(before["IPTC:Keywords"]) == ["Emotion", "Positive"]
+    assert "IPTC:ApplicationRecordVersion" in before
+
+    assert remove_tags(path, settings=settings, exiftool=et).action == "removed"
+    after = corpus.tags_of(path)
+    assert "IPTC:Keywords" not in after and not any(k.startswith("XMP-emowatch:") for k in after)
+    assert after["IPTC:ApplicationRecordVersion"] == before["IPTC:ApplicationRecordVersion"]
+    # a packet emowatch created goes (JPEG), and with it the name of the last program that wrote it
+    for tags_ in (before, after):
+        tags_.pop("XMP-x:XMPToolkit", None)
+    assert other_tags(after, name) == other_tags(before, name)
+
+
 def test_xp_keywords_follow_the_setting(photo, et, tags):
     from emowatch.settings import KeywordSettings, Settings
 

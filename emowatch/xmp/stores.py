@@ -25,6 +25,7 @@ class Stores:
     digest_in_sync: bool  # Photoshop:IPTCDigest exists and matches the IPTC
     has_iptc: bool = False  # any IPTC block at all (exiftool's CurrentIPTCDigest)
     iptc_utf8: bool = False  # the IPTC declares UTF-8 (else exiftool writes its text as Latin-1)
+    iptc_version: str | None = None  # IPTC:ApplicationRecordVersion, as exiftool lists it
 
     def current(self, *, xp: bool) -> dict[str, list[str]]:
         """The lists emowatch manages in this file; XPKeywords only when `xp`."""
@@ -50,6 +51,8 @@ def parse(info: dict[str, Any]) -> Stores:
         digest_in_sync=digest is not None and digest == info.get("File:CurrentIPTCDigest"),
         has_iptc="File:CurrentIPTCDigest" in info,
         iptc_utf8=info.get("IPTC:CodedCharacterSet") == "UTF8",
+        iptc_version=None if info.get("IPTC:ApplicationRecordVersion") is None
+        else str(info["IPTC:ApplicationRecordVersion"]),
     )
 
 
@@ -91,6 +94,10 @@ def args(before: Stores, new: dict[str, list[str]], path: Path) -> list[str]:
             if w not in old:
                 _check_iptc_keyword(w, before.iptc_utf8, path)
                 out.append(f"-IPTC:Keywords+={w}")
+        if not new[IPTC] and before.iptc_version is not None:
+            # exiftool drops an IPTC record left with nothing but its version: the version was
+            # the user's (emowatch adds IPTC keywords only where there were some), so it stays
+            out.append(f"-IPTC:ApplicationRecordVersion={before.iptc_version}")
     if XP in new and xp_words(before.xp) != new[XP]:
         out.append(f"-IFD0:XPKeywords={xp_text(before.xp, new[XP])}")
     return out

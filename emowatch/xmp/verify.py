@@ -23,10 +23,11 @@ OWNED = re.compile(
 # facts about the file rather than its metadata: offsets and sizes that move when a block
 # grows (HEIF keeps XMP in its media data), WebP's container flags (a simple WebP becomes an
 # extended one to hold XMP), exiftool's wording of a warning about unknown maker notes (their
-# bytes are kept; the tests check them)
+# bytes are kept; the tests check them), and the name of the program that last wrote an XMP
+# packet (x:xmptk), which goes with a packet emowatch created when untag removes it
 VOLATILE = re.compile(
     r"^(SourceFile|System:.*|ExifTool:ExifToolVersion|ExifTool:Warning|File:FileSize"
-    r"|QuickTime:MediaDataSize|RIFF:WebP_Flags"
+    r"|QuickTime:MediaDataSize|RIFF:WebP_Flags|XMP-x:XMPToolkit"
     r"|[^:]+:[A-Za-z]*(Offset|Offsets|Start|ByteCounts?))$"
 )
 SAME = {("File:FileType", "Extended WEBP"): "WEBP"}
