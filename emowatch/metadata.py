@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import EmowatchError, MetadataError, WriteError
+from . import atomic
+from .errors import EmowatchError, FileChangedError, MetadataError, WriteError
 from .exiftool import ExiftoolCommands
 from .formats import Format, sniff, written_as
 from .settings import Settings
@@ -62,17 +63,22 @@ def _typed_os_errors(fn):
 
 @_typed_os_errors
 def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
-               exiftool: ExiftoolCommands | None, dry_run: bool = False) -> WriteResult:
+               exiftool: ExiftoolCommands | None, dry_run: bool = False,
+               photo: atomic.FileIdentity | None = None) -> WriteResult:
     """Write `tags` into the photo (or its sidecar): keywords and our namespace.
 
     Re-tagging replaces only what emowatch wrote before; tagging again with the same result
-    changes nothing ("unchanged"), and the first tagged_at is kept.
+    changes nothing ("unchanged"), and the first tagged_at is kept. `photo`: the identity of
+    the file the tags were made from; another file there now (replaced, rewritten while it was
+    classified) gets nothing (FileChangedError).
     """
     path = Path(path)
     for word in (tags.parent, tags.keyword or ""):
         if "|" in word or "\n" in word or "\r" in word:
             raise MetadataError(f"keyword {word!r} cannot contain '|' or a line break", path)
     target = open_target(path, written_as(path), exiftool)
+    if photo is not None:
+        _still_the_photo(path, target, photo)
     target.check_writable()
     packet, created = _load(target)
     recorded = emotion.read(packet)
@@ -107,6 +113,13 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     target.commit(new, lists, check, settings.preserve_mtime)
     result = WriteResult(path, target.file, target.kind, target.reason, changes)
     return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
+
+
+def _still_the_photo(path: Path, target: Target, photo: atomic.FileIdentity) -> None:
+    # a photo's own target read it with its identity; a sidecar's photo is looked at here
+    now = atomic.identity(path) if isinstance(target, Sidecar) else target.expect
+    if now != photo:
+        raise FileChangedError("file changed while it was classified; not tagged", path)
 
 
 @_typed_os_errors

@@ -188,7 +188,7 @@ def load_settings(
     layers: dict[str, Any] = {}
     path = config if config is not None else default_config_path()
     if config is not None or _is_file(path):
-        _merge(layers, _read_toml(path))
+        _merge(layers, _paths_from(path.parent, _read_toml(path)))
     _merge(layers, _from_environ(os.environ if environ is None else environ))
     for key, value in (overrides or {}).items():
         if value is None:
@@ -226,6 +226,22 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from None
+
+
+def _paths_from(folder: Path, layer: dict[str, Any]) -> dict[str, Any]:
+    """A config file's relative paths (model, state_dir, sidecars.dir) are relative to its own
+    folder, not to wherever emowatch is run from."""
+    def fix(cls: type, values: dict[str, Any]) -> None:
+        hints = typing.get_type_hints(cls)
+        for name, raw in values.items():
+            if cls is Settings and name in SECTIONS and isinstance(raw, dict):
+                fix(SECTIONS[name], raw)
+            elif Path in (hints.get(name), *typing.get_args(hints.get(name))) and isinstance(raw, str) \
+                    and raw and not raw.startswith("~") and not Path(raw).is_absolute():
+                values[name] = str(folder.absolute() / raw)
+
+    fix(Settings, layer)
+    return layer
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:

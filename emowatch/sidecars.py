@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from .errors import ReadOnlyError, WriteError
 from .settings import SidecarSettings
@@ -61,16 +63,50 @@ def is_sidecar(path: Path) -> bool:
     return HIDDEN_DIR in path.parts or any(path.name.endswith("." + k) for k in KINDS)
 
 
+EXPLAIN_SCHEMA = 1  # the explanation JSON's "schema": how emowatch knows its own sidecars
+
+
+def our_explanation(path: Path) -> dict[str, Any] | None:
+    """The explanation JSON at `path` if emowatch wrote it; None when there is none, or it is
+    another program's file (beside a photo, one may carry the same name)."""
+    try:
+        doc = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("schema") == EXPLAIN_SCHEMA else None
+
+
+def places(photo: Path, settings: SidecarSettings) -> list[dict[str, Path]]:
+    """Every place (kind -> path) an explanation of `photo` may be in: where `settings` put
+    it, and beside the photo or in its hidden folder, where an earlier run with other settings
+    did; for the photo's real path and for its name as given."""
+    found: list[dict[str, Path]] = []
+    modes = [settings] + [SidecarSettings(mode=m) for m in ("hidden", "beside") if m != settings.mode]
+    for place, resolve in itertools.product(modes, (True, False)):
+        paths = {kind: sidecar_path(photo, kind, place, resolve=resolve) for kind in KINDS}
+        if paths not in found:
+            found.append(paths)
+    return found
+
+
+def owned(paths: dict[str, Path]) -> list[Path]:
+    """The files of one place that are emowatch's, the explanation JSON last: all of them in a
+    hidden `.emowatch/` folder (emowatch's alone); elsewhere (beside the photo, in a central
+    folder) only a set whose JSON emowatch wrote - another program's file may have such a name."""
+    there = [paths[kind] for kind in ("heatmap.png", "regions.png", "explain.json") if paths[kind].is_file()]
+    if there and (paths["explain.json"].parent.name == HIDDEN_DIR
+                  or our_explanation(paths["explain.json"]) is not None):
+        return there
+    return []
+
+
 def remove_sidecars(photo: Path, settings: SidecarSettings, dry_run: bool = False) -> list[Path]:
-    """Delete emowatch's own sidecars of `photo` (and a `.emowatch/` folder left empty): where
-    `settings` puts them, and beside the photo or in its hidden folder too, wherever an
-    earlier run with other settings put them."""
-    places = [settings] + [SidecarSettings(mode=m) for m in ("hidden", "beside") if m != settings.mode]
-    removed = []
-    for place, resolve in itertools.product(places, (True, False)):
-        for kind in KINDS:
-            path = sidecar_path(photo, kind, place, resolve=resolve)
-            if path.is_file() and path not in removed:
+    """Delete emowatch's own sidecars of `photo` (and a `.emowatch/` folder left empty),
+    wherever they are (`places`), and nothing another program wrote (`owned`)."""
+    removed: list[Path] = []
+    for paths in places(photo, settings):
+        for path in owned(paths):
+            if path not in removed:
                 if not dry_run:
                     _unlink(path)
                 removed.append(path)

@@ -10,7 +10,6 @@ TagResult with `error` set; the batch goes on.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,12 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import EmowatchError, UnexpectedError
+from .atomic import identity
+from .errors import EmowatchError, FileChangedError, UnexpectedError
 from .inputs import InputProblem
 from .runtime.classify import Prediction, Prepared, infer, prepare
 from .runtime.model import EmotionModel
 from .settings import Settings, SidecarSettings
-from .sidecars import KINDS, remove_sidecars, sidecar_path
+from .sidecars import HIDDEN_DIR, KINDS, remove_if_empty, remove_sidecars, sidecar_path
 from .tags import EmotionTags
 
 log = logging.getLogger("emowatch.tagging")
@@ -136,21 +136,26 @@ class Tagger:
 
         The keywords are written even when the explanation cannot be made or saved; the photo
         then still reports an error (its heatmap is missing), and an older explanation of
-        another answer goes, as it does when tagging without explanations."""
+        another answer goes, as it does when tagging without explanations. A photo deleted or
+        replaced since it was decoded gets nothing: FileChangedError (the daemon retries)."""
         tags = tags_for(prediction, self.settings)
+        change = _change(prepared)
+        if change is not None:
+            error = FileChangedError(f"file {change} while it was classified; not tagged", prepared.path)
+            return _with_prediction(failed(prepared.path, error, time.perf_counter() - started),
+                                    prediction, tags, {})
         sidecars, unexplained = self._explained(prepared, prediction)
         try:
-            written, stale = self._written(prepared.path, prediction, tags,
-                                           drop_stale=self.explainer is None or unexplained is not None)
+            written, stale = self._written(prepared, prediction, tags, sidecars)
+            change = None if self.write else _change(prepared)
+            if change is not None:  # explanations only: none for another file
+                raise FileChangedError(f"file {change} while it was explained", prepared.path)
         except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
             result = failed(prepared.path, _typed(e, prepared.path), time.perf_counter() - started)
-            if sidecars and not self.dry_run and not os.path.lexists(prepared.path):
-                # deleted while it was being explained: its heatmap explains nothing any more
-                try:
-                    remove_sidecars(prepared.path, self.settings.sidecars)
-                    sidecars = {}
-                except OSError:
-                    pass
+            if sidecars and not self.dry_run and _change(prepared) is not None:
+                # deleted or replaced while it was explained: its heatmap explains nothing there
+                _remove_saved(sidecars)
+                sidecars = {}
             return _with_prediction(result, prediction, tags, sidecars)
         result = TagResult(
             path=prepared.path, seconds=time.perf_counter() - started,
@@ -180,17 +185,20 @@ class Tagger:
         except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
             return {}, _typed(e, prepared.path)
 
-    def _written(self, path: Path, prediction: Prediction, tags: EmotionTags, *,
-                 drop_stale: bool) -> tuple[Any, list[Path]]:
-        """(the metadata write's result, the stale explanation sidecars dropped)."""
+    def _written(self, prepared: Prepared, prediction: Prediction, tags: EmotionTags,
+                 sidecars: dict[str, Path]) -> tuple[Any, list[Path]]:
+        """(the metadata write's result, the explanation sidecars dropped as stale: of another
+        answer, where the one just made is not, or where earlier settings put them)."""
         if not self.write:
             return None, []
         from .explain.save import drop_if_stale
         from .metadata import write_tags
 
-        written = write_tags(path, tags, settings=self.settings, exiftool=self.exiftool, dry_run=self.dry_run)
+        path = prepared.path
+        written = write_tags(path, tags, settings=self.settings, exiftool=self.exiftool, dry_run=self.dry_run,
+                             photo=prepared.identity)
         stale = drop_if_stale(path, prediction.label, self.settings.sidecars, probability=prediction.confidence,
-                              model=prediction.model, dry_run=self.dry_run) if drop_stale else []
+                              model=prediction.model, dry_run=self.dry_run, keep=sidecars.values())
         return written, stale
 
     # -- driver ---------------------------------------------------------------------------
@@ -280,6 +288,30 @@ class Tagger:
         return [(p, started, pred) for (p, started), pred in zip(ready, predictions)]
 
 
+def _change(prepared: Prepared) -> str | None:
+    """"vanished" or "changed" when the file at the photo's path is gone or no longer the one
+    that was decoded; None when it is (or when that cannot be told: the write re-checks)."""
+    if prepared.identity is None:
+        return None
+    try:
+        return None if identity(prepared.path) == prepared.identity else "changed"
+    except FileChangedError:
+        return "vanished"
+    except OSError:
+        return None
+
+
+def _remove_saved(sidecars: dict[str, Path]) -> None:
+    for path in sidecars.values():
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+    for folder in {path.parent for path in sidecars.values()}:
+        if folder.name == HIDDEN_DIR:  # never a photo's own folder (beside), left empty by a deletion
+            remove_if_empty(folder)
+
+
 def _typed(error: Exception, path: Path) -> EmowatchError:
     """An EmowatchError as it is; anything else (a bug) as an UnexpectedError naming it, logged
     with its traceback for a bug report."""
@@ -322,9 +354,16 @@ def untag_photo(item: Path | InputProblem, settings: Settings, *, exiftool: Any 
         from .metadata import remove_tags
 
         written = remove_tags(item, settings=settings, exiftool=exiftool, dry_run=dry_run)
-        removed = remove_sidecars(item, settings.sidecars, dry_run=dry_run)
     except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
         return failed(item, _typed(e, item), time.perf_counter() - started)
+    try:
+        removed = remove_sidecars(item, settings.sidecars, dry_run=dry_run)
+    except Exception as e:  # noqa: BLE001
+        result = failed(item, _typed(e, item), time.perf_counter() - started)
+        if written.written:  # the keywords are gone: say so, not only what failed after
+            result = replace(result, error=f"metadata removed, but {result.error}", action=written.action,
+                             target=written.target, changes=tuple(written.changes or ()))
+        return result
     changes = tuple(written.changes or ()) + tuple(f"remove {p}" for p in removed)
     action = written.action
     if action == "nothing-to-remove" and removed:  # only the explanation sidecars were there

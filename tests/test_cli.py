@@ -220,6 +220,18 @@ def test_explanation_flags_with_no_explain_are_a_usage_error(env, model):
     assert b"emowatch" not in photo.read_bytes()
 
 
+def test_explain_explains_where_the_settings_turn_explanations_off_for_tag(env, model, monkeypatch):
+    # `enabled = false` (a fast `tag`) made `explain` report "explained" and write nothing
+    photo = save(env / "a.jpg")
+    monkeypatch.setenv("EMOWATCH_EXPLAIN_ENABLED", "false")
+    monkeypatch.setenv("EMOWATCH_EXPLAIN_METHOD", "cam")
+    result = run("explain", "--json", "--model", model, photo)
+    [record] = map(json.loads, result.stdout.splitlines())
+    assert result.exit_code == 0 and record["error"] is None
+    assert set(record["sidecars"]) == {"heatmap", "explain", "regions"}
+    assert (env / ".emowatch" / "a.jpg.heatmap.png").is_file()
+
+
 def test_a_folder_without_photos_says_so(env, model):
     (env / "notes").mkdir()
     (env / "notes" / "todo.txt").write_text("buy film")

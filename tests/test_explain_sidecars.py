@@ -220,6 +220,56 @@ def test_a_photo_deleted_while_it_was_explained_leaves_no_heatmap(tiny, tmp_path
     assert result.sidecars == {} and not (tmp_path / HIDDEN_DIR).exists()
 
 
+def _replace_with_another_photo(path: Path, in_place: bool) -> None:
+    other = Image.new("RGB", (640, 480), (200, 30, 30))
+    if in_place:  # the same file rewritten (cat new.jpg > photo.jpg)
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            other.save(f, format="JPEG", quality=80)
+    else:  # another file renamed over it (an editor's save, a sync tool)
+        tmp = path.with_name(".new.jpg")
+        other.save(tmp, quality=80)
+        os.replace(tmp, path)
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["tag", "explain"])
+@pytest.mark.parametrize("how", ["replaced", "rewritten", "deleted"])
+def test_a_photo_changed_while_it_was_explained_gets_neither_keywords_nor_heatmap(tiny, tmp_path, how, write):
+    # the keywords and heatmap of the photo that was decoded went into the one that replaced it
+    settings = Settings(explain=ExplainSettings(method="cam"))
+    cam = make_explainer(tiny, settings.explain)
+
+    class ChangedMeanwhile:
+        def explain(self, prepared, prediction):
+            explanation = cam.explain(prepared, prediction)
+            if how == "deleted":
+                prepared.path.unlink()
+            else:
+                _replace_with_another_photo(prepared.path, in_place=how == "rewritten")
+            return explanation
+
+    photo = write_photo(tmp_path)
+    [result] = list(Tagger(tiny, settings, explainer=ChangedMeanwhile(), write=write).tag([photo]))
+    assert not result.ok and result.sidecars == {}, result
+    assert result.error_type in ("FileChangedError", "DecodeError"), result.error
+    assert not (tmp_path / HIDDEN_DIR).exists()
+    if how != "deleted":
+        assert result.transient
+        assert b"emowatch" not in photo.read_bytes()
+
+
+def test_a_photo_changed_before_it_is_written_is_not_tagged(tiny, tmp_path):
+    # between decoding and writing (explanations off): the same check, in the metadata write
+    photo = write_photo(tmp_path)
+    tagger = Tagger(tiny, Settings())
+    prepared = tagger.prepare(photo)
+    [prediction] = tagger.infer([prepared])
+    _replace_with_another_photo(photo, in_place=True)
+    result = tagger.finish(prepared, prediction, 0.0)
+    assert result.error_type == "FileChangedError" and result.transient, result
+    assert b"emowatch" not in photo.read_bytes()
+
+
 def test_a_full_disk_leaves_no_empty_sidecar_folder(tiny, tmp_path, monkeypatch):
     import errno
 
@@ -355,7 +405,7 @@ def test_a_photo_named_through_a_symlink_has_the_same_sidecars(tiny, tmp_path, m
     # one an earlier version placed by the name it was given is found too
     old = sidecar_path(tmp_path / "link" / photo.name, "explain.json", settings.sidecars, resolve=False)
     old.parent.mkdir(parents=True, exist_ok=True)
-    old.write_text("{}")
+    old.write_text(json.dumps({"schema": 1, "label": "positive"}))  # emowatch's own
     untag_photo(photo, settings)
     assert not any(p.exists() for p in result.sidecars.values())
     assert untag_photo(tmp_path / "link" / photo.name, settings).ok and not old.exists()
@@ -401,3 +451,81 @@ def test_an_explanation_that_fails_drops_one_of_another_label(tiny, tmp_path):
     assert again.error == ("metadata unchanged, but no explanation saved: "
                            "unexpected ZeroDivisionError: division by zero")
     assert not any(p.exists() for p in tagged.sidecars.values())
+
+
+def _another_programs_files(photo: Path) -> dict[Path, bytes]:
+    files = {photo.with_name(photo.name + ".explain.json"): b'{"tool": "other", "note": "mine"}\n',
+             photo.with_name(photo.name + ".heatmap.png"): b"another program's picture"}
+    for path, data in files.items():
+        path.write_bytes(data)
+    return files
+
+
+def test_untag_removes_no_file_beside_the_photo_that_emowatch_did_not_write(tiny, tmp_path):
+    from emowatch.tagging import untag_photo
+
+    photo = write_photo(tmp_path, size=(320, 240))
+    theirs = _another_programs_files(photo)
+    [result] = list(_cam_tagger(tiny).tag([photo]))  # ours go to the hidden folder
+    assert result.ok and HIDDEN_DIR in result.sidecars["heatmap"].parts
+    untagged = untag_photo(photo, Settings())
+    removed = [c for c in untagged.changes if c.startswith(f"remove {tmp_path}")]
+    assert untagged.ok and len(removed) == 3 and all(HIDDEN_DIR in c for c in removed), untagged.changes
+    assert {p: p.read_bytes() for p in theirs} == theirs and not (tmp_path / HIDDEN_DIR).exists()
+
+
+def test_an_explanation_beside_the_photo_does_not_replace_another_programs_file(tiny, tmp_path):
+    photo = write_photo(tmp_path, size=(320, 240))
+    theirs = _another_programs_files(photo)
+    settings = Settings(explain=ExplainSettings(method="cam"), sidecars=SidecarSettings(mode="beside"))
+    [result] = list(_cam_tagger(tiny, settings, write=False).tag([photo]))
+    assert result.error.startswith("no explanation saved: cannot write the ") and "not emowatch's" in result.error
+    assert {p: p.read_bytes() for p in theirs} == theirs
+    assert not photo.with_name(photo.name + ".regions.png").exists()
+
+
+@pytest.mark.parametrize("explain_again", [True, False])
+def test_a_retag_with_another_answer_drops_the_old_heatmap_where_earlier_settings_put_it(
+        tiny, tmp_path, explain_again):
+    from emowatch.tagging import untag_photo
+
+    photo = write_photo(tmp_path, size=(320, 240))
+    [first] = list(_cam_tagger(tiny).tag([photo]))  # hidden folder
+    old = first.sidecars
+    doc = json.loads(old["explain"].read_text())
+    doc["label"] = "other" if first.label != "other" else "negative"  # it explained another answer
+    old["explain"].write_text(json.dumps(doc))
+    beside = Settings(explain=ExplainSettings(method="cam"), sidecars=SidecarSettings(mode="beside"))
+    tagger = _cam_tagger(tiny, beside) if explain_again else Tagger(tiny, beside)
+    [again] = list(tagger.tag([photo]))
+    assert again.ok, again.error
+    assert not any(p.exists() for p in old.values()) and not (tmp_path / HIDDEN_DIR).exists()
+    assert any("an earlier explanation of another answer" in c for c in again.changes)
+    assert bool(again.sidecars) == explain_again and all(p.is_file() for p in again.sidecars.values())
+    assert untag_photo(photo, beside).ok
+
+
+def test_the_explanation_json_names_the_file_behind_a_symlink(tiny, tmp_path):
+    photo = write_photo(tmp_path / "real", size=(320, 240))
+    (tmp_path / "album").mkdir()
+    link = tmp_path / "album" / "favourite.jpg"
+    link.symlink_to(photo)
+    [result] = list(_cam_tagger(tiny, write=False).tag([link]))
+    doc = json.loads(result.sidecars["explain"].read_text())
+    assert doc["photo"] == "IMG_1.jpg" and doc["heatmap"] == "IMG_1.jpg.heatmap.png"
+
+
+def test_untag_says_the_metadata_went_when_only_the_sidecars_could_not(tiny, tmp_path, monkeypatch):
+    from emowatch import tagging
+    from emowatch.errors import ReadOnlyError
+
+    photo = write_photo(tmp_path, size=(320, 240))
+    assert list(_cam_tagger(tiny).tag([photo]))[0].ok
+
+    def read_only(photo, settings, dry_run=False):  # a read-only mount cannot be made here
+        raise ReadOnlyError("cannot remove emowatch's sidecar: Read-only file system", photo)
+
+    monkeypatch.setattr(tagging, "remove_sidecars", read_only)
+    result = tagging.untag_photo(photo, Settings())
+    assert result.error == "metadata removed, but cannot remove emowatch's sidecar: Read-only file system"
+    assert result.action == "removed" and b"emowatch" not in photo.read_bytes()

@@ -170,3 +170,18 @@ def test_keyword_with_a_separator_is_refused(photo, et, settings):
     bad = EmotionTags("positive", "Happy|Sad", "Emotion", 0.9, {"positive": 0.9}, "m@1")
     unchanged_after(path, MetadataError,
                     lambda: write_tags(path, bad, settings=settings, exiftool=et))
+
+
+@pytest.mark.parametrize("name", ["plain.jpg", "photo.tif", "IMG_1.CR2"])
+def test_a_photo_that_is_not_the_one_classified_gets_no_tags(name, photo, tmp_path, et, settings, tags):
+    # the tags were made from the file that was decoded; another one there now gets none
+    from emowatch.atomic import identity
+
+    path = corpus.fake_raw(tmp_path / name) if name.endswith(".CR2") else photo(name)
+    decoded = identity(path)
+    os.utime(path, ns=(decoded.mtime_ns, decoded.mtime_ns + 1_000_000))  # rewritten since
+    err = unchanged_after(path, FileChangedError, lambda: write_tags(
+        path, tags, settings=settings, exiftool=et, photo=decoded))
+    assert "changed while it was classified" in str(err) and err.transient
+    assert not list(tmp_path.glob("*.xmp"))
+    assert write_tags(path, tags, settings=settings, exiftool=et, photo=identity(path)).written

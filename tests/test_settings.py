@@ -124,3 +124,19 @@ def test_a_misspelt_environment_variable_is_an_error_not_ignored():
     with pytest.raises(ConfigError, match="EMOWATCH_ZZZ; known: EMOWATCH_BATCH_SIZE, "):
         load_settings(None, environ={"EMOWATCH_ZZZ": "1"})
     assert load_settings(None, environ={"EMOWATCH_KEYWORDS_XP_KEYWORDS": "false"}).keywords.xp_keywords is False
+
+
+def test_relative_paths_in_a_config_file_are_relative_to_its_folder(tmp_path, monkeypatch):
+    # run from elsewhere, `dir = "heat"` scattered the sidecars and untag did not find them
+    folder = tmp_path / "config"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('model = "models/mine.onnx"\n[sidecars]\nmode = "central"\ndir = "heat"\n'
+                      '[daemon]\nstate_dir = "~/state"\n')
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(Path("config/config.toml"), environ={})
+    assert s.model == folder / "models" / "mine.onnx" and s.sidecars.dir == folder / "heat"
+    assert s.daemon.state_dir == Path("~/state").expanduser()
+    # from the environment or a flag, a relative path is where emowatch is run from
+    s = load_settings(config, environ={"EMOWATCH_SIDECARS_DIR": "here"}, overrides={"model": "m.onnx"})
+    assert s.sidecars.dir == Path("here") and s.model == Path("m.onnx")

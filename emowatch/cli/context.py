@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.console import Console
@@ -45,8 +45,12 @@ class AppContext:
         return self._exiftool
 
     def explainer(self, enabled: bool | None = None) -> Any:
+        """The explainer the settings ask for; `enabled` overrides theirs (`explain` always
+        explains, even where the settings turn explanations off for `tag`)."""
         explain = self.settings.explain
-        if not (explain.enabled if enabled is None else enabled):
+        if enabled is not None:
+            explain = replace(explain, enabled=enabled)
+        if not explain.enabled:
             return None
         from ..explain import make_explainer
 

@@ -12,19 +12,19 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from PIL import Image
 
 from ..errors import ReadOnlyError, WriteError
 from ..settings import SidecarSettings
-from ..sidecars import remove_if_empty, sidecar_path
+from ..sidecars import (EXPLAIN_SCHEMA, HIDDEN_DIR, our_explanation, owned, places, remove_if_empty,
+                        sidecar_path)
 from .atomicfile import write_atomic
 from .explanation import Explanation
 from .heatmap import render
 
-SCHEMA = 1
 KINDS = {"heatmap": "heatmap.png", "explain": "explain.json", "regions": "regions.png"}
 
 
@@ -37,12 +37,20 @@ def save_explanation(photo: Path, image: Image.Image, explanation: Explanation,
                      settings: SidecarSettings, *, dry_run: bool = False) -> dict[str, Path]:
     """Write the three sidecars of `photo`; returns their paths (computed only, in a dry run)."""
     paths = sidecar_paths(photo, settings)
+    if paths["explain"].parent.name != HIDDEN_DIR and our_explanation(paths["explain"]) is None:
+        # beside the photo or in a central folder, a file of that name may be another program's
+        for key, path in paths.items():
+            if os.path.lexists(path):
+                raise WriteError(f"cannot write the {KINDS[key]} sidecar: {path} is not emowatch's "
+                                 "(no explanation of its own is beside it); not replaced", path)
     if dry_run:
         return paths
     files = {
         # the region map first, the JSON that refers to it next, the heatmap last
         "regions": region_map_png(explanation.segments),
-        "explain": (json.dumps(explanation_json(photo, explanation, paths), indent=1) + "\n").encode(),
+        # named as the file it explains (a photo reached through a symlink: the file behind it)
+        "explain": (json.dumps(explanation_json(Path(os.path.realpath(photo)), explanation, paths),
+                               indent=1) + "\n").encode(),
         "heatmap": heatmap_png(image, explanation),
     }
     for key, data in files.items():
@@ -83,10 +91,14 @@ def follow_move(old: Path, new: Path, settings: SidecarSettings) -> list[Path]:
     already at the new name explained the photo that had that name before: they are replaced.
     Nothing happens when `old` has no explanation of ours. Returns the new paths."""
     src, dst = sidecar_paths(old, settings), sidecar_paths(new, settings)
-    doc = _our_explanation(src["explain"]) if src != dst else None
+    doc = our_explanation(src["explain"]) if src != dst else None
     if doc is None:
         return []
-    _remove_quietly(p for p in dst.values() if p.is_file())
+    there = [p for p in dst.values() if p.is_file()]
+    ours = owned({KINDS[key]: path for key, path in dst.items()})
+    if len(ours) < len(there):
+        return []  # another program's files carry the new name's sidecar names: ours stay put
+    _remove_quietly(ours)
     doc["photo"] = Path(new).name
     doc["heatmap"] = dst["heatmap"].name
     if isinstance(doc.get("region_map"), dict):
@@ -111,21 +123,28 @@ SAME_ANSWER = 1e-3
 
 
 def drop_if_stale(photo: Path, label: str, settings: SidecarSettings, *, probability: float | None = None,
-                  model: str | None = None, dry_run: bool = False) -> list[Path]:
+                  model: str | None = None, dry_run: bool = False, keep: Iterable[Path] = ()) -> list[Path]:
     """Remove the sidecars of an earlier explanation of `photo` that no longer explains its
-    answer (it was re-tagged without one after the photo or the model changed): one of another
-    label, or, when they are given, of another model or a probability more than SAME_ANSWER away.
-    A heatmap must never argue for an answer the photo's keywords no longer give."""
-    paths = sidecar_paths(photo, settings)
-    earlier = _our_explanation(paths["explain"])
-    if earlier is None or _still_explains(earlier, label, probability, model):
-        return []
-    there = [path for path in paths.values() if path.is_file()]
-    if not dry_run:
-        _remove_quietly(there)
-        if settings.mode == "hidden":
-            remove_if_empty(paths["explain"].parent)
-    return there
+    answer (the photo or the model changed since): one of another label, or, when they are
+    given, of another model or a probability more than SAME_ANSWER away; wherever an
+    explanation of it may be (also where earlier settings put one), except the place of `keep`
+    (the explanation just made). A heatmap must never argue for an answer the photo's keywords
+    no longer give."""
+    dropped: list[Path] = []
+    keep = set(keep)
+    for paths in places(photo, settings):
+        if paths["explain.json"] in keep:
+            continue
+        earlier = our_explanation(paths["explain.json"])
+        if earlier is None or _still_explains(earlier, label, probability, model):
+            continue
+        there = [path for path in paths.values() if path.is_file() and path not in dropped]
+        if not dry_run:
+            _remove_quietly(there)
+            if paths["explain.json"].parent.name == HIDDEN_DIR:
+                remove_if_empty(paths["explain.json"].parent)
+        dropped += there
+    return dropped
 
 
 def _still_explains(earlier: dict[str, Any], label: str, probability: float | None, model: str | None) -> bool:
@@ -134,16 +153,6 @@ def _still_explains(earlier: dict[str, Any], label: str, probability: float | No
     recorded = earlier.get("probability")
     return probability is None or (isinstance(recorded, (int, float))
                                    and abs(recorded - probability) <= SAME_ANSWER)
-
-
-def _our_explanation(path: Path) -> dict[str, Any] | None:
-    """The explanation JSON at `path` if emowatch wrote it; None when there is none, or it is
-    another tool's file (beside a photo, one may carry the same name)."""
-    try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("schema") == SCHEMA else None
 
 
 def legend_text(explanation: Explanation) -> str:
@@ -171,7 +180,7 @@ def explanation_json(photo: Path, explanation: Explanation, paths: dict[str, Pat
     e = explanation
     size = e.segments.shape
     return {
-        "schema": SCHEMA,
+        "schema": EXPLAIN_SCHEMA,
         "photo": Path(photo).name,
         "model": e.model,
         "method": e.method,

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import DecodeError
+from ..atomic import FileIdentity, identity
+from ..errors import DecodeError, FileChangedError
 from ..formats import Format
 from .decode import decode
 from .model import EmotionModel
@@ -30,6 +31,7 @@ class Prepared:
     size: tuple[int, int]  # the photo's full upright size
     seconds: float  # time spent decoding and preprocessing
     from_preview: bool = False  # decoded from the JPEG's embedded camera preview
+    identity: FileIdentity | None = None  # the file that was decoded: what is written must be it
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ def prepare(path: Path, model: EmotionModel, min_side: int | None = None, *,
     time, larger, for `image` alone; if that fails, the smaller image stands in."""
     start = time.perf_counter()
     info = model.info
+    before = _identity(path)
     decoded = decode(path, min_side=info.input_size, previews=previews)
     pixels = model_image(decoded.image, info.input_size, info.resize)
     image = decoded.image
@@ -62,8 +65,18 @@ def prepare(path: Path, model: EmotionModel, min_side: int | None = None, *,
             image = decode(path, min_side=min_side, previews=previews).image
         except DecodeError:
             pass  # decodable at a smaller scale: the heatmap is drawn on what there is
+    if before is None or _identity(path) != before:
+        raise FileChangedError("file changed while it was read; not classified", path)
     return Prepared(Path(path), decoded.format, image, pixels, decoded.size,
-                    time.perf_counter() - start, decoded.from_preview)
+                    time.perf_counter() - start, decoded.from_preview, before)
+
+
+def _identity(path: Path) -> FileIdentity | None:
+    """None when there is no file to stat (decoding then says why)."""
+    try:
+        return identity(path)
+    except (FileChangedError, OSError):
+        return None
 
 
 def infer(batch: list[Prepared], model: EmotionModel) -> list[Prediction]:
