@@ -32,7 +32,11 @@ def test_missing_model_is_a_clear_error(tmp_path):
         EmotionModel.load(tmp_path / "nope.onnx")
 
 
-@pytest.mark.parametrize("content", [b"", b"this is not a model at all\n" * 10, b"\x08\x07\x12"])
+@pytest.mark.parametrize("content", [
+    b"", b"this is not a model at all\n" * 10, b"\x08\x07\x12",
+    b"pizza",  # "p" is field 14 (metadata) as a number, not a message: a TypeError traceback
+    b"\x72\x07\x08\x80\x80\x80\x80\x80\x02\x3a\x00",  # a metadata key that is a number (2**36): bytes(2**36)
+])
 def test_corrupt_model_is_a_clear_error(tmp_path, content):
     path = tmp_path / "bad.onnx"
     path.write_bytes(content)

@@ -28,13 +28,16 @@ def read_metadata(path: Path) -> dict[str, str]:
     seen_graph = False
     for number, value in _fields(data):
         if number == _METADATA_PROPS:
+            if not isinstance(value, memoryview):  # a message is length-delimited (wire type 2)
+                raise OnnxParseError("malformed metadata entry")
             entry = dict(_fields(value))
+            key, val = entry.get(1, b""), entry.get(2, b"")
+            if not isinstance(key, (bytes, memoryview)) or not isinstance(val, (bytes, memoryview)):
+                raise OnnxParseError("metadata entry is not text")
             try:
-                key = bytes(entry.get(1, b"")).decode("utf-8")
-                val = bytes(entry.get(2, b"")).decode("utf-8")
-            except (UnicodeDecodeError, TypeError):
+                props[bytes(key).decode("utf-8")] = bytes(val).decode("utf-8")
+            except UnicodeDecodeError:
                 raise OnnxParseError("metadata entry is not text") from None
-            props[key] = val
         elif number == 7:
             seen_graph = True
     if not seen_graph:
