@@ -75,6 +75,13 @@ class ExiftoolError(MetadataError):
     """exiftool failed on a file, or could not be started."""
 
 
+class ExiftoolDiedError(ExiftoolError):
+    """exiftool ended or hung in the middle of a command (killed, out of memory): the file is
+    as it was, and a fresh exiftool may well succeed, so retrying can help."""
+
+    transient = True
+
+
 class ExiftoolMissingError(ExiftoolError):
     """exiftool is not installed."""
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Self
 
-from .errors import ExiftoolError, ExiftoolMissingError
+from .errors import ExiftoolDiedError, ExiftoolError, ExiftoolMissingError
 
 # -common_args go after every command's own arguments
 COMMON_ARGS = ("-charset", "filename=utf8", "-api", "LargeFileSupport=1")
@@ -155,7 +155,7 @@ class Exiftool(ExiftoolCommands):
         with self._lock:
             if self._closed:  # a process started now would outlive its owner's clean-up
                 raise ExiftoolError("exiftool was already closed")
-            if self._proc is None or self._proc.poll() is not None:
+            if self._proc is None or self._proc.poll() is not None or self._ended():
                 self._start()
             self._counter += 1
             n = self._counter
@@ -213,6 +213,15 @@ class Exiftool(ExiftoolCommands):
                 except OSError:
                     pass
 
+    def _ended(self) -> bool:
+        """Whether exiftool ended since its last command (killed, say): its output is then at
+        end of file. Any output between commands also means it is not in step any more."""
+        proc = self._proc
+        assert proc is not None and proc.stdout
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            return bool(sel.select(0))
+
     def _communicate(self, payload: bytes, n: int, timeout: float) -> ExiftoolResult:
         proc = self._proc
         assert proc is not None and proc.stdin and proc.stdout and proc.stderr
@@ -221,7 +230,7 @@ class Exiftool(ExiftoolCommands):
             proc.stdin.flush()
         except OSError:
             self._stop()
-            raise ExiftoolError("exiftool exited unexpectedly") from None
+            raise ExiftoolDiedError("exiftool exited unexpectedly") from None
         out, err = bytearray(), bytearray()
         out_marker = f"{{ready{n}}}\n".encode()
         err_re = re.compile(rb"\{status=(\d+)\}\{ready%d\}\n$" % n)
@@ -233,13 +242,13 @@ class Exiftool(ExiftoolCommands):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._kill()
-                    raise ExiftoolError(f"exiftool did not answer within {timeout:.0f} s")
+                    raise ExiftoolDiedError(f"exiftool did not answer within {timeout:.0f} s")
                 for key, _ in sel.select(remaining):
                     chunk = os.read(key.fd, 1 << 16)
                     if not chunk:
                         self._kill()
-                        raise ExiftoolError("exiftool exited unexpectedly: "
-                                            + err.decode("utf-8", "replace").strip()[-300:])
+                        said = err.decode("utf-8", "replace").strip()[-300:]
+                        raise ExiftoolDiedError("exiftool exited unexpectedly" + (f": {said}" if said else ""))
                     key.data.extend(chunk)
         m = err_re.search(err)
         assert m is not None
@@ -264,8 +273,11 @@ class Exiftool(ExiftoolCommands):
 # exiftool -stay_open never ends by itself: at the end of its input it sleeps and reads again, so
 # an emowatch killed with -9 would leave it polling forever. Where there is a POSIX shell, its
 # input is relayed through `cat`; when our end of the pipe closes for any reason, cat ends and
-# the shell tells exiftool to stop.
-_RELAY = '{ cat; printf -- "-stay_open\\nFalse\\n"; } | exec "$@"'
+# the shell tells exiftool to stop. Only exiftool keeps our output pipes (the shell closes its
+# own copies, cat's go elsewhere), so that its death is their end of file at once, not a wait
+# for the timeout. (A background list reads /dev/null unless told: stdin is handed over as fd 3.)
+_RELAY = ('exec 3<&0; { cat <&3; printf -- "-stay_open\\nFalse\\n"; } 2>/dev/null | "$@" 3<&- & '
+          'exec 0<&- 1>&- 2>&- 3<&-; wait')
 
 
 def _command(argv: list[str]) -> list[str]:

@@ -112,6 +112,38 @@ def test_a_killed_process_is_restarted_on_the_next_command(exiftool_bin, pristin
         assert tool.pid != old
 
 
+def _exiftool_itself(tool: Exiftool) -> psutil.Process:
+    """The perl process, not the shell that relays its input (see exiftool._RELAY)."""
+    found = [p for p in psutil.Process(tool.pid).children(recursive=True) if "perl" in p.exe()]
+    return found[0] if found else psutil.Process(tool.pid)
+
+
+def test_exiftool_dying_mid_command_is_told_at_once_and_may_be_retried(exiftool_bin, pristine):
+    # with the relay holding our pipes open, a killed exiftool was waited for until the timeout
+    # (120 s a photo), then reported as "did not answer", and the daemon never retried
+    import threading
+    import time
+
+    from emowatch.errors import ExiftoolDiedError
+
+    with Exiftool(exiftool_bin, timeout=60) as tool:
+        victim = _exiftool_itself(tool)
+        threading.Timer(0.5, victim.kill).start()
+        started = time.monotonic()
+        with pytest.raises(ExiftoolDiedError, match="exiftool exited unexpectedly") as info:
+            tool.execute("-if", "sleep(5)", "-ver", str(pristine["full.jpg"]))
+        assert time.monotonic() - started < 5 and info.value.transient
+        assert tool.read_json(pristine["full.jpg"], "-IPTC:City")["IPTC:City"] == "Paris"
+
+
+def test_exiftool_killed_between_commands_is_restarted_quietly(exiftool_bin, pristine):
+    with Exiftool(exiftool_bin) as tool:
+        victim = _exiftool_itself(tool)
+        victim.kill()
+        victim.wait(timeout=10)
+        assert tool.read_json(pristine["full.jpg"], "-IPTC:City")["IPTC:City"] == "Paris"
+
+
 def test_large_output_comes_through_whole(et, pristine, tmp_path):
     big = corpus.lightroom_xmp(padding_lines=0).replace(
         b'photoshop:City="Paris"', b'photoshop:City="' + b"P" * 500_000 + b'"')
