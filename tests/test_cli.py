@@ -155,9 +155,11 @@ def test_ctrl_c_stops_the_batch_says_so_and_exits_130(env, model):
     assert not [p for p in (env / "shoot").iterdir() if "emowatch-tmp" in p.name]
 
 
-def test_a_reader_that_goes_away_stops_the_batch_quietly(env, model):
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_a_reader_that_goes_away_stops_the_batch_quietly(env, model, as_json):
+    # text went through rich, whose SystemExit(1) said "some photos failed"
     photos = [save(env / "shoot" / f"{i:02}.jpg", seed=i) for i in range(40)]
-    proc = _tagging(["--json", "--model", model, "--min-confidence", "0", env / "shoot"])
+    proc = _tagging(["--json"] * as_json + ["--model", model, "--min-confidence", "0", env / "shoot"])
     proc.stdout.readline()
     proc.stdout.close()  # `| head -1`
     assert proc.wait(timeout=60) == 141

@@ -243,3 +243,22 @@ def test_a_watched_folder_that_goes_away_is_an_error_and_ends_the_daemon(tmp_pat
         assert daemon.proc.wait(TIMEOUT) == 1  # by itself
     finally:
         daemon.finish()
+
+
+@pytest.mark.parametrize("json_log", [True, False], ids=["json-log", "log"])
+def test_a_daemon_whose_reader_goes_away_stops_and_says_so_by_its_exit_code(tmp_path, env, shoot, json_log):
+    # `emowatch run … | head -1`: rich ended the backfill thread with SystemExit (the photos
+    # already there were never tagged, exit 0), and the JSON log failed on every event
+    watch, photos = shoot
+    model = make_model(tmp_path / "m.onnx")
+    args = [a for a in _args(tmp_path, model, watch) if json_log or a != "--json-log"]
+    proc = subprocess.Popen([sys.executable, "-c", "from emowatch.cli.main import main; main()", "run",
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.readline()
+    proc.stdout.close()
+    try:
+        assert proc.wait(timeout=TIMEOUT) == 141
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert b"Traceback" not in proc.stderr.read() and not temp_files(watch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -60,7 +61,15 @@ class AppContext:
         self._stack.close()
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own answer is SystemExit(1): in a daemon's thread that silently ended the
+        # thread, and `tag … | head` exited 1 ("some photos failed") instead of 141
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+
 def make_consoles(force_terminal: bool | None = None) -> tuple[Console, Console]:
-    out = Console(file=sys.stdout, force_terminal=force_terminal, soft_wrap=True, highlight=False)
-    err = Console(file=sys.stderr, force_terminal=force_terminal, soft_wrap=True, highlight=False)
+    out = _Console(file=sys.stdout, force_terminal=force_terminal, soft_wrap=True, highlight=False)
+    err = _Console(file=sys.stderr, force_terminal=force_terminal, soft_wrap=True, highlight=False)
     return out, err

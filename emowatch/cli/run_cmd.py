@@ -92,6 +92,8 @@ def run(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
             daemon.add_listener(view)
             with view:
                 finished = serve(daemon)
+                if daemon.output_gone.is_set():
+                    raise BrokenPipeError  # exit 141, as for `tag … | head`
     finally:
         app.close()
     ctx.exit(EXIT_OK if finished else EXIT_FAILED)

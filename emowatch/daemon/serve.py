@@ -17,8 +17,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def serve(daemon, *, tick: float = 0.25, join_timeout: float = 30.0,
           hard_exit: Callable[[int], None] = os._exit) -> bool:
     """Start `daemon`, wait for a stop signal (or for a watched folder to go away: it is told
-    as an error, and the daemon stops), stop and join it. True if every thread ended and no
-    watched folder was lost."""
+    as an error, and the daemon stops; or for the reader of its output to go away), stop and
+    join it. True if every thread ended and no watched folder was lost."""
     asked = threading.Event()
     lost = False
 
@@ -34,6 +34,8 @@ def serve(daemon, *, tick: float = 0.25, join_timeout: float = 30.0,
             while not asked.wait(tick):
                 if daemon.lost_roots():
                     lost = True
+                    break
+                if daemon.output_gone.is_set():
                     break
         finally:
             daemon.stop()

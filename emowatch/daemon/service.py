@@ -61,6 +61,7 @@ class Daemon:
         self.ledger = ledger
         self.stats = Stats(clock)
         self._listeners: list[Listener] = list(listeners)
+        self.output_gone = threading.Event()  # a listener's reader went away (`run | head`): stop
         self._stop_lock = threading.Lock()
         self._stopped = False
         self.started_at: float | None = None
@@ -158,8 +159,17 @@ class Daemon:
         for listener in list(self._listeners):
             try:
                 listener(event)
+            except BrokenPipeError:  # nothing reads this view any more: the daemon stops, as a
+                self._drop_listener(listener)  # program whose reader is gone does (exit 141)
+                self.output_gone.set()
             except Exception:  # noqa: BLE001 - a view must never take a worker down
                 log.exception("listener failed on %s", event.kind)
+
+    def _drop_listener(self, listener: Listener) -> None:
+        try:
+            self._listeners.remove(listener)
+        except ValueError:
+            pass  # dropped by another thread meanwhile
 
     def _observe(self, seen) -> None:
         self.settler.observe(seen)
