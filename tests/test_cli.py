@@ -234,6 +234,22 @@ def test_explain_explains_where_the_settings_turn_explanations_off_for_tag(env, 
     assert (env / ".emowatch" / "a.jpg.heatmap.png").is_file()
 
 
+def test_a_model_that_cannot_run_is_one_error_before_any_photo(env):
+    # it was found at the first photo and told once per photo; the daemon recorded every photo
+    # of the library as failed, and kept them so after the model was fixed
+    from emowatch import modelmeta
+    from models import tiny_info
+
+    meta = tiny_info().to_metadata()
+    meta[modelmeta.KEY_LABELS] = '["a", "b"]'  # the graph has three logits
+    bad = make_model(env / "bad.onnx", metadata=meta)
+    for i in range(3):
+        save(env / "shoot" / f"{i}.jpg", seed=i)
+    result = run("tag", "--json", "--no-explain", "--model", bad, env / "shoot")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("error") == 1 and "metadata names 2 labels" in result.stderr
+
+
 def test_a_folder_without_photos_says_so(env, model):
     (env / "notes").mkdir()
     (env / "notes" / "todo.txt").write_text("buy film")

@@ -105,8 +105,9 @@ def test_label_count_must_match_the_graph(tmp_path):
     meta = tiny_info().to_metadata()
     meta[modelmeta.KEY_LABELS] = '["a", "b"]'
     model = EmotionModel.load(make_model(tmp_path / "m.onnx", metadata=meta))
-    with pytest.raises(ModelError, match="expected"):
-        model.run(np.zeros((1, 3, 64, 64), np.float32))
+    # seen in the graph's declared logits, before any photo runs
+    with pytest.raises(ModelError, match=r"the model's logits are \['N', 3\]; its metadata names 2 labels"):
+        model.ready()
 
 
 def test_session_is_created_lazily(tmp_path):

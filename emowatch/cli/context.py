@@ -31,6 +31,12 @@ class AppContext:
             self._model = EmotionModel.load(s.model, device=s.device, threads=s.threads)
         return self._model
 
+    def ready_model(self) -> EmotionModel:
+        """The model, its session made and its graph checked (EmotionModel.ready): for the
+        commands that classify, before the first photo."""
+        self.model.ready()
+        return self.model
+
     @property
     def exiftool(self) -> Any:
         """The long-lived exiftools (one per writer thread), or None where exiftool is not

@@ -83,7 +83,7 @@ def run(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     app = AppContext(settings, out, err)
     try:
         with Ledger.open(settings.daemon.state_dir) as ledger:
-            tagger = Tagger(app.model, settings, exiftool=_exiftool(app), explainer=app.explainer())
+            tagger = Tagger(app.ready_model(), settings, exiftool=_exiftool(app), explainer=app.explainer())
             daemon = Daemon(roots, tagger, ledger, settings, retry_failed=params["retry_failed"])
             if params["json_log"] or not app.out.is_terminal:
                 view = LogView(app.out, daemon.stats, json_lines=params["json_log"])

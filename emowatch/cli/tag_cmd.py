@@ -79,7 +79,7 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
                 app.err.print(f"[dim]removed a temp file left by an interrupted write: {escape(str(leftover))}[/]")
         if app.exiftool is None:
             _note_exiftool(app)
-        tagger = Tagger(app.model, settings, exiftool=app.exiftool, explainer=app.explainer(),
+        tagger = Tagger(app.ready_model(), settings, exiftool=app.exiftool, explainer=app.explainer(),
                         dry_run=params["dry_run"])
         code = _report(app, lambda started: tagger.tag(items, on_start=started), total=len(items),
                        as_json=params["as_json"], verb="Tagging",
@@ -128,7 +128,7 @@ def explain(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     the region map NAME.regions.png (see --sidecars).
     """
     with _opened(paths, params) as (app, items):
-        tagger = Tagger(app.model, app.settings, explainer=app.explainer(enabled=True), write=False)
+        tagger = Tagger(app.ready_model(), app.settings, explainer=app.explainer(enabled=True), write=False)
         code = _report(app, lambda started: tagger.tag(items, on_start=started), total=len(items),
                        as_json=params["as_json"], verb="Explaining", done_word="explained")
     ctx.exit(code)

@@ -128,4 +128,28 @@ class EmotionModel:
             if shape and isinstance(shape[0], int):  # batches of any size run through it
                 raise ModelError(f"the model's input has a fixed batch size ({shape[0]}); an emowatch "
                                  "model needs a dynamic batch axis", self.path)
+            self._check_declared(shape)
             self._checked = True
+
+    def _check_declared(self, shape: list | None) -> None:
+        """The graph's declared input and logits agree with the metadata (where they are fixed)."""
+        size, wanted = self.info.input_size, ["N", 3, self.info.input_size, self.info.input_size]
+        if shape is not None and (len(shape) != 4 or any(
+                isinstance(got, int) and got != want for got, want in zip(shape[1:], wanted[1:]))):
+            raise ModelError(f"the model's input is {shape}; its metadata promises [N, 3, {size}, {size}]",
+                             self.path)
+        type_of = getattr(self._session, "input_type", None)
+        kind = type_of(modelmeta.INPUT) if type_of is not None else None
+        if kind is not None and kind != "tensor(float)":
+            raise ModelError(f"the model's input is {kind}; an emowatch model takes tensor(float)", self.path)
+        out_of = getattr(self._session, "output_shape", None)
+        logits = out_of(modelmeta.LOGITS) if out_of is not None else None
+        if logits is not None and (len(logits) != 2 or (isinstance(logits[1], int) and logits[1] != len(self.labels))):
+            raise ModelError(f"the model's logits are {logits}; its metadata names {len(self.labels)} "
+                             f"labels, so [N, {len(self.labels)}]", self.path)
+
+    def ready(self) -> None:
+        """Create the session and check the graph now, rather than at the first photo: a model
+        that cannot run is one error before any work, not one per photo (which the daemon
+        would record as every photo failing)."""
+        self._check_graph()

@@ -117,6 +117,13 @@ class OrtSession:
         """The declared shape of an input (ints for fixed axes, names or None for dynamic ones)."""
         return next((list(i.shape) for i in self.session.get_inputs() if i.name == name), None)
 
+    def output_shape(self, name: str) -> list | None:
+        return next((list(o.shape) for o in self.session.get_outputs() if o.name == name), None)
+
+    def input_type(self, name: str) -> str | None:
+        """ONNX Runtime's name for an input's element type: "tensor(float)", ..."""
+        return next((i.type for i in self.session.get_inputs() if i.name == name), None)
+
     # -- internals ------------------------------------------------------------------------
     def _create(self) -> Any:
         available = available_providers()
