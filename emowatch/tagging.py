@@ -234,7 +234,19 @@ class Tagger:
 
             try:
                 yield from self._stages(pending, finishing, top_up, done_result, writers, on_start)
-            except BaseException:  # Ctrl-C, a closed consumer: what has not started is not started
+            except KeyboardInterrupt:
+                # Ctrl-C: what has not started is not started; the writes in hand finish (a write
+                # is never cut short), and are reported, so that the output tells every change
+                for _, _, future, _ in pending:
+                    if future is not None:
+                        future.cancel()
+                for future in [f for f in finishing if not f.cancel()]:
+                    try:
+                        yield future.result()
+                    except Exception:  # noqa: BLE001 - finish() reports its own errors; a bug is logged there
+                        pass
+                raise
+            except BaseException:  # a closed consumer: what has not started is not started
                 for _, _, future, _ in pending:
                     if future is not None:
                         future.cancel()
@@ -269,9 +281,9 @@ class Tagger:
                     finishing.append(writers.submit(self.finish, item[0], item[2], item[1]))
             # hand back what is complete; keep at most one batch in the writers' hands
             while finishing and (finishing[0].done() or len(finishing) > batch_size):
-                yield finishing.popleft().result()
+                yield _next_result(finishing)
         while finishing:
-            yield finishing.popleft().result()
+            yield _next_result(finishing)
 
     def _infer_batch(self, ready: list[tuple[Prepared, float]]) -> list[tuple[Prepared, float, Prediction] | TagResult]:
         """Each photo's prediction, or its failure, in order. A batch the model refuses is run
@@ -286,6 +298,14 @@ class Tagger:
                 return [failed(prepared.path, e, time.perf_counter() - started)]
             return [item for one in ready for item in self._infer_batch([one])]
         return [(p, started, pred) for (p, started), pred in zip(ready, predictions)]
+
+
+def _next_result(finishing: deque[Future]) -> TagResult:
+    """The first result, waited for before it leaves the queue: a Ctrl-C during the wait
+    leaves it there, to be reported."""
+    result = finishing[0].result()
+    finishing.popleft()
+    return result
 
 
 def _change(prepared: Prepared) -> str | None:

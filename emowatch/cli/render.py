@@ -79,6 +79,7 @@ class Reporter:
         self.failed = 0
         self.uncertain = 0
         self.done = 0
+        self.told: TagResult | None = None  # the last result written out
         self._start = clock()
         self._progress: Progress | None = None
         if err.is_terminal and total > 1:
@@ -123,6 +124,7 @@ class Reporter:
             raise
         except OSError as e:  # a full disk under `> results.jsonl`: the batch stops, said in one line
             raise OutputError(f"cannot write the results: {e.strerror or e}") from None
+        self.told = r  # written out: a Ctrl-C from here on must not tell it again
         if self._progress is not None:
             elapsed = max(self.clock() - self._start, 1e-9)
             self._progress.update(self._task, advance=1, rate=f"{self.done / elapsed:.1f} photos/s")

@@ -40,14 +40,38 @@ def _report(app: AppContext, results: Iterable[TagResult], *, total: int, as_jso
     stream = iter(results(reporter.started) if callable(results) else results)
     # closed however this ends (Ctrl-C, a closed pipe): the photos still queued are not started
     with reporter, contextlib.closing(stream) if hasattr(stream, "close") else contextlib.nullcontext():
-        for result in stream:
-            reporter.result(result)
+        in_hand = None
+        try:
+            for in_hand in stream:
+                reporter.result(in_hand)
+        except KeyboardInterrupt:
+            # Ctrl-C while a result was being shown: it is shown (once), and the tagger still
+            # tells the writes it had in hand
+            unshown = [in_hand] if in_hand is not None and reporter.told is not in_hand else []
+            for result in unshown + list(_told_after_interrupt(stream)):
+                reporter.result(result)
+            raise
     if not as_json and total:
         app.err.print(f"[dim]{reporter.summary(done_word)}[/]")
     elif not as_json:  # folders without a photo in them: say so rather than nothing at all
         app.err.print("[yellow]no photos found[/] in what was given (folders are searched by "
                       "extension and content; --recursive for their subfolders)")
     return EXIT_FAILED if reporter.failed else EXIT_OK
+
+
+def _told_after_interrupt(stream: Iterator[TagResult]) -> Iterator[TagResult]:
+    """The results a tagger still has to tell once interrupted (Tagger.tag), when the interrupt
+    reached us rather than the tagger: it is handed on to the tagger, which is waiting at a
+    result. Nothing, when the tagger had the interrupt itself (it is done by now)."""
+    if not hasattr(stream, "throw"):
+        return
+    try:
+        result = stream.throw(KeyboardInterrupt())
+        while True:
+            yield result
+            result = next(stream)
+    except (KeyboardInterrupt, StopIteration):
+        return
 
 
 def _note_exiftool(app: AppContext) -> None:
