@@ -44,7 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import training  # noqa: F401  (sets the OpenMP wait policy before torch starts)
     from training import checkpoint, config as C
     from training.evaluate import evaluate, markdown
-    from training.images import Preprocess
     from training.metrics import summary
     from training.predict import _batches
     from training.sources import eval_sets, train_samples
@@ -60,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (checkpoint.CheckpointError, C.ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    spec = ckpt.net.backbone.spec
-    prep = Preprocess(spec.input_size, spec.mean, spec.std, cfg.model.resize)
+    # the model's preprocessing is the checkpoint's own; --config only chooses evaluation data
+    prep = checkpoint.preprocess(ckpt)
     pool = [s for samples in sets.values() for s in samples]
     if not pool:
         print("error: no photos for the parity check (no evaluation set in the config)", file=sys.stderr)
@@ -70,8 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = [pool[i] for i in sorted(rng.choice(len(pool), min(args.parity_photos, len(pool)), replace=False))]
     photos = np.concatenate(list(_batches(chosen, prep, 32)))
     info = ModelInfo(
-        labels=ckpt.labels, input_size=spec.input_size, mean=spec.mean, std=spec.std,
-        name=args.name, version=args.version, resize=cfg.model.resize, backbone=ckpt.backbone,
+        labels=ckpt.labels, input_size=prep.size, mean=prep.mean, std=prep.std,
+        name=args.name, version=args.version, resize=prep.resize, backbone=ckpt.backbone,
         training=dict(ckpt.training),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -52,8 +52,10 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
                                cfg.path(m.backbone_weights) if m.backbone_weights else None,
                                m.pretrained)
     spec = net.backbone.spec
-    prep = Preprocess(m.input_size if not spec.fixed_size else spec.input_size,
-                      spec.mean, spec.std, m.resize)
+    if spec.fixed_size and m.input_size != spec.input_size:
+        raise ConfigError(f"model.input_size = {m.input_size}, but {spec.name} only takes "
+                          f"{spec.input_size} px photos: leave model.input_size at {spec.input_size}")
+    prep = Preprocess(m.input_size, spec.mean, spec.std, m.resize)
     n_stages = len(net.backbone.stages)
     tuning = cfg.phase2.epochs > 0
     if tuning and not 0 <= cfg.phase2.from_stage < n_stages:
