@@ -82,13 +82,10 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
         if done % 2048 < 32 or done == total:
             say(f"  cache {done}/{total}")
 
-    dtype = "float16" if m.pretrained else "float32"
     cached = None
     if start > 0:
         say(f"caching stages [0, {start}) x {views} views with ONNX Runtime")
-        cache = CacheSpec(spec.name, weights_digest(net.backbone, start), start,
-                          start == n_stages, views, cfg.run.seed, prep.size, dtype,
-                          cfg.data.train_jpeg_quality)
+        cache = _cache_spec(cfg, net, start, views, prep, cfg.data.train_jpeg_quality)
         cached = extract(samples, net.backbone, cache, prep, cfg.path(cfg.data.cache_dir),
                          threads=cfg.run.threads, progress=progress)
     epochs: list[EpochLog] = []
@@ -98,9 +95,7 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
     if cfg.phase1.epochs > 0:
         if cached is None:
             say("phase 1 needs cached features: caching the whole backbone")
-            cache = CacheSpec(spec.name, weights_digest(net.backbone, n_stages), n_stages, True,
-                              cfg.phase1.views, cfg.run.seed, prep.size, dtype,
-                              cfg.data.train_jpeg_quality)
+            cache = _cache_spec(cfg, net, n_stages, cfg.phase1.views, prep, cfg.data.train_jpeg_quality)
             pooled = np.asarray(extract(samples, net.backbone, cache, prep,
                                         cfg.path(cfg.data.cache_dir), threads=cfg.run.threads,
                                         progress=progress), dtype=np.float32)
@@ -164,6 +159,15 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
     return RunResult(folder, path, result)
 
 
+def _cache_spec(cfg: Config, net: EmotionNet, stop: int, views: int, prep: Preprocess,
+                jpeg_quality: int) -> CacheSpec:
+    """Everything that changes what the frozen stages [0, stop) give for a photo."""
+    return CacheSpec(net.backbone.spec.name, weights_digest(net.backbone, stop), stop,
+                     stop == len(net.backbone.stages), views, cfg.run.seed, prep.size,
+                     # ImageNet activations fit float16; a random backbone's can underflow
+                     "float16" if cfg.model.pretrained else "float32", jpeg_quality, prep.resize)
+
+
 def _run_folder(cfg: Config) -> Path:
     base = cfg.path(cfg.run.out_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -209,8 +213,7 @@ class _Watch:
         n = len(net.backbone.stages)
         self.cached, self.pooled = {}, {}
         for name, samples in self.sets.items():
-            spec = CacheSpec(net.backbone.spec.name, weights_digest(net.backbone, start), start,
-                             start == n, 1, cfg.run.seed, prep.size)
+            spec = _cache_spec(cfg, net, start, 1, prep, 0)
             self.cached[name] = extract(samples, net.backbone, spec, prep,
                                         cfg.path(cfg.data.cache_dir), threads=cfg.run.threads)
             self.pooled[name] = self.cached[name][0] if start == n else pool_through_tail(
