@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from .backbones import BackboneError
     from .datasets import DatasetError
+    from .images import ImageLoadError
     from .run import run
 
     try:
@@ -73,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BackboneError, DatasetError, C.ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (ImageLoadError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     print(result.checkpoint)
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,98 +66,105 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
     start = min(max(cfg.phase2.from_stage, 0), n_stages) if tuning else n_stages
 
     folder = _run_folder(cfg)
-    (folder / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
-    logfile = (folder / "run.log").open("a")
+    try:
+        with (folder / "run.log").open("a") as logfile:
+            (folder / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
 
-    def say(line: str) -> None:
-        stamped = f"{time.strftime('%H:%M:%S')} {line}"
-        logfile.write(stamped + "\n")
-        logfile.flush()
-        log(stamped)
+            def say(line: str) -> None:
+                stamped = f"{time.strftime('%H:%M:%S')} {line}"
+                logfile.write(stamped + "\n")
+                logfile.flush()
+                log(stamped)
 
-    say(f"run folder {folder}; {len(samples)} training photos, "
-        f"{dict(zip(LABELS, np.bincount(y, minlength=len(LABELS)).tolist()))}")
-    views = max(cfg.phase1.views, cfg.phase2.views if tuning else 1)
+            say(f"run folder {folder}; {len(samples)} training photos, "
+                f"{dict(zip(LABELS, np.bincount(y, minlength=len(LABELS)).tolist()))}")
+            views = max(cfg.phase1.views, cfg.phase2.views if tuning else 1)
 
-    def progress(done: int, total: int) -> None:
-        if done % 2048 < 32 or done == total:
-            say(f"  cache {done}/{total}")
+            def progress(done: int, total: int) -> None:
+                if done % 2048 < 32 or done == total:
+                    say(f"  cache {done}/{total}")
 
-    cached = None
-    if start > 0:
-        say(f"caching stages [0, {start}) x {views} views with ONNX Runtime")
-        cache = _cache_spec(cfg, net, start, views, prep, cfg.data.train_jpeg_quality)
-        cached = extract(samples, net.backbone, cache, prep, cfg.path(cfg.data.cache_dir),
-                         threads=cfg.run.threads, progress=progress)
-    epochs: list[EpochLog] = []
-    watch = _Watch(cfg, net, start, prep, say) if cfg.run.eval_each_epoch and 0 < start else None
-    record = _epoch_recorder(folder, say, epochs, watch)
+            cached = None
+            if start > 0:
+                say(f"caching stages [0, {start}) x {views} views with ONNX Runtime")
+                cache = _cache_spec(cfg, net, start, views, prep, cfg.data.train_jpeg_quality)
+                cached = extract(samples, net.backbone, cache, prep, cfg.path(cfg.data.cache_dir),
+                                 threads=cfg.run.threads, progress=progress)
+            epochs: list[EpochLog] = []
+            watch = _Watch(cfg, net, start, prep, say) if cfg.run.eval_each_epoch and 0 < start else None
+            record = _epoch_recorder(folder, say, epochs, watch)
 
-    if cfg.phase1.epochs > 0:
-        if cached is None:
-            say("phase 1 needs cached features: caching the whole backbone")
-            cache = _cache_spec(cfg, net, n_stages, cfg.phase1.views, prep, cfg.data.train_jpeg_quality)
-            pooled = np.asarray(extract(samples, net.backbone, cache, prep,
-                                        cfg.path(cfg.data.cache_dir), threads=cfg.run.threads,
-                                        progress=progress), dtype=np.float32)
-        elif start == n_stages:
-            pooled = np.asarray(cached, dtype=np.float32)
-        else:
-            say(f"pooling the cache through stages [{start}, {n_stages})")
-            pooled = pool_through_tail(cached, net.backbone, start, cfg.path(cfg.data.cache_dir),
-                                       cfg.run.threads)
-        pooled = pooled[: cfg.phase1.views]
-        p1 = cfg.phase1
-        say(f"phase 1: head only, {p1.epochs} epochs on {pooled.shape[0]} cached views")
-        fit("phase1", net.head, net.head.train,
-            [{"params": list(net.head.parameters()), "lr": p1.lr, "weight_decay": p1.weight_decay}],
-            CachedInputs(pooled), y,
-            LoopSettings(p1.epochs, p1.batch, cfg.loss.balance, cfg.loss.label_smoothing,
-                         cfg.run.seed + 1, cfg.loss.weight_power, cfg.loss.soft_targets),
-            record, sample_w, soft)
+            if cfg.phase1.epochs > 0:
+                if cached is None:
+                    say("phase 1 needs cached features: caching the whole backbone")
+                    cache = _cache_spec(cfg, net, n_stages, cfg.phase1.views, prep,
+                                        cfg.data.train_jpeg_quality)
+                    pooled = np.asarray(extract(samples, net.backbone, cache, prep,
+                                                cfg.path(cfg.data.cache_dir), threads=cfg.run.threads,
+                                                progress=progress), dtype=np.float32)
+                elif start == n_stages:
+                    pooled = np.asarray(cached, dtype=np.float32)
+                else:
+                    say(f"pooling the cache through stages [{start}, {n_stages})")
+                    pooled = pool_through_tail(cached, net.backbone, start, cfg.path(cfg.data.cache_dir),
+                                               cfg.run.threads)
+                pooled = pooled[: cfg.phase1.views]
+                p1 = cfg.phase1
+                say(f"phase 1: head only, {p1.epochs} epochs on {pooled.shape[0]} cached views")
+                fit("phase1", net.head, net.head.train,
+                    [{"params": list(net.head.parameters()), "lr": p1.lr, "weight_decay": p1.weight_decay}],
+                    CachedInputs(pooled), y,
+                    LoopSettings(p1.epochs, p1.batch, cfg.loss.balance, cfg.loss.label_smoothing,
+                                 cfg.run.seed + 1, cfg.loss.weight_power, cfg.loss.soft_targets),
+                    record, sample_w, soft)
 
-    if tuning:
-        p2 = cfg.phase2
-        say(f"phase 2: stages [{start}, {n_stages}) and head, {p2.epochs} epochs, lr {p2.lr}")
-        inputs = CachedInputs(cached[: p2.views]) if cached is not None else \
-            ImageInputs(samples, prep, cfg.run.seed + 2, cfg.data.train_jpeg_quality)
-        tail = _unfreeze_from(net, start)
-        # channels-last weights and inputs: measured 2.8x faster training on these CPUs.
-        net.to(memory_format=torch.channels_last)
-        fit("phase2", lambda x: net(x.contiguous(memory_format=torch.channels_last), start),
-            lambda: _train_mode(net, p2.freeze_bn),
-            [{"params": tail, "lr": p2.lr, "weight_decay": p2.weight_decay},
-             {"params": list(net.head.parameters()), "lr": p2.head_lr,
-              "weight_decay": p2.weight_decay}],
-            inputs, y,
-            LoopSettings(p2.epochs, p2.batch, cfg.loss.balance, cfg.loss.label_smoothing,
-                         cfg.run.seed + 2, cfg.loss.weight_power, cfg.loss.soft_targets),
-            record, sample_w, soft)
+            if tuning:
+                p2 = cfg.phase2
+                say(f"phase 2: stages [{start}, {n_stages}) and head, {p2.epochs} epochs, lr {p2.lr}")
+                inputs = CachedInputs(cached[: p2.views]) if cached is not None else \
+                    ImageInputs(samples, prep, cfg.run.seed + 2, cfg.data.train_jpeg_quality)
+                tail = _unfreeze_from(net, start)
+                # channels-last weights and inputs: measured 2.8x faster training on these CPUs.
+                net.to(memory_format=torch.channels_last)
+                fit("phase2", lambda x: net(x.contiguous(memory_format=torch.channels_last), start),
+                    lambda: _train_mode(net, p2.freeze_bn),
+                    [{"params": tail, "lr": p2.lr, "weight_decay": p2.weight_decay},
+                     {"params": list(net.head.parameters()), "lr": p2.head_lr,
+                      "weight_decay": p2.weight_decay}],
+                    inputs, y,
+                    LoopSettings(p2.epochs, p2.batch, cfg.loss.balance, cfg.loss.label_smoothing,
+                                 cfg.run.seed + 2, cfg.loss.weight_power, cfg.loss.soft_targets),
+                    record, sample_w, soft)
 
-    net.eval()
-    if cfg.loss.other_bias:
-        with torch.no_grad():
-            net.head.out.bias[LABELS.index(OTHER)] += cfg.loss.other_bias
-    training = _training_summary(cfg, samples, epochs, time.perf_counter() - started)
-    path = folder / "model.pt"
-    checkpoint.save(path, checkpoint.Checkpoint(
-        net, m.backbone, LABELS, {"hidden": list(m.hidden), "dropout": m.dropout},
-        cfg.as_dict(), training))
-    say(f"checkpoint {path} ({training['seconds']:.0f} s)")
+            net.eval()
+            if cfg.loss.other_bias:
+                with torch.no_grad():
+                    net.head.out.bias[LABELS.index(OTHER)] += cfg.loss.other_bias
+            training = _training_summary(cfg, samples, epochs, time.perf_counter() - started)
+            path = folder / "model.pt"
+            checkpoint.save(path, checkpoint.Checkpoint(
+                net, m.backbone, LABELS, {"hidden": list(m.hidden), "dropout": m.dropout},
+                cfg.as_dict(), training))
+            say(f"checkpoint {path} ({training['seconds']:.0f} s)")
 
-    result = {}
-    if evaluate_after:
-        sets = eval_sets(cfg)
-        if sets:
-            reports = evaluate.evaluate(path, sets, cfg.run.threads, probe_quality=75)
-            result = summary(reports)
-            (folder / "evaluation.json").write_text(json.dumps(
-                {"model": str(path), "summary": result, "reports": reports}, indent=2))
-            (folder / "evaluation.md").write_text(evaluate.markdown(path, reports))
-            for name, r in result.items():
-                say(f"eval {name}: " + ", ".join(f"{k} {v}" for k, v in r.items()))
-    logfile.close()
-    return RunResult(folder, path, result)
+            result = {}
+            if evaluate_after:
+                sets = eval_sets(cfg)
+                if sets:
+                    reports = evaluate.evaluate(path, sets, cfg.run.threads, probe_quality=75)
+                    result = summary(reports)
+                    (folder / "evaluation.json").write_text(json.dumps(
+                        {"model": str(path), "summary": result, "reports": reports}, indent=2))
+                    (folder / "evaluation.md").write_text(evaluate.markdown(path, reports))
+                    for name, r in result.items():
+                        say(f"eval {name}: " + ", ".join(f"{k} {v}" for k, v in r.items()))
+            return RunResult(folder, path, result)
+    except BaseException:
+        # a run that stopped before its checkpoint (a bad photo, Ctrl-C) leaves no half-made
+        # folder; one that stopped while evaluating keeps its checkpoint
+        if not (folder / "model.pt").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _cache_spec(cfg: Config, net: EmotionNet, stop: int, views: int, prep: Preprocess,
