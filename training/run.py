@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, evaluate
-from .config import Config, ConfigError
+from .config import Config, ConfigError, check_folders
 from .features import CacheSpec, extract, pool_through_tail, weights_digest
 from .images import Preprocess
 from .inputs import CachedInputs, ImageInputs
@@ -39,6 +39,7 @@ class RunResult:
 
 
 def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) -> RunResult:
+    check_folders(cfg)
     _seed(cfg.run.seed)
     torch.set_num_threads(cfg.run.threads)
     started = time.perf_counter()
