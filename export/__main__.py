@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shutil
 import sys
 import tempfile
@@ -32,55 +33,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--name", default="emowatch-default")
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--config", type=Path, action="append", default=[],
-                    help="config(s) naming the evaluation data (default: the checkpoint's own)")
+                    help="config(s) naming the evaluation data (default: the checkpoint's own); "
+                         "the model's input size and resize are always the checkpoint's")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    ap.add_argument("--parity-photos", type=int, default=64)
+    ap.add_argument("--parity-photos", type=_at_least_one, default=64)
     ap.add_argument("--no-eval", action="store_true", help="skip evaluating the ONNX file")
     ap.add_argument("--quantize", action="store_true", help="try int8 static quantization")
-    ap.add_argument("--calibration-photos", type=int, default=512)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--calibration-photos", type=_at_least_one, default=512)
+    ap.add_argument("--threads", type=_at_least_one, default=2)
     args = ap.parse_args(argv)
+    if args.out.is_dir():
+        print(f"error: {args.out} is a folder: name the .onnx file to write", file=sys.stderr)
+        return 2
 
     import training  # noqa: F401  (sets the OpenMP wait policy before torch starts)
     from training import checkpoint, config as C
-    from training.evaluate import evaluate, markdown
-    from training.images import Preprocess
-    from training.metrics import summary
-    from training.predict import _batches
-    from training.sources import eval_sets, train_samples
-    from training.model import ExportForward
+    from training.datasets import DatasetError
+    from training.images import ImageLoadError
+    from training.sources import eval_sets
 
-    from .onnx_export import ExportError, export, write_metadata
+    from .onnx_export import ExportError, write_metadata
 
     try:
         ckpt = checkpoint.load(args.checkpoint)
         cfg = C.load(args.config, args.overrides) if args.config else \
             C.load(None, args.overrides, extra=ckpt.config)
         sets = eval_sets(cfg)
+        # the model's preprocessing is the checkpoint's own; --config only chooses evaluation data
+        prep = checkpoint.preprocess(ckpt)
+        info = ModelInfo(
+            labels=ckpt.labels, input_size=prep.size, mean=prep.mean, std=prep.std,
+            name=args.name, version=args.version, resize=prep.resize, backbone=ckpt.backbone,
+            training=dict(ckpt.training),
+        )
+        ModelInfo.from_metadata(info.to_metadata())   # what the runtime would refuse is not written
     except (checkpoint.CheckpointError, C.ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    spec = ckpt.net.backbone.spec
-    prep = Preprocess(spec.input_size, spec.mean, spec.std, cfg.model.resize)
-    pool = [s for samples in sets.values() for s in samples]
-    if not pool:
+    if not any(sets.values()):
         print("error: no photos for the parity check (no evaluation set in the config)", file=sys.stderr)
         return 2
-    rng = np.random.default_rng(0)
-    chosen = [pool[i] for i in sorted(rng.choice(len(pool), min(args.parity_photos, len(pool)), replace=False))]
-    photos = np.concatenate(list(_batches(chosen, prep, 32)))
-    info = ModelInfo(
-        labels=ckpt.labels, input_size=spec.input_size, mean=spec.mean, std=spec.std,
-        name=args.name, version=args.version, resize=cfg.model.resize, backbone=ckpt.backbone,
-        training=dict(ckpt.training),
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    # Built beside `out` and renamed onto it only when complete: a failed export never
+    # replaces the model that is there (perhaps the shipped one).
+    tmp = args.out.with_name(f".{args.out.stem}.partial-{os.getpid()}.onnx")
     try:
-        parity = export(ExportForward(ckpt.net), info, args.out, photos)
-    except ExportError as e:
-        print(f"error: {e}", file=sys.stderr)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        evaluation = _verified(args, ckpt, cfg, sets, prep, info, tmp)
+        write_metadata(tmp, dataclasses.replace(info, evaluation=evaluation))
+        os.replace(tmp, args.out)
+    except (ExportError, ImageLoadError, DatasetError, OSError) as e:
+        print(f"error: {e}; {args.out} was not written", file=sys.stderr)
         return 1
-    print(f"exported {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"metadata written: {info.id}; {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _verified(args: argparse.Namespace, ckpt, cfg, sets: dict, prep, info: ModelInfo, tmp: Path) -> dict:
+    """Export to `tmp`, check parity, optionally quantize, evaluate: the evaluation metadata."""
+    from training.evaluate import evaluate, markdown
+    from training.metrics import summary
+    from training.model import ExportForward
+    from training.predict import _batches
+    from training.sources import train_samples
+
+    from .onnx_export import export
+
+    pool = [s for samples in sets.values() for s in samples]
+    rng = np.random.default_rng(0)
+    photos = np.concatenate(list(_batches(parity_sample(pool, args.parity_photos, rng), prep, 32)))
+    parity = export(ExportForward(ckpt.net), info, tmp, photos)
+    print(f"exported {args.out} ({tmp.stat().st_size / 1e6:.1f} MB)")
     print(f"parity on {parity.photos} photos: max |torch - onnxruntime| "
           + ", ".join(f"{k} {v:.2e}" for k, v in parity.max_abs_diff.items())
           + f"; argmax agreement {parity.argmax_agreement:.4f}")
@@ -90,22 +114,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .quantize import compare, quantize
 
         train = train_samples(cfg)
-        calib = [train[i] for i in sorted(rng.choice(len(train), min(args.calibration_photos, len(train)), replace=False))]
-        with tempfile.TemporaryDirectory() as tmp:
-            int8 = Path(tmp) / "int8.onnx"
-            quantize(args.out, int8, np.concatenate(list(_batches(calib, prep, 32))))
+        calib = parity_sample(train, args.calibration_photos, rng)   # the same draw as before
+        with tempfile.TemporaryDirectory() as folder:
+            int8 = Path(folder) / "int8.onnx"
+            quantize(tmp, int8, np.concatenate(list(_batches(calib, prep, 32))))
             x = np.concatenate(list(_batches(pool, prep, 32)))
             y = np.array([ckpt.labels.index(s.label) for s in pool])
-            q = compare(args.out, int8, x, y)
+            q = compare(tmp, int8, x, y)
             print(f"int8: agreement with fp32 {q.agreement:.4f} on {q.photos} photos; accuracy "
                   f"fp32 {q.accuracy_fp32:.4f}, int8 {q.accuracy_int8:.4f}; "
                   + ("kept" if q.kept else "discarded (below 0.99)"))
             evaluation["int8"] = q.as_dict()
             if q.kept:
-                shutil.copyfile(int8, args.out)
+                shutil.copyfile(int8, tmp)
 
-    if not args.no_eval and sets:
-        reports = evaluate(args.out, sets, args.threads, probe_quality=75)
+    if not args.no_eval:
+        reports = evaluate(tmp, sets, args.threads, probe_quality=75)
         print(markdown(args.out, reports))
         evaluation.update({
             "sets": summary(reports),
@@ -113,9 +137,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "date": time.strftime("%Y-%m-%d"),
             "command": "python -m training.evaluate " + _shown(args.out),
         })
-    write_metadata(args.out, dataclasses.replace(info, evaluation=evaluation))
-    print(f"metadata written: {info.id}")
-    return 0
+    return evaluation
+
+
+def parity_sample(pool: list, n: int, rng: np.random.Generator) -> list:
+    """`n` of `pool` drawn by `rng`, in pool order (the parity photos, then calibration's)."""
+    return [pool[i] for i in sorted(rng.choice(len(pool), min(n, len(pool)), replace=False))]
+
+
+def _at_least_one(text: str) -> int:
+    n = int(text)   # argparse reports a ValueError as an invalid value
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
 
 
 def _shown(path: Path) -> str:

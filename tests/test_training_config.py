@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,62 @@ def test_paths_are_relative_to_the_repository():
     cfg = C.load(CONFIGS / "default.toml")
     assert cfg.path("training/splits/emotion6.csv").exists()
     assert cfg.data_path("fi") == C.REPO_ROOT / "../shared/data" / "fi"
+
+
+def test_every_shipped_config_is_valid():
+    for path in CONFIGS.glob("*.toml"):
+        C.load([CONFIGS / "default.toml", path])
+
+
+@pytest.mark.parametrize("override,match", [
+    ("phase1.batch=0", "phase1.batch = 0: must be at least 1"),
+    ("phase2.views=0", "phase2.views = 0"), ("model.dropout=1.0", "model.dropout = 1.0"),
+    ("model.dropout=-0.1", "model.dropout"), ("run.threads=0", "run.threads = 0"),
+    ("model.resize=crop", "model.resize = 'crop': must be one of squash, center_crop"),
+    ("loss.balance=balanced", "loss.balance"), ("loss.label_smoothing=1.0", "loss.label_smoothing"),
+    ("loss.soft_targets=1.5", "loss.soft_targets"), ("loss.dataset_weights={fi=-1}", "dataset_weights"),
+    ("phase1.lr=0", "phase1.lr = 0.0: must be above 0"), ("phase2.epochs=-1", "phase2.epochs"),
+    ("data.train_jpeg_quality=101", "train_jpeg_quality"), ("data.train_jpeg_quality=-5", "train_jpeg"),
+    ("run.name='a/b'", "run.name"), ("run.name=''", "run.name"), ('run.name="a\\u0007b"', "run.name"),
+])
+def test_values_no_run_can_use_are_refused(override, match):
+    with pytest.raises(C.ConfigError, match=re.escape(match)):
+        C.load(None, [override])
+
+
+def test_cli_refusals_leave_no_run_folder(tmp_path, capsys):
+    from training.__main__ import main
+
+    (tmp_path / "file").write_text("")
+    runs = ["--out-dir", str(tmp_path / "runs")]
+    assert main([*runs, "--set", "phase1.batch=0"]) == 2
+    assert main(["--out-dir", str(tmp_path / "file")]) == 2
+    assert main([*runs, "--set", f"data.cache_dir='{tmp_path / 'file'}'"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and "phase1.batch" in err[0]
+    assert "run.out_dir" in err[1] and "is a file, not a folder" in err[1]
+    assert "data.cache_dir" in err[2] and "is a file, not a folder" in err[2]
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("saved,match", [
+    ("{not json", "config.json: cannot read the run's config"),
+    ("[1, 2]", "config.json: not a run's config"),
+    ('{"run": 3}', "config.json: not a run's config"),
+    ('{"phase1": {"epochs": "many"}}', "config.json: phase1.epochs: expected int"),
+])
+def test_a_broken_saved_config_is_one_line_naming_the_file(tmp_path, capsys, saved, match):
+    from training.__main__ import main
+
+    (tmp_path / "config.json").write_text(saved)
+    assert main(["--from-run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+
+
+def test_from_run_with_config_is_refused(tmp_path, capsys):
+    from training.__main__ import main
+
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["--from-run", str(tmp_path), "--config", str(CONFIGS / "dev.toml")]) == 2
+    assert "--config cannot be layered" in capsys.readouterr().err

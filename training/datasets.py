@@ -143,6 +143,8 @@ def relative_name(sample: Sample) -> str:
 
 
 def _emotion_folders(root: Path, dataset: str, mapping) -> list[Sample]:
+    if not root.is_dir():
+        raise DatasetError(f"{root}: folder not found (no manifest.csv or emotion folders)")
     samples = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         try:

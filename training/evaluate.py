@@ -18,7 +18,7 @@ import torch
 
 from . import checkpoint, config as C
 from .datasets import Sample
-from .images import Preprocess, recompress
+from .images import recompress
 from .labels import LABELS, OTHER
 from .metrics import report, summary
 from .predict import onnx_probs, torch_probs
@@ -56,10 +56,7 @@ def _probs(model: Path, samples: Sequence[Sample], threads: int, transform=None)
             raise ValueError(f"{model}: labels {labels} are not {LABELS}")
         return probs
     ckpt = checkpoint.load(model)
-    spec = ckpt.net.backbone.spec
-    cfg = ckpt.config.get("model", {})
-    prep = Preprocess(spec.input_size, spec.mean, spec.std, cfg.get("resize", "squash"))
-    return torch_probs(ckpt.net.to(memory_format=torch.channels_last), prep, samples,
+    return torch_probs(ckpt.net.to(memory_format=torch.channels_last), checkpoint.preprocess(ckpt), samples,
                        transform=transform)
 
 

@@ -36,9 +36,13 @@ class CacheSpec:
     # initialised backbone's can be ~1e-8 and would underflow to zero, so those use float32.
     dtype: str = "float16"
     jpeg_quality: int = 0   # > 0: every photo is re-encoded at this quality first (training)
+    resize: str = "squash"  # how a photo becomes size x size (emowatch.modelmeta.RESIZE_MODES)
 
     def key(self, samples: Sequence[Sample]) -> str:
-        blob = json.dumps([self.__dict__, [str(s.path) for s in samples]], sort_keys=True)
+        fields = dict(self.__dict__)
+        if fields["resize"] == "squash":
+            del fields["resize"]  # the keys caches had before resize was part of them: still valid
+        blob = json.dumps([fields, [str(s.path) for s in samples]], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -62,14 +66,22 @@ class _Prefix(nn.Module):
 
 def export_prefix(backbone: Backbone, stop: int, pool: bool, path: Path, size: int) -> None:
     """The frozen stages as an ONNX graph with a dynamic batch axis."""
-    module = _Prefix(backbone, stop, pool).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, (torch.zeros(1, 3, size, size),), str(path), input_names=["image"],
-            output_names=["out"], dynamic_axes={"image": {0: "n"}, "out": {0: "n"}},
-            opset_version=17, dynamo=False,
-        )
+    _export_onnx(_Prefix(backbone, stop, pool), torch.zeros(1, 3, size, size), path, "image", "out")
+
+
+def _export_onnx(module: nn.Module, sample: torch.Tensor, path: Path, name_in: str, name_out: str) -> None:
+    """Written beside `path` and renamed: an interrupted export never leaves a cached half file."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module.eval(), (sample,), str(tmp), input_names=[name_in], output_names=[name_out],
+                dynamic_axes={name_in: {0: "n"}, name_out: {0: "n"}}, opset_version=17, dynamo=False,
+            )
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def ort_session(path: Path, threads: int = 2):
@@ -98,30 +110,35 @@ def extract(
     out_path = cache_dir / f"{spec.backbone}-s{spec.stop}-{spec.key(samples)}.npy"
     if out_path.exists():
         return np.load(out_path, mmap_mode="r")
-    onnx_path = cache_dir / f"prefix-{spec.backbone}-{spec.stop}-{int(spec.pool)}-{spec.weights_digest}.onnx"
+    # the graph's input shape is fixed for some backbones (and traced for all): part of its name
+    onnx_path = cache_dir / (f"prefix-{spec.backbone}-{spec.stop}-{int(spec.pool)}-{spec.size}-"
+                             f"{spec.weights_digest}.onnx")
     if not onnx_path.exists():
         export_prefix(backbone, spec.stop, spec.pool, onnx_path, spec.size)
     session = ort_session(onnx_path, threads)
     shape = session.run(None, {"image": np.zeros((1, 3, spec.size, spec.size), np.float32)})[0].shape[1:]
     tmp = out_path.with_suffix(".partial.npy")
-    out = np.lib.format.open_memmap(tmp, "w+", np.dtype(spec.dtype), (spec.views, len(samples), *shape))
-    done, total = 0, spec.views * len(samples)
-    for view in range(spec.views):
-        for start in range(0, len(samples), batch):
-            chunk = samples[start:start + batch]
-            rgb = np.stack([_view(s, i + start, view, spec, prep) for i, s in enumerate(chunk)])
-            out[view, start:start + len(chunk)] = session.run(None, {"image": prep.normalise(rgb)})[0]
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-    out.flush()
-    del out
-    tmp.replace(out_path)
+    try:
+        out = np.lib.format.open_memmap(tmp, "w+", np.dtype(spec.dtype), (spec.views, len(samples), *shape))
+        done, total = 0, spec.views * len(samples)
+        for view in range(spec.views):
+            for start in range(0, len(samples), batch):
+                chunk = samples[start:start + batch]
+                rgb = np.stack([_view(s, i + start, view, spec) for i, s in enumerate(chunk)])
+                out[view, start:start + len(chunk)] = session.run(None, {"image": prep.normalise(rgb)})[0]
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+        out.flush()
+        del out
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)   # a failed photo or Ctrl-C leaves no half cache behind
     return np.load(out_path, mmap_mode="r")
 
 
-def _view(sample: Sample, i: int, view: int, spec: CacheSpec, prep: Preprocess) -> np.ndarray:
-    rgb = load_rgb(sample.path, spec.size, prep.resize)
+def _view(sample: Sample, i: int, view: int, spec: CacheSpec) -> np.ndarray:
+    rgb = load_rgb(sample.path, spec.size, spec.resize)
     if spec.jpeg_quality:
         rgb = recompress(rgb, spec.jpeg_quality)
     if view == 0:
@@ -149,16 +166,10 @@ def pool_through_tail(cached: np.ndarray, backbone: Backbone, start: int, cache_
     saved = source.with_name(f"{source.stem}-pooled-{digest}-{shape}.npy") if source.name else None
     if saved is not None and saved.exists():
         return np.load(saved)
-    path = Path(cache_dir) / f"tail-{backbone.spec.name}-{start}-{digest}.onnx"
+    where = "x".join(map(str, cached.shape[2:]))   # the stage input this graph was traced for
+    path = Path(cache_dir) / f"tail-{backbone.spec.name}-{start}-{where}-{digest}.onnx"
     if not path.exists():
-        module = _Tail(backbone, start).eval()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module, (torch.zeros(1, *cached.shape[2:]),), str(path), input_names=["x"],
-                output_names=["pooled"], dynamic_axes={"x": {0: "n"}, "pooled": {0: "n"}},
-                opset_version=17, dynamo=False,
-            )
+        _export_onnx(_Tail(backbone, start), torch.zeros(1, *cached.shape[2:]), path, "x", "pooled")
     session = ort_session(path, threads)
     views, n = cached.shape[:2]
     out = np.empty((views, n, backbone.spec.channels), np.float32)
@@ -167,6 +178,10 @@ def pool_through_tail(cached: np.ndarray, backbone: Backbone, start: int, cache_
             x = np.asarray(cached[v, i:i + batch], dtype=np.float32)
             out[v, i:i + len(x)] = session.run(None, {"x": x})[0]
     if saved is not None:
-        np.save(saved.with_suffix(".partial.npy"), out)
-        saved.with_suffix(".partial.npy").replace(saved)
+        tmp = saved.with_suffix(".partial.npy")
+        try:
+            np.save(tmp, out)
+            tmp.replace(saved)
+        finally:
+            tmp.unlink(missing_ok=True)
     return out

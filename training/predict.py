@@ -12,6 +12,10 @@ from .datasets import Sample
 from .images import Preprocess, load_rgb
 
 
+class ModelFileError(ValueError):
+    """An ONNX file that is missing or that ONNX Runtime cannot load."""
+
+
 Transform = Callable[[np.ndarray], np.ndarray]
 
 
@@ -37,7 +41,13 @@ def onnx_probs(model: Path, samples: Sequence[Sample], threads: int = 2, batch: 
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    if not Path(model).is_file():
+        raise ModelFileError(f"{model}: ONNX model not found")
+    try:
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own kinds for a bad file
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelFileError(f"{model}: cannot load it as an ONNX model ({why})") from None
     info = ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map)
     prep = Preprocess(info.input_size, info.mean, info.std, info.resize)
     input_name = session.get_inputs()[0].name

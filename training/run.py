@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, evaluate
-from .config import Config, ConfigError
+from .config import Config, ConfigError, check_folders
 from .features import CacheSpec, extract, pool_through_tail, weights_digest
 from .images import Preprocess
 from .inputs import CachedInputs, ImageInputs
@@ -38,6 +39,7 @@ class RunResult:
 
 
 def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) -> RunResult:
+    check_folders(cfg)
     _seed(cfg.run.seed)
     torch.set_num_threads(cfg.run.threads)
     started = time.perf_counter()
@@ -52,8 +54,10 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
                                cfg.path(m.backbone_weights) if m.backbone_weights else None,
                                m.pretrained)
     spec = net.backbone.spec
-    prep = Preprocess(m.input_size if not spec.fixed_size else spec.input_size,
-                      spec.mean, spec.std, m.resize)
+    if spec.fixed_size and m.input_size != spec.input_size:
+        raise ConfigError(f"model.input_size = {m.input_size}, but {spec.name} only takes "
+                          f"{spec.input_size} px photos: leave model.input_size at {spec.input_size}")
+    prep = Preprocess(m.input_size, spec.mean, spec.std, m.resize)
     n_stages = len(net.backbone.stages)
     tuning = cfg.phase2.epochs > 0
     if tuning and not 0 <= cfg.phase2.from_stage < n_stages:
@@ -63,103 +67,114 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
     start = min(max(cfg.phase2.from_stage, 0), n_stages) if tuning else n_stages
 
     folder = _run_folder(cfg)
-    (folder / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
-    logfile = (folder / "run.log").open("a")
+    try:
+        with (folder / "run.log").open("a") as logfile:
+            (folder / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
 
-    def say(line: str) -> None:
-        stamped = f"{time.strftime('%H:%M:%S')} {line}"
-        logfile.write(stamped + "\n")
-        logfile.flush()
-        log(stamped)
+            def say(line: str) -> None:
+                stamped = f"{time.strftime('%H:%M:%S')} {line}"
+                logfile.write(stamped + "\n")
+                logfile.flush()
+                log(stamped)
 
-    say(f"run folder {folder}; {len(samples)} training photos, "
-        f"{dict(zip(LABELS, np.bincount(y, minlength=len(LABELS)).tolist()))}")
-    views = max(cfg.phase1.views, cfg.phase2.views if tuning else 1)
+            say(f"run folder {folder}; {len(samples)} training photos, "
+                f"{dict(zip(LABELS, np.bincount(y, minlength=len(LABELS)).tolist()))}")
+            views = max(cfg.phase1.views, cfg.phase2.views if tuning else 1)
 
-    def progress(done: int, total: int) -> None:
-        if done % 2048 < 32 or done == total:
-            say(f"  cache {done}/{total}")
+            def progress(done: int, total: int) -> None:
+                if done % 2048 < 32 or done == total:
+                    say(f"  cache {done}/{total}")
 
-    dtype = "float16" if m.pretrained else "float32"
-    cached = None
-    if start > 0:
-        say(f"caching stages [0, {start}) x {views} views with ONNX Runtime")
-        cache = CacheSpec(spec.name, weights_digest(net.backbone, start), start,
-                          start == n_stages, views, cfg.run.seed, prep.size, dtype,
-                          cfg.data.train_jpeg_quality)
-        cached = extract(samples, net.backbone, cache, prep, cfg.path(cfg.data.cache_dir),
-                         threads=cfg.run.threads, progress=progress)
-    epochs: list[EpochLog] = []
-    watch = _Watch(cfg, net, start, prep, say) if cfg.run.eval_each_epoch and 0 < start else None
-    record = _epoch_recorder(folder, say, epochs, watch)
+            cached = None
+            if start > 0:
+                say(f"caching stages [0, {start}) x {views} views with ONNX Runtime")
+                cache = _cache_spec(cfg, net, start, views, prep, cfg.data.train_jpeg_quality)
+                cached = extract(samples, net.backbone, cache, prep, cfg.path(cfg.data.cache_dir),
+                                 threads=cfg.run.threads, progress=progress)
+            epochs: list[EpochLog] = []
+            watch = _Watch(cfg, net, start, prep, say) if cfg.run.eval_each_epoch and 0 < start else None
+            record = _epoch_recorder(folder, say, epochs, watch)
 
-    if cfg.phase1.epochs > 0:
-        if cached is None:
-            say("phase 1 needs cached features: caching the whole backbone")
-            cache = CacheSpec(spec.name, weights_digest(net.backbone, n_stages), n_stages, True,
-                              cfg.phase1.views, cfg.run.seed, prep.size, dtype,
-                              cfg.data.train_jpeg_quality)
-            pooled = np.asarray(extract(samples, net.backbone, cache, prep,
-                                        cfg.path(cfg.data.cache_dir), threads=cfg.run.threads,
-                                        progress=progress), dtype=np.float32)
-        elif start == n_stages:
-            pooled = np.asarray(cached, dtype=np.float32)
-        else:
-            say(f"pooling the cache through stages [{start}, {n_stages})")
-            pooled = pool_through_tail(cached, net.backbone, start, cfg.path(cfg.data.cache_dir),
-                                       cfg.run.threads)
-        pooled = pooled[: cfg.phase1.views]
-        p1 = cfg.phase1
-        say(f"phase 1: head only, {p1.epochs} epochs on {pooled.shape[0]} cached views")
-        fit("phase1", net.head, net.head.train,
-            [{"params": list(net.head.parameters()), "lr": p1.lr, "weight_decay": p1.weight_decay}],
-            CachedInputs(pooled), y,
-            LoopSettings(p1.epochs, p1.batch, cfg.loss.balance, cfg.loss.label_smoothing,
-                         cfg.run.seed + 1, cfg.loss.weight_power, cfg.loss.soft_targets),
-            record, sample_w, soft)
+            if cfg.phase1.epochs > 0:
+                if cached is None:
+                    say("phase 1 needs cached features: caching the whole backbone")
+                    cache = _cache_spec(cfg, net, n_stages, cfg.phase1.views, prep,
+                                        cfg.data.train_jpeg_quality)
+                    pooled = np.asarray(extract(samples, net.backbone, cache, prep,
+                                                cfg.path(cfg.data.cache_dir), threads=cfg.run.threads,
+                                                progress=progress), dtype=np.float32)
+                elif start == n_stages:
+                    pooled = np.asarray(cached, dtype=np.float32)
+                else:
+                    say(f"pooling the cache through stages [{start}, {n_stages})")
+                    pooled = pool_through_tail(cached, net.backbone, start, cfg.path(cfg.data.cache_dir),
+                                               cfg.run.threads)
+                pooled = pooled[: cfg.phase1.views]
+                p1 = cfg.phase1
+                say(f"phase 1: head only, {p1.epochs} epochs on {pooled.shape[0]} cached views")
+                fit("phase1", net.head, net.head.train,
+                    [{"params": list(net.head.parameters()), "lr": p1.lr, "weight_decay": p1.weight_decay}],
+                    CachedInputs(pooled), y,
+                    LoopSettings(p1.epochs, p1.batch, cfg.loss.balance, cfg.loss.label_smoothing,
+                                 cfg.run.seed + 1, cfg.loss.weight_power, cfg.loss.soft_targets),
+                    record, sample_w, soft)
 
-    if tuning:
-        p2 = cfg.phase2
-        say(f"phase 2: stages [{start}, {n_stages}) and head, {p2.epochs} epochs, lr {p2.lr}")
-        inputs = CachedInputs(cached[: p2.views]) if cached is not None else \
-            ImageInputs(samples, prep, cfg.run.seed + 2, cfg.data.train_jpeg_quality)
-        tail = _unfreeze_from(net, start)
-        # channels-last weights and inputs: measured 2.8x faster training on these CPUs.
-        net.to(memory_format=torch.channels_last)
-        fit("phase2", lambda x: net(x.contiguous(memory_format=torch.channels_last), start),
-            lambda: _train_mode(net, p2.freeze_bn),
-            [{"params": tail, "lr": p2.lr, "weight_decay": p2.weight_decay},
-             {"params": list(net.head.parameters()), "lr": p2.head_lr,
-              "weight_decay": p2.weight_decay}],
-            inputs, y,
-            LoopSettings(p2.epochs, p2.batch, cfg.loss.balance, cfg.loss.label_smoothing,
-                         cfg.run.seed + 2, cfg.loss.weight_power, cfg.loss.soft_targets),
-            record, sample_w, soft)
+            if tuning:
+                p2 = cfg.phase2
+                say(f"phase 2: stages [{start}, {n_stages}) and head, {p2.epochs} epochs, lr {p2.lr}")
+                inputs = CachedInputs(cached[: p2.views]) if cached is not None else \
+                    ImageInputs(samples, prep, cfg.run.seed + 2, cfg.data.train_jpeg_quality)
+                tail = _unfreeze_from(net, start)
+                # channels-last weights and inputs: measured 2.8x faster training on these CPUs.
+                net.to(memory_format=torch.channels_last)
+                fit("phase2", lambda x: net(x.contiguous(memory_format=torch.channels_last), start),
+                    lambda: _train_mode(net, p2.freeze_bn),
+                    [{"params": tail, "lr": p2.lr, "weight_decay": p2.weight_decay},
+                     {"params": list(net.head.parameters()), "lr": p2.head_lr,
+                      "weight_decay": p2.weight_decay}],
+                    inputs, y,
+                    LoopSettings(p2.epochs, p2.batch, cfg.loss.balance, cfg.loss.label_smoothing,
+                                 cfg.run.seed + 2, cfg.loss.weight_power, cfg.loss.soft_targets),
+                    record, sample_w, soft)
 
-    net.eval()
-    if cfg.loss.other_bias:
-        with torch.no_grad():
-            net.head.out.bias[LABELS.index(OTHER)] += cfg.loss.other_bias
-    training = _training_summary(cfg, samples, epochs, time.perf_counter() - started)
-    path = folder / "model.pt"
-    checkpoint.save(path, checkpoint.Checkpoint(
-        net, m.backbone, LABELS, {"hidden": list(m.hidden), "dropout": m.dropout},
-        cfg.as_dict(), training))
-    say(f"checkpoint {path} ({training['seconds']:.0f} s)")
+            net.eval()
+            if cfg.loss.other_bias:
+                with torch.no_grad():
+                    net.head.out.bias[LABELS.index(OTHER)] += cfg.loss.other_bias
+            training = _training_summary(cfg, samples, epochs, time.perf_counter() - started)
+            path = folder / "model.pt"
+            checkpoint.save(path, checkpoint.Checkpoint(
+                net, m.backbone, LABELS, {"hidden": list(m.hidden), "dropout": m.dropout},
+                cfg.as_dict(), training))
+            say(f"checkpoint {path} ({training['seconds']:.0f} s)")
 
-    result = {}
-    if evaluate_after:
-        sets = eval_sets(cfg)
-        if sets:
-            reports = evaluate.evaluate(path, sets, cfg.run.threads, probe_quality=75)
-            result = summary(reports)
-            (folder / "evaluation.json").write_text(json.dumps(
-                {"model": str(path), "summary": result, "reports": reports}, indent=2))
-            (folder / "evaluation.md").write_text(evaluate.markdown(path, reports))
-            for name, r in result.items():
-                say(f"eval {name}: " + ", ".join(f"{k} {v}" for k, v in r.items()))
-    logfile.close()
-    return RunResult(folder, path, result)
+            result = {}
+            if evaluate_after:
+                sets = eval_sets(cfg)
+                if sets:
+                    reports = evaluate.evaluate(path, sets, cfg.run.threads, probe_quality=75)
+                    result = summary(reports)
+                    (folder / "evaluation.json").write_text(json.dumps(
+                        {"model": str(path), "summary": result, "reports": reports}, indent=2))
+                    (folder / "evaluation.md").write_text(evaluate.markdown(path, reports))
+                    for name, r in result.items():
+                        say(f"eval {name}: " + ", ".join(f"{k} {v}" for k, v in r.items()))
+            return RunResult(folder, path, result)
+    except BaseException:
+        # a run that stopped before its checkpoint (a bad photo, Ctrl-C) leaves no half-made
+        # folder; one that stopped while evaluating keeps its checkpoint
+        if not (folder / "model.pt").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _cache_spec(cfg: Config, net: EmotionNet, stop: int, views: int, prep: Preprocess,
+                jpeg_quality: int) -> CacheSpec:
+    """Everything that changes what the frozen stages [0, stop) give for a photo."""
+    return CacheSpec(net.backbone.spec.name, weights_digest(net.backbone, stop), stop,
+                     stop == len(net.backbone.stages), views, cfg.run.seed, prep.size,
+                     # ImageNet activations fit float16; a random backbone's can underflow
+                     "float16" if cfg.model.pretrained else "float32", jpeg_quality, prep.resize)
 
 
 def _run_folder(cfg: Config) -> Path:
@@ -207,8 +222,7 @@ class _Watch:
         n = len(net.backbone.stages)
         self.cached, self.pooled = {}, {}
         for name, samples in self.sets.items():
-            spec = CacheSpec(net.backbone.spec.name, weights_digest(net.backbone, start), start,
-                             start == n, 1, cfg.run.seed, prep.size)
+            spec = _cache_spec(cfg, net, start, 1, prep, 0)
             self.cached[name] = extract(samples, net.backbone, spec, prep,
                                         cfg.path(cfg.data.cache_dir), threads=cfg.run.threads)
             self.pooled[name] = self.cached[name][0] if start == n else pool_through_tail(

@@ -1,0 +1,61 @@
+"""What a user can get wrong ends in one line and an exit code, and leaves nothing half-made."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from training.__main__ import main as train_main
+from training.evaluate import main as evaluate_main
+
+from tinydata import corpus
+
+
+def _tiny(tmp_path, csv, *more: str) -> list[str]:
+    return ["--backbone", "resnet50", "--no-pretrained", "--out-dir", str(tmp_path / "runs"),
+            "--set", "data.fi=''", "--set", "data.emotion6=''", "--set", f"data.labelled=['{csv}']",
+            "--set", "model.input_size=32", "--set", "phase1.views=1", "--set", "phase2.epochs=0",
+            "--set", "phase1.epochs=1", "--set", "run.threads=1",
+            "--set", f"data.cache_dir='{tmp_path / 'cache'}'", *more]
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("flags", [
+    ["--set", "data.root='/nonexistent'", "--set", "data.fi=fi"],
+    ["--data-root", "/nonexistent", "--set", "data.fi=fi"],
+    ["--set", "data.fi=nofi"],
+])
+def test_missing_data_folders_are_one_line(tmp_path, capsys, flags):
+    code = train_main(_tiny(tmp_path, corpus(tmp_path, per_class=1), *flags))
+    assert code == 2
+    assert "folder not found" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_with_missing_data_or_a_missing_or_broken_model_is_one_line(tmp_path, capsys):
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    csv = corpus(tmp_path, per_class=1)
+    data = ["--set", "data.fi=''", "--set", "data.emotion6=''", "--set", f"data.labelled_eval=['{csv}']"]
+    assert evaluate_main([str(tmp_path / "m.onnx"), "--set", "data.root='/nonexistent'"]) == 2
+    assert "folder not found" in _one_line(capsys.readouterr().err)
+    assert evaluate_main([str(tmp_path / "missing.onnx"), *data]) == 1
+    assert "missing.onnx: ONNX model not found" in _one_line(capsys.readouterr().err)
+    assert evaluate_main([str(tmp_path / "broken.onnx"), *data]) == 1
+    assert "broken.onnx: cannot load it as an ONNX model" in _one_line(capsys.readouterr().err)
+
+
+def test_an_unreadable_training_photo_is_one_line_and_leaves_nothing_behind(tmp_path, capsys):
+    csv = corpus(tmp_path, per_class=2)
+    (tmp_path / "negative_1.jpg").write_bytes(b"not a jpeg")
+    code = train_main(_tiny(tmp_path, csv))
+    assert code == 1
+    assert "negative_1.jpg: cannot read image" in _one_line(capsys.readouterr().err)
+    assert not list((tmp_path / "runs").iterdir())                      # no half-made run folder
+    assert not [p for p in (tmp_path / "cache").iterdir() if "partial" in p.name]
