@@ -6,6 +6,7 @@ and, where a user can act, what to do. `transient` tells the daemon whether retr
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 
@@ -18,6 +19,16 @@ class EmowatchError(Exception):
         self.path = Path(path) if path is not None else None
         self.reason = message
         super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+
+
+def about_sidecar(error: EmowatchError, sidecar: Path | str, photo: Path | str) -> EmowatchError:
+    """The same error, told of the photo whose .xmp sidecar it is about ("A.CR2: its sidecar
+    A.xmp is read-only", not "A.CR2: file is read-only", which blamed the raw file)."""
+    told = copy.copy(error)
+    told.reason = f"its sidecar {Path(sidecar).name}: {error.reason}"
+    told.path = Path(photo)
+    told.args = (f"{told.path}: {told.reason}",)
+    return told
 
 
 class ConfigError(EmowatchError):

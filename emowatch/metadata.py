@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import atomic
-from .errors import EmowatchError, FileChangedError, MetadataError, WriteError
+from .errors import EmowatchError, FileChangedError, MetadataError, WriteError, about_sidecar
 from .exiftool import ExiftoolCommands
 from .formats import Format, sniff, written_as
 from .settings import Settings
@@ -211,7 +211,7 @@ def _remove(path: Path, target: Target, settings: Settings, exiftool: ExiftoolCo
             dry_run: bool) -> WriteResult:
     if target.packet is None:
         return WriteResult(path, target.file, "nothing-to-remove", target.reason)
-    packet = parse(target.packet)
+    packet, _ = _load(target)
     recorded = emotion.read(packet)
     if recorded.tags is None and not any(recorded.added.values()) and not recorded.created:
         return WriteResult(path, target.file, "nothing-to-remove", target.reason)
@@ -262,7 +262,12 @@ def _load(target: Target) -> tuple[Packet, bool]:
     """The packet to edit and whether emowatch created (or creates now) its container."""
     if target.packet is None:
         return target.fresh(), True
-    packet = parse(target.packet)
+    try:
+        packet = parse(target.packet)
+    except MetadataError as e:
+        if isinstance(target, Sidecar):
+            raise about_sidecar(e, target.file, target.path) from None
+        raise
     return packet, emotion.read(packet).created
 
 

@@ -185,3 +185,21 @@ def test_a_photo_that_is_not_the_one_classified_gets_no_tags(name, photo, tmp_pa
     assert "changed while it was classified" in str(err) and err.transient
     assert not list(tmp_path.glob("*.xmp"))
     assert write_tags(path, tags, settings=settings, exiftool=et, photo=identity(path)).written
+
+
+@pytest.mark.parametrize("problem", ["hard-linked", "empty", "broken"])
+def test_a_raw_files_sidecar_problem_names_the_sidecar(problem, tmp_path, et, settings, tags):
+    # the raw file was blamed ("A.CR2: has 2 hard links"), though it is never written
+    from emowatch.metadata import remove_tags
+
+    raw = corpus.fake_raw(tmp_path / "A.CR2")
+    side = tmp_path / "A.xmp"
+    side.write_text("" if problem == "empty" else '<x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
+    if problem == "hard-linked":
+        os.link(side, tmp_path / "copy.xmp")
+    calls = [lambda: write_tags(raw, tags, settings=settings, exiftool=et)]
+    if problem != "hard-linked":  # untag only writes once it found something of ours
+        calls.append(lambda: remove_tags(raw, settings=settings, exiftool=et))
+    for call in calls:
+        err = unchanged_after(side, (HardLinkError, MetadataError), call)
+        assert err.path == raw and str(err).startswith(f"{raw}: its sidecar A.xmp: "), str(err)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import atomic
-from ..errors import EmowatchError, FileChangedError, MetadataError
+from ..errors import EmowatchError, FileChangedError, MetadataError, WriteError, about_sidecar
 from ..exiftool import ExiftoolCommands
 from ..formats import Format
 from . import jpeg, png, sidecar, stores, verify
@@ -224,10 +224,13 @@ class Sidecar:
         return None
 
     def check_writable(self) -> None:
-        if self.expect is not None:
-            atomic.check_writable(self.file)
-        else:
-            atomic.check_can_create(self.file)
+        try:
+            if self.expect is not None:
+                atomic.check_writable(self.file)
+            else:
+                atomic.check_can_create(self.file)
+        except WriteError as e:
+            raise about_sidecar(e, self.file, self.path) from None
 
     def commit(self, packet: bytes | None, lists: dict[str, list[str]], check: CheckPacket,
                preserve_mtime: bool) -> None:
