@@ -79,7 +79,7 @@ def sniff_bytes(head: bytes, suffix: str = "") -> Format | None:
         return Format.RAW
     if head[:4] in (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00"):
         return Format.RAW  # Olympus ORF, Panasonic RW2
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in _TIFF_MAGIC + _BIGTIFF_MAGIC:
         if suffix == ".dng":
             return Format.DNG
         if suffix in TIFF_EXTENSIONS and head[8:10] != b"CR":
@@ -88,6 +88,19 @@ def sniff_bytes(head: bytes, suffix: str = "") -> Format | None:
         # is never written (an .xmp sidecar instead), rather than risk rewriting a raw file
         return Format.RAW
     return None
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+_BIGTIFF_MAGIC = (b"II+\x00", b"MM\x00+")  # 64-bit offsets, for files over 4 GB
+
+
+def is_bigtiff(path: Path | str) -> bool:
+    """A BigTIFF, which exiftool reads but cannot write (so it gets an .xmp sidecar)."""
+    try:
+        with open_regular(path) as f:
+            return f.read(4) in _BIGTIFF_MAGIC
+    except OSError:
+        return False
 
 
 class NotRegularFile(OSError):

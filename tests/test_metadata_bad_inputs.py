@@ -203,3 +203,27 @@ def test_a_raw_files_sidecar_problem_names_the_sidecar(problem, tmp_path, et, se
     for call in calls:
         err = unchanged_after(side, (HardLinkError, MetadataError), call)
         assert err.path == raw and str(err).startswith(f"{raw}: its sidecar A.xmp: "), str(err)
+
+
+def test_a_bigtiff_is_read_and_tagged_in_a_sidecar(tmp_path, et, settings, tags):
+    # it was "not a photo emowatch can read (unknown content)"; exiftool cannot write one
+    import json
+    import subprocess
+
+    import numpy as np
+    import tifffile
+
+    from emowatch.metadata import remove_tags
+    from emowatch.runtime.decode import decode
+
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, np.full((40, 60, 3), 90, np.uint8), bigtiff=True, photometric="rgb")
+    before = path.read_bytes()
+    assert decode(path).image.size == (60, 40)
+    result = write_tags(path, tags, settings=settings, exiftool=et)
+    assert result.action == "sidecar" and "BigTIFF" in result.reason
+    side = tmp_path / "big.tif.xmp"
+    read = json.loads(subprocess.run(["exiftool", "-j", "-XMP-lr:HierarchicalSubject", str(side)],
+                                     capture_output=True, text=True, check=True).stdout)[0]
+    assert read["HierarchicalSubject"] == tags.hierarchical and path.read_bytes() == before
+    assert remove_tags(path, settings=settings, exiftool=et).action == "removed" and not side.exists()

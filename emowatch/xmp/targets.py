@@ -20,7 +20,7 @@ from typing import Callable
 from .. import atomic
 from ..errors import EmowatchError, FileChangedError, MetadataError, WriteError, about_sidecar
 from ..exiftool import ExiftoolCommands
-from ..formats import Format
+from ..formats import Format, is_bigtiff
 from . import jpeg, png, sidecar, stores, verify
 from .emotion import LABEL, XMP_TAGS
 from .packet import END, Packet, new_packet, parse
@@ -257,6 +257,8 @@ def open_target(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -> T
         return Embedded(path, fmt, exiftool)
     if exiftool is None:
         return Sidecar(path, fmt, f"exiftool not installed; {fmt.name} tagged in an XMP sidecar")
+    if is_bigtiff(path):
+        return Sidecar(path, fmt, "exiftool cannot write BigTIFF files; tagged in an XMP sidecar")
     return ViaExiftool(path, fmt, exiftool)
 
 
