@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import atomic
-from .errors import EmowatchError, FileChangedError, MetadataError, WriteError, about_sidecar
+from .errors import (EmowatchError, ExiftoolDiedError, ExiftoolError, FileChangedError, MetadataError,
+                     WriteError, about_sidecar)
 from .exiftool import ExiftoolCommands
 from .formats import Format, sniff, written_as
 from .settings import Settings
@@ -110,7 +111,17 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
                 s: plan.keywords[s] for s in (SUBJECT, HIERARCHICAL)}:
             raise MetadataError("our values did not read back; nothing was written", path)
 
-    target.commit(new, lists, check, settings.preserve_mtime)
+    try:
+        target.commit(new, lists, check, settings.preserve_mtime)
+    except ExiftoolError as e:
+        if XP not in lists or recorded.added.get(XP) or isinstance(e, ExiftoolDiedError):
+            raise
+        # XPKeywords are a courtesy to Windows, which reads the XMP keywords too: an EXIF block
+        # exiftool cannot rewrite (damaged by another program) does not cost the photo its tags
+        without = replace(settings, keywords=replace(settings.keywords, xp_keywords=False))
+        result = write_tags(path, tags, settings=without, exiftool=exiftool, photo=photo)
+        why = f"XPKeywords not written: exiftool cannot rewrite this photo's EXIF ({e.reason})"
+        return replace(result, reason="; ".join(filter(None, (result.reason, why))))
     result = WriteResult(path, target.file, target.kind, target.reason, changes)
     return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
 

@@ -227,3 +227,31 @@ def test_a_bigtiff_is_read_and_tagged_in_a_sidecar(tmp_path, et, settings, tags)
                                      capture_output=True, text=True, check=True).stdout)[0]
     assert read["HierarchicalSubject"] == tags.hierarchical and path.read_bytes() == before
     assert remove_tags(path, settings=settings, exiftool=et).action == "removed" and not side.exists()
+
+
+def test_exif_that_exiftool_cannot_rewrite_costs_only_the_xpkeywords(tmp_path, et, settings, tags):
+    # a camera EXIF whose Exif IFD pointer leads nowhere: exiftool refuses to write XPKeywords,
+    # and the whole photo was refused with exiftool's "Can't read ExifIFD data"
+    import io
+    import struct
+
+    from PIL import Image
+
+    def entry(tag, kind, count, value):
+        return struct.pack("<HHII", tag, kind, count, value)
+
+    tiff = (b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2) + entry(0x10F, 2, 6, 38)
+            + entry(0x8769, 4, 1, 0xFFFF0) + struct.pack("<I", 0) + b"Canon\x00")
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 80, 40)).save(buffer, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(buffer.getvalue())
+    data = corpus.jpeg_image_data(path.read_bytes())
+    result = write_tags(path, tags, settings=settings, exiftool=et)
+    assert result.action == "embedded" and "XPKeywords not written" in result.reason, result
+    found = corpus.tags_of(path)
+    assert found["XMP-lr:HierarchicalSubject"] == tags.hierarchical and "IFD0:XPKeywords" not in found
+    assert corpus.jpeg_image_data(path.read_bytes()) == data
+    tagged = path.read_bytes()
+    assert write_tags(path, tags, settings=settings, exiftool=et).action == "unchanged"
+    assert path.read_bytes() == tagged
