@@ -160,6 +160,22 @@ def test_raw_gets_a_lightroom_named_sidecar_and_is_never_written(tmp_path, et, e
     assert not result.target.exists()  # created by us, nothing else in it: deleted
 
 
+def test_two_raw_files_of_one_name_do_not_share_a_sidecar(tmp_path, et, settings, tags):
+    # IMG.CR2 and IMG.NEF both wrote IMG.xmp: each tag overwrote the other's answer, one was
+    # reported "unchanged" when it was not, and untag of one removed the other's values
+    cr2, nef = corpus.fake_raw(tmp_path / "IMG.CR2"), corpus.fake_raw(tmp_path / "IMG.NEF")
+    negative = corpus.emotion("negative")
+    assert write_tags(cr2, tags, settings=settings, exiftool=et).target == tmp_path / "IMG.CR2.xmp"
+    assert write_tags(nef, negative, settings=settings, exiftool=et).target == tmp_path / "IMG.NEF.xmp"
+    assert not (tmp_path / "IMG.xmp").exists()
+    sides = {p: p.read_bytes() for p in tmp_path.glob("*.xmp")}
+    assert write_tags(cr2, tags, settings=settings, exiftool=et).action == "unchanged"
+    assert write_tags(nef, negative, settings=settings, exiftool=et).action == "unchanged"
+    assert {p: p.read_bytes() for p in tmp_path.glob("*.xmp")} == sides
+    assert remove_tags(cr2, settings=settings, exiftool=et).action == "removed"
+    assert corpus.tags_of(tmp_path / "IMG.NEF.xmp")["XMP-lr:HierarchicalSubject"] == "Emotion|Negative"
+
+
 def test_a_file_named_as_raw_is_never_written_whatever_it_holds(tmp_path, photo, et, settings, tags):
     # JPEG bytes under a raw name (a camera's or a converter's doing): raw converters read the
     # sidecar of a .CR2, and a file named raw is never rewritten

@@ -3,9 +3,10 @@
 Lightroom and Capture One name a raw file's sidecar `IMG_1234.xmp`; darktable and digiKam name
 it `IMG_1234.CR2.xmp`. For a raw file emowatch merges into a darktable-style sidecar when one
 exists (those applications would not read the other), else into or as `IMG_1234.xmp`.
-Other formats only get a sidecar when they cannot be written (no exiftool); no application
-reads `photo.xmp` for a TIFF or WebP, and `photo.xmp` may belong to a raw file of the same
-name, so theirs is always `photo.tif.xmp`.
+Two raw files of the same name (IMG_1234.CR2 and IMG_1234.NEF) would share `IMG_1234.xmp`:
+each gets the darktable-style name instead. Other formats only get a sidecar when they cannot
+be written (no exiftool); no application reads `photo.xmp` for a TIFF or WebP, and
+`photo.xmp` may belong to a raw file of the same name, so theirs is always `photo.tif.xmp`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..formats import Format
+from ..formats import RAW_EXTENSIONS, Format
 
 SUFFIXES = (".xmp", ".XMP")
 
@@ -24,7 +25,7 @@ def choose(photo: Path, fmt: Format) -> Path:
     if existing is not None:
         return existing
     photo = Path(photo)
-    if fmt is Format.RAW:
+    if fmt is Format.RAW and not _has_twin(photo):
         return photo.with_suffix(".xmp")
     return photo.with_name(photo.name + ".xmp")
 
@@ -41,7 +42,7 @@ def find_all(photo: Path, fmt: Format) -> list[Path]:
     where the file system ignores case)."""
     photo = Path(photo)
     candidates = [photo.with_name(photo.name + s) for s in SUFFIXES]
-    if fmt is Format.RAW:
+    if fmt is Format.RAW and not _has_twin(photo):
         candidates += [photo.with_suffix(s) for s in SUFFIXES]
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
@@ -57,3 +58,20 @@ def find_all(photo: Path, fmt: Format) -> list[Path]:
             seen.add(key)
             found.append(c)
     return found
+
+
+def _has_twin(photo: Path) -> bool:
+    """Whether another raw file of the same name is beside it (IMG.CR2 and IMG.NEF): `IMG.xmp`
+    would belong to both, each tag overwriting the other's, so neither uses it."""
+    for ext in RAW_EXTENSIONS:
+        for twin in {photo.with_suffix(ext), photo.with_suffix(ext.upper())}:
+            if twin.name != photo.name and os.path.lexists(twin) and not _same_file(twin, photo):
+                return True
+    return False
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # IMG.cr2 is IMG.CR2 where the file system ignores case
+    except OSError:
+        return False
