@@ -176,6 +176,22 @@ def test_two_raw_files_of_one_name_do_not_share_a_sidecar(tmp_path, et, settings
     assert corpus.tags_of(tmp_path / "IMG.NEF.xmp")["XMP-lr:HierarchicalSubject"] == "Emotion|Negative"
 
 
+def test_a_raw_file_reached_through_a_symlink_has_the_sidecar_of_the_file_behind_it(
+        tmp_path, et, settings, tags):
+    # tagged by its link it got links/R.xmp, by its own path real/R.xmp: two sidecars, and
+    # untag by one path left the other's values
+    (tmp_path / "real").mkdir()
+    raw = corpus.fake_raw(tmp_path / "real" / "R.CR2")
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "R.CR2").symlink_to(raw)
+    assert write_tags(tmp_path / "links" / "R.CR2", tags, settings=settings, exiftool=et).target == \
+        tmp_path / "real" / "R.xmp"
+    assert write_tags(raw, tags, settings=settings, exiftool=et).action == "unchanged"
+    assert not list((tmp_path / "links").glob("*.xmp"))
+    assert remove_tags(raw, settings=settings, exiftool=et).action == "removed"
+    assert not list(tmp_path.rglob("*.xmp"))
+
+
 def test_a_file_named_as_raw_is_never_written_whatever_it_holds(tmp_path, photo, et, settings, tags):
     # JPEG bytes under a raw name (a camera's or a converter's doing): raw converters read the
     # sidecar of a .CR2, and a file named raw is never rewritten

@@ -24,7 +24,7 @@ def choose(photo: Path, fmt: Format) -> Path:
     existing = find(photo, fmt)
     if existing is not None:
         return existing
-    photo = Path(photo)
+    photo = Path(os.path.realpath(photo))
     if fmt is Format.RAW and not _has_twin(photo):
         return photo.with_suffix(".xmp")
     return photo.with_name(photo.name + ".xmp")
@@ -40,7 +40,7 @@ def find_all(photo: Path, fmt: Format) -> list[Path]:
     """Every existing sidecar `photo` may have, the one emowatch would use first (a raw file
     can have both names: one from Lightroom, one from darktable; each is listed once, also
     where the file system ignores case)."""
-    photo = Path(photo)
+    photo = Path(os.path.realpath(photo))  # through a symlink: the sidecar of the file behind it
     candidates = [photo.with_name(photo.name + s) for s in SUFFIXES]
     if fmt is Format.RAW and not _has_twin(photo):
         candidates += [photo.with_suffix(s) for s in SUFFIXES]
