@@ -213,6 +213,22 @@ def test_untag_keeps_an_iptc_record_left_holding_only_its_version(name, photo, e
     assert other_tags(after, name) == other_tags(before, name)
 
 
+def test_keywords_only_in_xpkeywords_stay_visible_once_xmp_has_ours(photo, et, settings, tags):
+    # Windows reads dc:subject before XPKeywords: "Holiday" vanished from its view
+    path = photo("exif.jpg")
+    corpus.exiftool("-q", "-overwrite_original", "-XMP:all=", "-IFD0:XPKeywords=Holiday;Family", path)
+    before = corpus.tags_of(path)
+    write_tags(path, tags, settings=settings, exiftool=et)
+    after = corpus.tags_of(path)
+    assert corpus.as_list(after["XMP-dc:Subject"]) == ["Holiday", "Family", "Emotion", "Positive"]
+    assert after["IFD0:XPKeywords"] == "Holiday;Family;Emotion;Positive"
+    assert write_tags(path, tags, settings=settings, exiftool=et).action == "unchanged"
+    remove_tags(path, settings=settings, exiftool=et)
+    after = corpus.tags_of(path)
+    assert "XMP-dc:Subject" not in after and after["IFD0:XPKeywords"] == "Holiday;Family"
+    assert other_tags(after, "exif.jpg") == other_tags(before, "exif.jpg")
+
+
 def test_xp_keywords_follow_the_setting(photo, et, tags):
     from emowatch.settings import KeywordSettings, Settings
 

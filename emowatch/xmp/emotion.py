@@ -10,10 +10,10 @@ is never theirs to lose. When re-tagging, a flat word of ours stays (still ours)
 remaining hierarchical keyword has it as a level (the user's `Emotion|Calm` keeps `Emotion`);
 `untag` removes every word it added all the same, so the lists are again what the user had.
 
-A photo whose keywords are only in IPTC (no dc:subject: Picasa and older tools wrote those) has
-them copied into dc:subject with ours: readers that follow the Metadata Working Group (Lightroom
-among them) read dc:subject instead of IPTC once it exists, and would no longer show the user's
-own keywords. `emowatch:copied` records the copies; re-tagging keeps them, `untag` takes them
+A photo whose keywords are only in IPTC (no dc:subject: Picasa and older tools wrote those), or
+only in EXIF XPKeywords (Windows), has them copied into dc:subject with ours: readers that follow
+the Metadata Working Group (Lightroom, Windows among them) read dc:subject instead once it
+exists, and would no longer show the user's own keywords. `emowatch:copied` records the copies; re-tagging keeps them, `untag` takes them
 out again with the rest.
 
 An emotion keyword the user removed by hand is not put back by a re-tag that gives the same
@@ -50,7 +50,7 @@ class Recorded:
     tags: EmotionTags | None  # None: nothing of ours
     added: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # store -> our keywords
     created: bool = False  # we created the packet (or sidecar): untag may remove it whole
-    copied: tuple[str, ...] = ()  # the user's IPTC keywords we copied into dc:subject
+    copied: tuple[str, ...] = ()  # the user's IPTC (or XPKeywords) keywords we copied into dc:subject
     declined: str | None = None  # the label whose keyword the user removed by hand
 
 
@@ -120,7 +120,7 @@ class Plan:
 
     keywords: dict[str, list[str]]  # store -> the whole new list
     added: dict[str, list[str]]  # store -> our entries in it
-    copied: list[str] = field(default_factory=list)  # the user's IPTC keywords copied into dc:subject
+    copied: list[str] = field(default_factory=list)  # the user's IPTC/XP keywords copied into dc:subject
     declined: str | None = None  # the label whose keyword the user removed (kept while it is the answer)
 
 
@@ -132,7 +132,7 @@ def plan(current: Mapping[str, list[str]], recorded: Recorded, tags: EmotionTags
         for w in words:
             if "\n" in w or "\r" in w:
                 raise MetadataError("a keyword contains a line break")
-    current, copied = _with_iptc_copied(current, recorded, tags)
+    current, copied = _with_keywords_copied(current, recorded, tags)
     target = tags.hierarchical if tags else None
     declined = _declined_by_hand(current, recorded, tags)
     if declined:  # the user took our keyword out for this same answer: it stays out
@@ -199,20 +199,25 @@ def _declined_by_hand(current: Mapping[str, list[str]], recorded: Recorded, tags
     return None
 
 
-def _with_iptc_copied(current: Mapping[str, list[str]], recorded: Recorded,
+def _with_keywords_copied(current: Mapping[str, list[str]], recorded: Recorded,
                       tags: EmotionTags | None) -> tuple[Mapping[str, list[str]], list[str]]:
-    """`current` with the user's IPTC keywords copied into dc:subject when tagging a photo
-    whose dc:subject holds nothing of theirs (readers showed the IPTC keywords; once only, also
+    """`current` with the user's IPTC keywords (else XPKeywords) copied into dc:subject when
+    tagging a photo whose dc:subject holds nothing of theirs (readers showed those; once only, also
     for a photo an earlier emowatch tagged without copying), and the copies now in dc:subject."""
     subject = current.get(SUBJECT, [])
     copied = [w for w in recorded.copied if w in subject]
-    if tags is None or recorded.copied or not current.get(IPTC):
+    # where readers found the keywords until now: IPTC, else (Windows) EXIF XPKeywords - those
+    # only at the first tag: Lightroom keeps IPTC in step with dc:subject, not XPKeywords, so a
+    # word found there later may be one the user took out of dc:subject
+    first = not any(recorded.added.values()) and recorded.tags is None
+    source = current.get(IPTC) or (current.get(XP) if first else None)
+    if tags is None or recorded.copied or not source:
         return current, copied
     ours = set(recorded.added.get(SUBJECT, ()))
     if any(w not in ours for w in subject):
         return current, copied  # the user's own dc:subject: readers show that, not IPTC
-    ours_iptc = set(recorded.added.get(IPTC, ()))
-    new = [w for w in dict.fromkeys(current[IPTC]) if w not in ours_iptc and w not in subject]
+    ours_there = set(recorded.added.get(IPTC, ())) | set(recorded.added.get(XP, ()))
+    new = [w for w in dict.fromkeys(source) if w not in ours_there and w not in subject]
     return {**current, SUBJECT: new + list(subject)}, new
 
 
