@@ -192,6 +192,17 @@ def test_a_raw_file_reached_through_a_symlink_has_the_sidecar_of_the_file_behind
     assert not list(tmp_path.rglob("*.xmp"))
 
 
+def test_preserve_mtime_keeps_the_photos_time_and_gives_its_sidecar_a_new_one(tmp_path, et, tags):
+    # Lightroom and darktable notice a changed sidecar by its time: it kept the old one
+    raw = corpus.fake_raw(tmp_path / "IMG_1.CR2")
+    side = corpus.lightroom_sidecar(tmp_path / "IMG_1.xmp")
+    for path in (raw, side):
+        os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    write_tags(raw, tags, settings=Settings(preserve_mtime=True), exiftool=et)
+    assert os.stat(raw).st_mtime_ns == 1_000_000_000_000_000_000
+    assert os.stat(side).st_mtime_ns > 1_000_000_000_000_000_000
+
+
 def test_a_file_named_as_raw_is_never_written_whatever_it_holds(tmp_path, photo, et, settings, tags):
     # JPEG bytes under a raw name (a camera's or a converter's doing): raw converters read the
     # sidecar of a .CR2, and a file named raw is never rewritten

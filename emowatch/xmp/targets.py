@@ -242,8 +242,9 @@ class Sidecar:
         def verify_tmp(tmp: Path) -> None:
             _check_stored(tmp.read_bytes(), packet, check, self.file)
 
-        atomic.atomic_write(self.file, packet, expect=self.expect,
-                            preserve_mtime=preserve_mtime, verify=verify_tmp)
+        # --preserve-mtime keeps the photos' times; a sidecar's new time is how Lightroom and
+        # darktable see that it changed, so it always gets one
+        atomic.atomic_write(self.file, packet, expect=self.expect, preserve_mtime=False, verify=verify_tmp)
 
 
 Target = Embedded | ViaExiftool | Sidecar
