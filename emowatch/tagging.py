@@ -74,7 +74,7 @@ class TagResult:
             "written": None if self.action is None else {
                 "action": self.action,
                 "target": None if self.target is None else str(self.target),
-                "reason": self.reason,
+                "reason": self.reason or None,
                 "changes": list(self.changes),
             },
             "error": self.error,
@@ -261,20 +261,22 @@ class Tagger:
         top_up()
         while pending:
             ready: list[tuple[Prepared, float]] = []
+            order: list[TagResult | int] = []  # input order: a failure now, or a place in `ready`
             while pending and len(ready) < batch_size:
                 path, started, future, problem = pending.popleft()
                 top_up()
                 if on_start is not None:
                     on_start(path)
                 if problem is not None:
-                    finishing.append(done_result(failed(path, problem.error)))
+                    order.append(failed(path, problem.error))
                     continue
                 try:
                     ready.append((future.result(), started))
+                    order.append(len(ready) - 1)
                 except Exception as e:  # noqa: BLE001 - one photo never ends the batch
-                    finishing.append(done_result(failed(path, _typed(e, path),
-                                                        time.perf_counter() - started)))
-            for item in self._infer_batch(ready):
+                    order.append(failed(path, _typed(e, path), time.perf_counter() - started))
+            inferred = self._infer_batch(ready)
+            for item in (slot if isinstance(slot, TagResult) else inferred[slot] for slot in order):
                 if isinstance(item, TagResult):
                     finishing.append(done_result(item))
                 else:

@@ -252,6 +252,16 @@ def test_a_model_that_cannot_run_is_one_error_before_any_photo(env):
     assert result.stderr.count("error") == 1 and "metadata names 2 labels" in result.stderr
 
 
+def test_results_come_in_the_order_the_photos_were_given(env, model):
+    # a failure jumped ahead of the photos before it in its batch
+    a, b = save(env / "a.jpg", seed=1), save(env / "b.jpg", seed=2)
+    (env / "notes.jpg").write_text("not a photo")
+    result = run("tag", "--json", "--no-explain", "--dry-run", "--model", model, a, env / "notes.jpg", b)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["path"]).name for r in records] == ["a.jpg", "notes.jpg", "b.jpg"]
+    assert records[0]["written"]["reason"] is None  # nothing to explain: null, not ""
+
+
 def test_a_folder_without_photos_says_so(env, model):
     (env / "notes").mkdir()
     (env / "notes" / "todo.txt").write_text("buy film")
