@@ -106,7 +106,7 @@ def test_hard_linked_photo_is_skipped_with_a_reason(photo, tmp_path, et, setting
 
 
 @pytest.mark.parametrize("parent,why", [
-    ("感情", "cannot be written to this photo's IPTC keywords, which hold Latin-1 text"),
+    ("感情", "cannot be written to this photo's IPTC keywords, which hold Windows Latin-1 (cp1252) text"),
     ("L" * 70, "is longer than IPTC's 64 bytes"),
 ])
 def test_a_keyword_the_photos_iptc_cannot_hold_is_refused_with_why(photo, et, settings, tags,

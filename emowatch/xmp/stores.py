@@ -24,7 +24,7 @@ class Stores:
     has_ifd0: bool  # an EXIF IFD0 exists that XPKeywords can go into
     digest_in_sync: bool  # Photoshop:IPTCDigest exists and matches the IPTC
     has_iptc: bool = False  # any IPTC block at all (exiftool's CurrentIPTCDigest)
-    iptc_utf8: bool = False  # the IPTC declares UTF-8 (else exiftool writes its text as Latin-1)
+    iptc_utf8: bool = False  # the IPTC declares UTF-8 (else exiftool writes its text as cp1252)
     iptc_version: str | None = None  # IPTC:ApplicationRecordVersion, as exiftool lists it
 
     def current(self, *, xp: bool) -> dict[str, list[str]]:
@@ -117,7 +117,7 @@ def _check_iptc_keyword(word: str, utf8: bool, path: Path) -> None:
         size = len(word.encode("utf-8" if utf8 else "cp1252"))
     except UnicodeEncodeError:
         raise MetadataError(f"keyword {word!r} cannot be written to this photo's IPTC keywords, "
-                            "which hold Latin-1 text (no UTF-8 declared); nothing was written",
+                            "which hold Windows Latin-1 (cp1252) text (no UTF-8 declared); nothing was written",
                             path) from None
     if size > IPTC_KEYWORD_BYTES:
         raise MetadataError(f"keyword {word!r} is longer than IPTC's {IPTC_KEYWORD_BYTES} bytes "
