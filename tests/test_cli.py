@@ -415,3 +415,32 @@ def test_readme_quick_start_is_exactly_one_command_each(name):
         assert "emowatch tag" in command and "examples" in command
     else:
         assert "pytest" in command and "exiv2" in command
+
+
+@pytest.mark.parametrize("command", ["tag", "untag", "explain"])
+def test_a_path_that_cannot_be_checked_is_that_photos_error_and_the_batch_goes_on(env, model, command):
+    # Path.is_dir() let ENAMETOOLONG (EACCES under a locked folder) out as a traceback
+    photo = save(env / "a.jpg")
+    long_name = env / ("a" * 300 + ".jpg")
+    flags = [] if command == "untag" else ["--model", model, *(["--no-explain"] if command == "tag" else [])]
+    result = run(command, *flags, long_name, photo)
+    assert result.exit_code == 1, result.output
+    assert f"{long_name}: cannot read: File name too long" in result.stdout
+    assert re.search(r"^\S+ .*a\.jpg", result.stdout, re.M) and "1 failed" in result.stderr
+
+
+def test_run_with_a_folder_that_cannot_be_checked_is_a_usage_error(env):
+    result = run("run", "--state", env / "state", env / ("d" * 300))
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(": cannot read: File name too long")
+
+
+def test_tag_r_reports_a_subfolder_it_cannot_read(env, model):
+    from test_inputs import deeper_than_path_max
+
+    shoot = env / "shoot"
+    save(shoot / "a.jpg")
+    deeper_than_path_max(shoot)
+    result = run("tag", "-r", "--no-explain", "--model", model, shoot)
+    assert result.exit_code == 1
+    assert "cannot read this folder: File name too long" in result.stdout
