@@ -217,7 +217,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e}") from None
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"cannot read config file {path}: larger than {MAX_CONFIG_BYTES} bytes")
     try:

@@ -435,6 +435,42 @@ def test_run_with_a_folder_that_cannot_be_checked_is_a_usage_error(env):
     assert result.stderr.strip().endswith(": cannot read: File name too long")
 
 
+def without_file_permissions_override() -> list[str]:
+    """A command prefix under which a mode-000 file cannot be read, as for any user but root."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root, and setpriv is not there to drop the capabilities that read anything")
+    caps = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def test_one_unreadable_photo_given_by_name_fails_alone(env, model):
+    # click's own readable check refused the whole command (exit 2) and a.jpg was not tagged
+    good, locked = save(env / "a.jpg"), save(env / "b.jpg", seed=1)
+    locked.chmod(0)
+    out = subprocess.run([*without_file_permissions_override(), sys.executable, "-m", "emowatch", "tag",
+                          "--no-explain", "--model", str(model), "--min-confidence", "0", str(good), str(locked)],
+                         capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_CONFIG_HOME": str(env / "config")})
+    assert out.returncode == 1, out.stderr
+    assert f"{locked}: cannot read" in out.stdout and "not readable" not in out.stderr
+    assert exif_keywords(good)["HierarchicalSubject"].startswith("Emotion|")
+
+
+@pytest.mark.parametrize("args", [
+    ["tag", "--config", "", "x.jpg"], ["tag", "--model", "", "x.jpg"], ["tag", "--sidecar-dir", "", "x.jpg"],
+    ["untag", "--sidecar-dir", "", "x.jpg"], ["info", "--config", ""], ["run", "--state", "", "nosuch-folder"],
+    ["status", "--state", ""], ["status", "--config", ""],
+])
+def test_an_empty_path_flag_is_a_usage_error_not_the_current_folder(env, args):
+    # `--state "$STATE"` with STATE unset put the ledger where the user stood; `--config ""`
+    # said "cannot read config file .: [Errno 21] Is a directory"
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "an empty path was given (an unset variable?)" in result.stderr
+
+
 def test_tag_r_reports_a_subfolder_it_cannot_read(env, model):
     from test_inputs import deeper_than_path_max
 
