@@ -311,7 +311,8 @@ def test_bad_config_value_is_one_line_and_exit_2(env):
     config.write_text('device = "tpu"\n')
     result = run("tag", "--config", config, env / "x.jpg")
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == ["emowatch: error: device must be one of auto, cuda, cpu, not 'tpu'"]
+    assert result.stderr.strip().splitlines() == [
+        f"emowatch: error: in config file {config}: device must be one of auto, cuda, cpu, not 'tpu'"]
 
 
 def test_a_bad_flag_value_is_named_by_its_flag_and_a_bad_file_value_by_its_setting(env):
@@ -322,7 +323,8 @@ def test_a_bad_flag_value_is_named_by_its_flag_and_a_bad_file_value_by_its_setti
     config = env / "seed.toml"
     config.write_text("[explain]\nseed = -1\n")
     result = run("tag", "--config", config, path)
-    assert result.exit_code == 2 and result.stderr.startswith("emowatch: error: explain.seed must be")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"emowatch: error: in config file {config}: explain.seed must be")
 
 
 def test_missing_model_is_one_clear_line(env):
