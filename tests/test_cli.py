@@ -372,6 +372,24 @@ def test_info_shows_the_settings_in_force_as_a_config_file_that_loads_back(env):
     assert again.daemon.ignore == ("*_draft.jpg",) and again.min_confidence == 0.7
 
 
+def test_info_settings_with_non_ascii_words_are_toml_that_loads_back(env, model):
+    # json.dumps wrote 😀 as "\ud83d\ude00": surrogates are not valid TOML escapes
+    import tomllib
+
+    from emowatch.cli.info_cmd import _toml_lines
+
+    config = env / "mine.toml"
+    config.write_text('[keywords]\nparent = "Gefühl"\nlabels = { positive = "Fröhlich 😀" }\n', encoding="utf-8")
+    result = run("info", "--model", model, "--config", config)
+    assert result.exit_code == 0, result.output
+    text = result.stdout.split("settings (as TOML for a config file)\n", 1)[1]
+    shown = tomllib.loads("\n".join(line[2:] for line in text.splitlines()))
+    assert shown["keywords"]["parent"] == "Gefühl" and shown["keywords"]["labels"]["positive"] == "Fröhlich 😀"
+    assert 'positive = "Fröhlich 😀"' in text  # as it is, not escaped
+    odd = {"exiftool": 'tab\there "quoted" \\ line\nbreak\x01\x7f', "keywords": {"labels": {"a b": "ö"}}}
+    assert tomllib.loads("\n".join(_toml_lines(odd))) == odd
+
+
 def test_sidecar_dir_with_another_sidecar_place_is_a_usage_error(env):
     path = save(env / "a.jpg")
     before = path.read_bytes()
