@@ -346,6 +346,13 @@ def test_info_reports_model_providers_exiftool_and_settings(env, model):
     assert "running on CPU" in result.stderr
 
 
+def test_info_says_once_that_cuda_fell_back_to_cpu(env, model):
+    # the report's own line, and the runtime's warning on stderr a second time
+    result = run("info", "--model", model, "--device", "cuda")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("running on CPU") == 1 and "running on CPU" in result.stdout
+
+
 def test_info_shows_the_default_models_evaluation_per_set_whole(env):
     result = run("info")
     assert result.exit_code == 0, result.output

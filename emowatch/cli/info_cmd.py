@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -61,10 +62,19 @@ def info(ctx: click.Context, as_json: bool, **params) -> None:
     """Show the model, the inference providers available and in use, exiftool, and the settings."""
     settings = build_settings(params)
     app = AppContext(settings, *make_consoles())
+    # the report says why CUDA is not in use; the runtime's warning said it a second time (stderr)
+    runtime_log, held = logging.getLogger("emowatch.runtime"), []
+    hold = held.append  # as a filter: returns None, so the record is kept here, not shown
+    if not as_json:
+        runtime_log.addFilter(hold)
     try:
         data = gather(app, params.get("config") or default_config_path())
     finally:
+        runtime_log.removeFilter(hold)
         app.close()
+    for record in held:
+        if record.getMessage() != data["providers"].get("fallback"):
+            runtime_log.handle(record)
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
