@@ -507,3 +507,21 @@ def test_tag_r_reports_a_subfolder_it_cannot_read(env, model):
     result = run("tag", "-r", "--no-explain", "--model", model, shoot)
     assert result.exit_code == 1
     assert "cannot read this folder: File name too long" in result.stdout
+
+
+def test_an_unexpected_error_shows_its_traceback_with_v_only(env, model, monkeypatch):
+    # -v did nothing; a bug report needs to say where the fault was
+    import emowatch.metadata
+
+    def fault(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(emowatch.metadata, "remove_tags", fault)
+    photo = save(env / "a.jpg")
+    quiet = run("untag", photo)
+    assert quiet.exit_code == 1 and "unexpected ZeroDivisionError: division by zero" in quiet.stdout
+    assert "Traceback" not in quiet.stderr and "-v shows where" in quiet.stderr
+    loud = run("-v", "untag", photo)
+    assert loud.exit_code == 1 and "unexpected ZeroDivisionError" in loud.stdout
+    assert "Traceback (most recent call last)" in loud.stderr and 'raise ZeroDivisionError("division' in loud.stderr
+    assert "Traceback" not in run("untag", photo).stderr  # -v does not stay on for the next command
