@@ -88,7 +88,7 @@ class DaemonSettings:
     polling: bool = False
     quiet_seconds: float = 1.0
     extensions: tuple[str, ...] = (
-        ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".dng",
+        ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif", ".dng",
         ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2",
     )
     # patterns of your own, on top of those always ignored (emowatch/daemon/paths.py: partial

@@ -159,6 +159,13 @@ def test_status_done_line_lists_labels_and_uncertain(labels, uncertain, shown):
     assert shown in lines, lines
 
 
+def test_the_daemon_takes_every_format_tag_reads_by_default(tmp_path):
+    # an .avif landing in a watched folder was skipped without a word, though `tag` reads it
+    accept = PathFilter([tmp_path], DaemonSettings())
+    for name in ("a.jpg", "b.PNG", "c.tif", "d.webp", "e.heic", "f.avif", "g.dng", "h.cr3", "i.nef"):
+        assert accept.accepts(tmp_path / name), name
+
+
 def test_readonly_ledger_that_does_not_exist_says_so(tmp_path):
     with pytest.raises(LedgerError, match="has not run"):
         Ledger.open_readonly(tmp_path / "nothing")
