@@ -8,7 +8,9 @@ none we know - and with `recursive` those of its whole tree. Hidden files and fo
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -60,9 +62,14 @@ def collect(paths: Iterable[str | Path], recursive: bool = False) -> Iterator[Pa
             yield InputProblem(Path(""), InputError(EMPTY_PATH))
             continue
         path = Path(raw).expanduser()
-        if path.is_dir():
-            yield from (found for found in _walk(path, recursive) if first_time(found))
-        elif path.exists() or path.is_symlink():
+        kind = path_kind(path)
+        if isinstance(kind, OSError):  # a folder above it that is locked, a name too long
+            yield InputProblem(path, InputError(f"cannot read: {kind.strerror or kind}", path))
+        elif kind == "folder":
+            for found in _walk(path, recursive):
+                if isinstance(found, InputProblem) or first_time(found):
+                    yield found
+        elif kind == "file":
             if is_sidecar(path):  # a heatmap or explanation emowatch made: not a photo to tag
                 yield InputProblem(path, InputError("is one of emowatch's own sidecar files", path))
             elif first_time(path):
@@ -71,10 +78,27 @@ def collect(paths: Iterable[str | Path], recursive: bool = False) -> Iterator[Pa
             yield InputProblem(path, InputError("no such file or folder", path))
 
 
-def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
+def path_kind(path: Path) -> str | OSError:
+    """"folder", "file" (anything else that is there, a dangling or looping link among them),
+    "missing", or the error that kept us from knowing. One stat, not Path.is_dir() and exists():
+    on Python 3.11 those let EACCES and ENAMETOOLONG out as a traceback."""
+    try:
+        return "folder" if stat.S_ISDIR(os.stat(path).st_mode) else "file"
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return e
+    try:
+        os.lstat(path)  # the name is there, the link's target is not
+        return "file"
+    except OSError as e:
+        return "missing" if e.errno in (errno.ENOENT, errno.ENOTDIR) else e
+
+
+def _walk(folder: Path, recursive: bool) -> Iterator[Path | InputProblem]:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
+    except OSError as e:  # its photos would otherwise be left out without a word
+        yield InputProblem(folder, InputError(f"cannot read this folder: {e.strerror or e}", folder))
         return
     subfolders = []
     for entry in entries:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import stat
 import tomllib
 import types
@@ -87,7 +88,7 @@ class DaemonSettings:
     polling: bool = False
     quiet_seconds: float = 1.0
     extensions: tuple[str, ...] = (
-        ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".dng",
+        ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif", ".dng",
         ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2",
     )
     # patterns of your own, on top of those always ignored (emowatch/daemon/paths.py: partial
@@ -186,16 +187,41 @@ def load_settings(
     values mean "flag not given" and are dropped.
     """
     layers: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # setting (section.field) -> where its value came from
     path = config if config is not None else default_config_path()
     if config is not None or _is_file(path):
-        _merge(layers, _paths_from(path.parent, _read_toml(path)))
-    _merge(layers, _from_environ(os.environ if environ is None else environ))
+        _merge(layers, _paths_from(path.parent, _read_toml(path)), sources, f"in config file {path}")
+    for var, (key, value) in _from_environ(os.environ if environ is None else environ).items():
+        _merge(layers, _nested(key, value), sources, var)
     for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        section, _, name = key.rpartition(".")
-        _merge(layers, {section: {name: value}} if section else {name: value})
-    return _build(Settings, layers, "")
+        if value is not None:  # a flag: the CLI names it by the flag the user typed
+            _merge(layers, _nested(key, value), sources, "")
+    try:
+        return _build(Settings, layers, "")
+    except ConfigError as e:
+        where = _sources_named(str(e), sources)
+        if where:
+            raise ConfigError(f"{where}: {e}") from None
+        raise
+
+
+def _nested(key: str, value: Any) -> dict[str, Any]:
+    section, _, name = key.rpartition(".")
+    return {section: {name: value}} if section else {name: value}
+
+
+def _sources_named(message: str, sources: Mapping[str, str]) -> str:
+    """Where the settings a message is about came from ("in config file PATH", "EMOWATCH_X"),
+    so that a bad value can be found; "" for defaults and flags. The settings are the names
+    before the value it quotes (`X must be ..., not 'v'`, `setting X: cannot use 'v'`)."""
+    about = re.split(r", not |: cannot use |['\"]", message, maxsplit=1)[0]
+    found: list[str] = []
+    for word in re.findall(r"[A-Za-z_][\w.]*", about):
+        while word and word not in sources:  # keywords.labels.positive: set as keywords.labels
+            word = word.rpartition(".")[0]
+        if word and sources[word] and sources[word] not in found:
+            found.append(sources[word])
+    return ", ".join(found)
 
 
 def _is_file(path: Path) -> bool:
@@ -217,7 +243,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e}") from None
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"cannot read config file {path}: larger than {MAX_CONFIG_BYTES} bytes")
     try:
@@ -244,8 +270,9 @@ def _paths_from(folder: Path, layer: dict[str, Any]) -> dict[str, Any]:
     return layer
 
 
-def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _from_environ(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Each EMOWATCH_* variable and the setting (`field` or `section.field`) it gives."""
+    out: dict[str, tuple[str, str]] = {}
     top = {f.name for f in dataclasses.fields(Settings)} - set(SECTIONS)
     for key, value in environ.items():
         if not key.startswith("EMOWATCH_"):
@@ -255,7 +282,7 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
             if name.startswith(section + "_"):
                 sub = name[len(section) + 1:]
                 if sub in {f.name for f in dataclasses.fields(cls)}:
-                    out.setdefault(section, {})[sub] = value
+                    out[key] = (f"{section}.{sub}", value)
                     break
         else:
             if name not in top:  # a misspelt variable would otherwise leave a setting silently as it was
@@ -265,7 +292,7 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
                 hint = (f"did you mean EMOWATCH_{close[0]}?" if close
                         else f"known: {', '.join(sorted(known))}")
                 raise ConfigError(f"unknown setting in environment variable {key}; {hint}")
-            out[name] = value
+            out[key] = (name, value)
     return out
 
 
@@ -276,15 +303,18 @@ def _environ_names() -> list[str]:
     return names
 
 
-def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+def _merge(into: dict[str, Any], layer: Mapping[str, Any], sources: dict[str, str], source: str) -> None:
     for key, value in layer.items():
         if key in SECTIONS and not isinstance(value, Mapping):
-            raise ConfigError(f"[{key}] must be a table of settings, not {value!r}")
+            raise ConfigError(f"{source + ': ' if source else ''}[{key}] must be a table of settings, "
+                              f"not {value!r}")
         if isinstance(value, Mapping) and key in SECTIONS:
             into.setdefault(key, {})
             into[key].update(value)
+            sources.update({f"{key}.{name}": source for name in value})
         else:
             into[key] = value
+            sources[key] = source
 
 
 def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
@@ -309,6 +339,8 @@ def _coerce(raw: Any, hint: Any, name: str) -> Any:
     """Turn a TOML or environment value into the field's type, or say clearly why not."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if raw == "" and Path in (hint, *args):  # an unset variable: never "the current folder"
+        raise ConfigError(f"{name} is empty (an unset variable?); leave it out, or give a path")
     if origin in (typing.Union, types.UnionType):
         if raw is None or (isinstance(raw, str) and raw.lower() in ("", "none")):
             if type(None) in args:

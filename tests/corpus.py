@@ -204,6 +204,13 @@ def heif(path: Path) -> Path:
     return path
 
 
+def avif(path: Path) -> Path:
+    """AVIF (AV1 in a HEIF container), through Pillow's own AVIF plugin: the pillow-heif wheel
+    carries no AV1 encoder."""
+    pixels(seed=10).save(path, "AVIF", quality=90)
+    return path
+
+
 def dng(path: Path) -> Path:
     """A small DNG (CFA data, DNG tags) made with tifffile."""
     import tifffile
@@ -247,6 +254,7 @@ BUILDERS = {
     "photo.tif": tiff,
     "photo.webp": webp,
     "photo.heic": heif,
+    "photo.avif": avif,
     "photo.dng": dng,
 }
 

@@ -341,7 +341,8 @@ def test_bad_config_value_is_one_line_and_exit_2(env):
     config.write_text('device = "tpu"\n')
     result = run("tag", "--config", config, env / "x.jpg")
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == ["emowatch: error: device must be one of auto, cuda, cpu, not 'tpu'"]
+    assert result.stderr.strip().splitlines() == [
+        f"emowatch: error: in config file {config}: device must be one of auto, cuda, cpu, not 'tpu'"]
 
 
 def test_a_bad_flag_value_is_named_by_its_flag_and_a_bad_file_value_by_its_setting(env):
@@ -352,7 +353,8 @@ def test_a_bad_flag_value_is_named_by_its_flag_and_a_bad_file_value_by_its_setti
     config = env / "seed.toml"
     config.write_text("[explain]\nseed = -1\n")
     result = run("tag", "--config", config, path)
-    assert result.exit_code == 2 and result.stderr.startswith("emowatch: error: explain.seed must be")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"emowatch: error: in config file {config}: explain.seed must be")
 
 
 def test_missing_model_is_one_clear_line(env):
@@ -372,6 +374,13 @@ def test_info_reports_model_providers_exiftool_and_settings(env, model):
     assert data["exiftool"]["found"] is True and data["exiftool"]["version"]
     assert data["settings"]["device"] == "cuda"
     assert "running on CPU" in result.stderr
+
+
+def test_info_says_once_that_cuda_fell_back_to_cpu(env, model):
+    # the report's own line, and the runtime's warning on stderr a second time
+    result = run("info", "--model", model, "--device", "cuda")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("running on CPU") == 1 and "running on CPU" in result.stdout
 
 
 def test_info_shows_the_default_models_evaluation_per_set_whole(env):
@@ -398,6 +407,24 @@ def test_info_shows_the_settings_in_force_as_a_config_file_that_loads_back(env):
     assert dict(again.keywords.labels) == {"positive": "Joy", "negative": "Negative", "other": "Other"}
     assert again == replace(given, keywords=replace(given.keywords, labels=again.keywords.labels))
     assert again.daemon.ignore == ("*_draft.jpg",) and again.min_confidence == 0.7
+
+
+def test_info_settings_with_non_ascii_words_are_toml_that_loads_back(env, model):
+    # json.dumps wrote 😀 as "\ud83d\ude00": surrogates are not valid TOML escapes
+    import tomllib
+
+    from emowatch.cli.info_cmd import _toml_lines
+
+    config = env / "mine.toml"
+    config.write_text('[keywords]\nparent = "Gefühl"\nlabels = { positive = "Fröhlich 😀" }\n', encoding="utf-8")
+    result = run("info", "--model", model, "--config", config)
+    assert result.exit_code == 0, result.output
+    text = result.stdout.split("settings (as TOML for a config file)\n", 1)[1]
+    shown = tomllib.loads("\n".join(line[2:] for line in text.splitlines()))
+    assert shown["keywords"]["parent"] == "Gefühl" and shown["keywords"]["labels"]["positive"] == "Fröhlich 😀"
+    assert 'positive = "Fröhlich 😀"' in text  # as it is, not escaped
+    odd = {"exiftool": 'tab\there "quoted" \\ line\nbreak\x01\x7f', "keywords": {"labels": {"a b": "ö"}}}
+    assert tomllib.loads("\n".join(_toml_lines(odd))) == odd
 
 
 def test_sidecar_dir_with_another_sidecar_place_is_a_usage_error(env):
@@ -445,3 +472,86 @@ def test_readme_quick_start_is_exactly_one_command_each(name):
         assert "emowatch tag" in command and "examples" in command
     else:
         assert "pytest" in command and "exiv2" in command
+
+
+@pytest.mark.parametrize("command", ["tag", "untag", "explain"])
+def test_a_path_that_cannot_be_checked_is_that_photos_error_and_the_batch_goes_on(env, model, command):
+    # Path.is_dir() let ENAMETOOLONG (EACCES under a locked folder) out as a traceback
+    photo = save(env / "a.jpg")
+    long_name = env / ("a" * 300 + ".jpg")
+    flags = [] if command == "untag" else ["--model", model, *(["--no-explain"] if command == "tag" else [])]
+    result = run(command, *flags, long_name, photo)
+    assert result.exit_code == 1, result.output
+    assert f"{long_name}: cannot read: File name too long" in result.stdout
+    assert re.search(r"^\S+ .*a\.jpg", result.stdout, re.M) and "1 failed" in result.stderr
+
+
+def test_run_with_a_folder_that_cannot_be_checked_is_a_usage_error(env):
+    result = run("run", "--state", env / "state", env / ("d" * 300))
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(": cannot read: File name too long")
+
+
+def without_file_permissions_override() -> list[str]:
+    """A command prefix under which a mode-000 file cannot be read, as for any user but root."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root, and setpriv is not there to drop the capabilities that read anything")
+    caps = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def test_one_unreadable_photo_given_by_name_fails_alone(env, model):
+    # click's own readable check refused the whole command (exit 2) and a.jpg was not tagged
+    good, locked = save(env / "a.jpg"), save(env / "b.jpg", seed=1)
+    locked.chmod(0)
+    out = subprocess.run([*without_file_permissions_override(), sys.executable, "-m", "emowatch", "tag",
+                          "--no-explain", "--model", str(model), "--min-confidence", "0", str(good), str(locked)],
+                         capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_CONFIG_HOME": str(env / "config")})
+    assert out.returncode == 1, out.stderr
+    assert f"{locked}: cannot read" in out.stdout and "not readable" not in out.stderr
+    assert exif_keywords(good)["HierarchicalSubject"].startswith("Emotion|")
+
+
+@pytest.mark.parametrize("args", [
+    ["tag", "--config", "", "x.jpg"], ["tag", "--model", "", "x.jpg"], ["tag", "--sidecar-dir", "", "x.jpg"],
+    ["untag", "--sidecar-dir", "", "x.jpg"], ["info", "--config", ""], ["run", "--state", "", "nosuch-folder"],
+    ["status", "--state", ""], ["status", "--config", ""],
+])
+def test_an_empty_path_flag_is_a_usage_error_not_the_current_folder(env, args):
+    # `--state "$STATE"` with STATE unset put the ledger where the user stood; `--config ""`
+    # said "cannot read config file .: [Errno 21] Is a directory"
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "an empty path was given (an unset variable?)" in result.stderr
+
+
+def test_tag_r_reports_a_subfolder_it_cannot_read(env, model):
+    from test_inputs import deeper_than_path_max
+
+    shoot = env / "shoot"
+    save(shoot / "a.jpg")
+    deeper_than_path_max(shoot)
+    result = run("tag", "-r", "--no-explain", "--model", model, shoot)
+    assert result.exit_code == 1
+    assert "cannot read this folder: File name too long" in result.stdout
+
+
+def test_an_unexpected_error_shows_its_traceback_with_v_only(env, model, monkeypatch):
+    # -v did nothing; a bug report needs to say where the fault was
+    import emowatch.metadata
+
+    def fault(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(emowatch.metadata, "remove_tags", fault)
+    photo = save(env / "a.jpg")
+    quiet = run("untag", photo)
+    assert quiet.exit_code == 1 and "unexpected ZeroDivisionError: division by zero" in quiet.stdout
+    assert "Traceback" not in quiet.stderr and "-v shows where" in quiet.stderr
+    loud = run("-v", "untag", photo)
+    assert loud.exit_code == 1 and "unexpected ZeroDivisionError" in loud.stdout
+    assert "Traceback (most recent call last)" in loud.stderr and 'raise ZeroDivisionError("division' in loud.stderr
+    assert "Traceback" not in run("untag", photo).stderr  # -v does not stay on for the next command

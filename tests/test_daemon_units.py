@@ -23,7 +23,7 @@ from emowatch.daemon.paths import PathFilter
 from emowatch.daemon.queues import Buffer, Intake, Job
 from emowatch.daemon.serve import serve
 from emowatch.daemon.settle import ARRIVED, CLOSED, FOUND, GONE, WRITTEN, Seen, Settler
-from emowatch.daemon.status import summarize
+from emowatch.daemon.status import Summary, summarize, summary_table
 from emowatch.daemon.view import LiveView, LogView, event_json, event_line
 from emowatch.daemon.writers import OpenForWriting, held_for_writing
 from emowatch.errors import LedgerError
@@ -142,6 +142,28 @@ def test_status_counts_recorded_photos_that_are_gone(tmp_path):
         s = summarize(ledger)
     assert (s.photos, s.done, s.gone) == (2, 2, 1)
     assert s.to_json()["gone"] == 1
+
+
+@pytest.mark.parametrize("labels,uncertain,shown", [
+    ({}, 1, "done  1 (1 uncertain)"),  # was "1 (, 1 uncertain)"
+    ({"positive": 2}, 1, "done  3 (2 positive, 1 uncertain)"),
+    ({"positive": 3}, 0, "done  3 (3 positive)"),
+    ({}, 0, "done  0"),
+])
+def test_status_done_line_lists_labels_and_uncertain(labels, uncertain, shown):
+    s = Summary("/state/ledger.sqlite3", sum(labels.values()) + uncertain, sum(labels.values()) + uncertain,
+                0, uncertain, labels, {}, None, [])
+    console = Console(file=io.StringIO(), width=100)
+    console.print(summary_table(s))
+    lines = [re.sub(r" {2,}", "  ", line.strip()) for line in console.file.getvalue().splitlines()]
+    assert shown in lines, lines
+
+
+def test_the_daemon_takes_every_format_tag_reads_by_default(tmp_path):
+    # an .avif landing in a watched folder was skipped without a word, though `tag` reads it
+    accept = PathFilter([tmp_path], DaemonSettings())
+    for name in ("a.jpg", "b.PNG", "c.tif", "d.webp", "e.heic", "f.avif", "g.dng", "h.cr3", "i.nef"):
+        assert accept.accepts(tmp_path / name), name
 
 
 def test_readonly_ledger_that_does_not_exist_says_so(tmp_path):

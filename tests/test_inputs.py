@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from emowatch.inputs import InputProblem, collect
 from photos import save
 
@@ -57,3 +60,38 @@ def test_an_empty_path_and_our_own_sidecars_are_refused_not_taken(tmp_path, monk
     assert isinstance(items[0], InputProblem) and "empty path" in str(items[0].error)
     assert isinstance(items[1], InputProblem) and "emowatch's own sidecar" in str(items[1].error)
     assert items[2] == tmp_path / "a.jpg" and len(items) == 3  # not the whole current folder
+
+
+def test_a_path_that_cannot_be_checked_is_that_paths_problem_not_a_traceback(tmp_path):
+    # Path.is_dir() let ENAMETOOLONG (and EACCES, under a locked folder) out of collect()
+    photo = save(tmp_path / "a.jpg")
+    long_name = tmp_path / ("a" * 300 + ".jpg")
+    items = list(collect([long_name, photo]))
+    assert isinstance(items[0], InputProblem) and items[0].path == long_name
+    assert str(items[0].error).endswith("cannot read: File name too long")
+    assert items[1] == photo
+
+
+def deeper_than_path_max(top: Path) -> Path:
+    """Nested folders whose full path is longer than PATH_MAX: the deepest cannot be listed by
+    its path (ENAMETOOLONG), a real error that root meets too."""
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(18):  # 18 * 251 > 4096
+            os.mkdir("d" * 250, dir_fd=fd)
+            deeper = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+    finally:
+        os.close(fd)
+    return top
+
+
+def test_a_subfolder_that_cannot_be_read_is_reported_not_skipped(tmp_path):
+    photo = save(tmp_path / "a.jpg")
+    deeper_than_path_max(tmp_path)
+    items = list(collect([tmp_path], recursive=True))
+    assert items[0] == photo
+    [problem] = items[1:]
+    assert isinstance(problem, InputProblem) and len(str(problem.path)) > 4000
+    assert problem.error.reason == "cannot read this folder: File name too long"

@@ -140,3 +140,47 @@ def test_relative_paths_in_a_config_file_are_relative_to_its_folder(tmp_path, mo
     # from the environment or a flag, a relative path is where emowatch is run from
     s = load_settings(config, environ={"EMOWATCH_SIDECARS_DIR": "here"}, overrides={"model": "m.onnx"})
     assert s.sidecars.dir == Path("here") and s.model == Path("m.onnx")
+
+
+@pytest.mark.parametrize("environ,match", [
+    ({"EMOWATCH_DAEMON_STATE_DIR": ""}, "EMOWATCH_DAEMON_STATE_DIR: daemon.state_dir is empty"),
+    ({"EMOWATCH_MODEL": ""}, "EMOWATCH_MODEL: model is empty"),
+    ({"EMOWATCH_SIDECARS_MODE": "central", "EMOWATCH_SIDECARS_DIR": ""}, "sidecars.dir is empty"),
+])
+def test_an_empty_path_setting_is_refused_not_the_current_folder(environ, match):
+    # `EMOWATCH_DAEMON_STATE_DIR=$STATE` with STATE unset put the ledger where the daemon started
+    with pytest.raises(ConfigError, match=match + r" \(an unset variable\?\)"):
+        load_settings(None, environ=environ)
+
+
+def test_an_empty_path_in_a_config_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"in config file .*config.toml: daemon.state_dir is empty"):
+        load_settings(write(tmp_path, '[daemon]\nstate_dir = ""\n'), environ={})
+
+
+def test_a_bad_value_names_where_it_came_from(tmp_path, monkeypatch):
+    # a config file found without --config, or a variable set long ago, was hard to find
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    implicit = tmp_path / "emowatch" / "config.toml"
+    implicit.parent.mkdir()
+    implicit.write_text('devise = "cpu"\n')
+    with pytest.raises(ConfigError) as e:
+        load_settings(None, environ={})
+    assert str(e.value) == f"in config file {implicit}: unknown setting devise"
+    implicit.write_text('[keywords]\nlabels = { positive = "A|B" }\n')
+    with pytest.raises(ConfigError, match=rf"^in config file {implicit}: keywords.labels.positive must be"):
+        load_settings(None, environ={})
+    implicit.unlink()
+    with pytest.raises(ConfigError) as e:
+        load_settings(None, environ={"EMOWATCH_DEVICE": "gpu"})
+    assert str(e.value) == "EMOWATCH_DEVICE: device must be one of auto, cuda, cpu, not 'gpu'"
+    with pytest.raises(ConfigError, match=r"^EMOWATCH_THREADS: setting threads: cannot use '1.5'$"):
+        load_settings(None, environ={"EMOWATCH_THREADS": "1.5"})
+    with pytest.raises(ConfigError, match=r"^EMOWATCH_DAEMON_MAX_ATTEMPTS: daemon.quiet_seconds must"):
+        load_settings(None, environ={"EMOWATCH_DAEMON_MAX_ATTEMPTS": "0"})
+    # the later layer is the one named: a flag over the variable is left for the CLI to name
+    with pytest.raises(ConfigError, match=r"^device must be one of"):
+        load_settings(None, environ={"EMOWATCH_DEVICE": "gpu"}, overrides={"device": "tpu"})
+    config = write(tmp_path, 'device = "tpu"\n')
+    with pytest.raises(ConfigError, match=r"^EMOWATCH_DEVICE: device must be one of .*, not 'gpu'"):
+        load_settings(config, environ={"EMOWATCH_DEVICE": "gpu"})

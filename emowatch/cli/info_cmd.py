@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -61,10 +62,19 @@ def info(ctx: click.Context, as_json: bool, **params) -> None:
     """Show the model, the inference providers available and in use, exiftool, and the settings."""
     settings = build_settings(params)
     app = AppContext(settings, *make_consoles())
+    # the report says why CUDA is not in use; the runtime's warning said it a second time (stderr)
+    runtime_log, held = logging.getLogger("emowatch.runtime"), []
+    hold = held.append  # as a filter: returns None, so the record is kept here, not shown
+    if not as_json:
+        runtime_log.addFilter(hold)
     try:
         data = gather(app, params.get("config") or default_config_path())
     finally:
+        runtime_log.removeFilter(hold)
         app.close()
+    for record in held:
+        if record.getMessage() != data["providers"].get("fallback"):
+            runtime_log.handle(record)
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
@@ -137,14 +147,16 @@ def _training_lines(tr: dict[str, Any]) -> list[str]:
 def _toml_lines(settings: dict[str, Any]) -> list[str]:
     """The settings in force as the config file would say them (unset ones commented out)."""
     def key(k: str) -> str:
-        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_string(k)
 
     def value(v: Any) -> str:
         if isinstance(v, dict):
             return "{ " + ", ".join(f"{key(k)} = {value(x)}" for k, x in v.items()) + " }"
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(v)  # strings, numbers and true/false are written the same in TOML
+        if isinstance(v, str):
+            return _toml_string(v)
+        return json.dumps(v)  # numbers and true/false are written the same in TOML
 
     def lines(table: dict[str, Any]) -> list[str]:
         return [f"# {k} = (not set)" if v is None else f"{k} = {value(v)}"
@@ -155,3 +167,20 @@ def _toml_lines(settings: dict[str, Any]) -> list[str]:
         if isinstance(table, dict):
             out += ["", f"[{name}]"] + lines(table)
     return out
+
+
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+                 "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string with its characters as they are (ö, 😀), only those TOML refuses
+    escaped: json.dumps wrote 😀 as the surrogate pair \\ud83d\\ude00, which is not valid TOML."""
+    def char(c: str) -> str:
+        if c in _TOML_ESCAPES:
+            return _TOML_ESCAPES[c]
+        if c < " " or c == "\x7f" or "\ud800" <= c <= "\udfff":  # a lone surrogate: a name not UTF-8
+            return f"\\u{ord(c):04x}"
+        return c
+
+    return '"' + "".join(map(char, text)) + '"'

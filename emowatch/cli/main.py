@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 
 import click
 
@@ -45,24 +46,38 @@ def _silence_stdout() -> None:
         pass
 
 
-class _WarningHandler(logging.Handler):
-    """Core warnings (e.g. CUDA fell back to CPU) as one line on stderr."""
+class _LogHandler(logging.Handler):
+    """The core's log (e.g. CUDA fell back to CPU) as one line each on stderr; with -v, an
+    unexpected error (a bug) comes with its traceback, for a bug report."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verbose = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"emowatch: {record.levelname.lower()}: {record.getMessage()}", err=True)
+        line = f"emowatch: {record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and self.verbose:
+            line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        elif record.exc_info:
+            line += " (emowatch -v shows where)"
+        click.echo(line, err=True)
 
 
 def _setup_logging(verbose: bool) -> None:
     log = logging.getLogger("emowatch")
-    if not any(isinstance(h, _WarningHandler) for h in log.handlers):
-        log.addHandler(_WarningHandler())
+    handler = next((h for h in log.handlers if isinstance(h, _LogHandler)), None)
+    if handler is None:
+        handler = _LogHandler()
+        log.addHandler(handler)
+    handler.verbose = verbose
     log.setLevel(logging.INFO if verbose else logging.WARNING)
     log.propagate = False
 
 
 @click.group(cls=EmowatchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="emowatch")
-@click.option("-v", "--verbose", is_flag=True, help="Log more about what happens.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Log more about what happens, and show the traceback of an unexpected error.")
 def cli(verbose: bool) -> None:
     """Tell what emotion a photo evokes (positive, negative or other), show why with a heatmap,
     and write it into the photo's metadata where Lightroom, darktable, digiKam and Windows see it."""

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import click
 
 from ..errors import ConfigError
+from ..inputs import EMPTY_PATH
 from ..settings import DEVICES, MAX_BATCH, MAX_THREADS, load_settings
 
 
@@ -19,12 +20,29 @@ def _apply(options: list[Callable]) -> Callable:
     return decorate
 
 
+class GivenPath(click.Path):
+    """A path flag: "" (an unset shell variable) is refused rather than taken as the current
+    folder, and whether the path can be read is left to the code that reads it, which says so
+    in its own words (click's own check refused a whole batch for one unreadable photo)."""
+
+    def __init__(self, readable: bool = False, **kwargs: Any):
+        super().__init__(path_type=Path, readable=readable, **kwargs)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value == "":
+            self.fail(EMPTY_PATH, param, ctx)
+        return super().convert(value, param, ctx)
+
+
+# PATHS as given (str): "" (an unset shell variable) is refused by the command, not made "."
+paths_type = click.Path(readable=False)
+
 config_option = click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path),
+    "--config", type=GivenPath(dir_okay=False),
     help="TOML settings file (default: config.toml in the user config dir).")
 
 model_options = _apply([
-    click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
+    click.option("--model", type=GivenPath(dir_okay=False),
                  help="An emowatch .onnx model (default: the model shipped with emowatch)."),
     click.option("--device", type=click.Choice(DEVICES), help="Where to run the model [default: auto]."),
     click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="CPU threads for inference [default: all cores]."),
@@ -37,7 +55,7 @@ sidecar_options = _apply([
     click.option("--sidecars", "sidecar_mode", type=click.Choice(["hidden", "beside", "central"]),
                  help="Where heatmaps and explain.json go: hidden .emowatch/ folder beside the photo "
                       "[default], beside the photo, or one central folder (--sidecar-dir)."),
-    click.option("--sidecar-dir", type=click.Path(file_okay=False, path_type=Path),
+    click.option("--sidecar-dir", type=GivenPath(file_okay=False),
                  help="The central sidecar folder (implies --sidecars central)."),
 ])
 

@@ -24,10 +24,11 @@ from ..tagging import Tagger
 from .context import AppContext, make_consoles
 from .main import EXIT_FAILED, EXIT_OK
 from .render import json_line
-from .options import build_settings, common_options, explain_options
+from .options import GivenPath, build_settings, common_options, explain_options, paths_type
 
 state_option = click.option(
-    "--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+    # readable: the ledger and its lock are opened without a check of their own
+    "--state", "state_dir", type=GivenPath(file_okay=False, readable=True),
     help="Folder for the daemon's ledger and lock [default: the user state dir, e.g. ~/.local/state/emowatch].")
 
 
@@ -45,7 +46,7 @@ def _with_daemon_flags(settings: Settings, params: dict) -> Settings:
 
 
 @click.command("run", short_help="Watch folders and tag new photos (daemon).")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())  # "" stays "", not "."
+@click.argument("paths", nargs=-1, required=True, type=paths_type)
 @state_option
 @click.option("--polling", is_flag=True, default=None,
               help="Scan the folders instead of using file-system events (for network shares, where "
@@ -110,7 +111,7 @@ def _exiftool(app: AppContext):
 @state_option
 @click.option("--failed", "show_failed", is_flag=True, help="List every photo that failed, with its reason.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or the failures) as JSON.")
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", type=GivenPath(dir_okay=False),
               help="TOML settings file (default: config.toml in the user config dir).")
 @click.pass_context
 def status(ctx: click.Context, state_dir: Path | None, show_failed: bool, as_json: bool,

@@ -13,12 +13,11 @@ from ..inputs import EMPTY_PATH, collect
 from ..tagging import TagResult, Tagger, sweep_leftovers, untag_photo
 from .context import AppContext, make_consoles
 from .main import EXIT_FAILED, EXIT_OK
-from .options import (build_settings, common_options, config_option, explain_options, sidecar_options,
-                      write_options)
+from .options import (build_settings, common_options, config_option, explain_options, paths_type,
+                      sidecar_options, write_options)
 from .render import Reporter
 
-# as given (str): click would make "" (an unset shell variable) Path("."), the current folder
-paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path())
+paths_argument = click.argument("paths", nargs=-1, required=True, type=paths_type)
 
 
 @contextlib.contextmanager

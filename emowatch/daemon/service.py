@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..errors import InputError
-from ..inputs import EMPTY_PATH
+from ..inputs import EMPTY_PATH, path_kind
 from ..settings import Settings
 from ..tagging import Tagger
 from .backfill import Backfill, walk
@@ -41,8 +41,11 @@ def watch_roots(paths: Iterable[Path]) -> list[Path]:
         if str(raw) == "":  # an unset shell variable: never "the current folder"
             raise InputError(EMPTY_PATH)
         path = Path(raw).expanduser()
-        if not path.is_dir():
-            raise InputError("not a folder" if path.exists() else "no such folder", path)
+        kind = path_kind(path)
+        if isinstance(kind, OSError):  # a folder above it that is locked, a name too long
+            raise InputError(f"cannot read: {kind.strerror or kind}", path)
+        if kind != "folder":
+            raise InputError("not a folder" if kind == "file" else "no such folder", path)
         real = path.resolve()
         if real not in roots:
             roots.append(real)

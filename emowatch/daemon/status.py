@@ -67,9 +67,8 @@ def summary_table(s: Summary, started: bool = True) -> Table:
                                                " [dim](not yet: `emowatch run` has not run with this state folder)[/]"))
     gone = f" ({s.gone} no longer there: deleted or moved away)" if s.gone else ""
     grid.add_row("photos", f"{s.photos}{gone}")
-    by_label = ", ".join(f"{n} {label}" for label, n in s.labels.items())
-    grid.add_row("done", f"{s.done}" + (f" ({by_label}" + (f", {s.uncertain} uncertain)" if s.uncertain else ")")
-                                        if by_label or s.uncertain else ""))
+    parts = [f"{n} {label}" for label, n in s.labels.items()] + ([f"{s.uncertain} uncertain"] if s.uncertain else [])
+    grid.add_row("done", f"{s.done}" + (f" ({', '.join(parts)})" if parts else ""))
     grid.add_row("failed", str(s.failed) + (" [dim](tried again when a photo changes, or all at once: "
                                             "emowatch run --retry-failed)[/]" if s.failed else ""))
     for reason, n in s.reasons[:5]:
