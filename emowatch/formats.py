@@ -43,7 +43,7 @@ RAW_EXTENSIONS = frozenset({
 })
 TIFF_EXTENSIONS = frozenset({".tif", ".tiff"})
 PHOTO_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif", ".dng"}
+    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif", ".avif", ".dng"}
 ) | RAW_EXTENSIONS
 
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif"}

@@ -185,6 +185,16 @@ def test_status_before_any_run_is_an_empty_summary_not_an_error(tmp_path):
     assert not (tmp_path / "never").exists()  # looking creates nothing
 
 
+def test_status_of_a_state_folder_that_cannot_be_looked_into_is_one_line(tmp_path, monkeypatch):
+    # given by EMOWATCH_DAEMON_STATE_DIR (no flag check on that way): an OSError traceback
+    from click.testing import CliRunner
+    from emowatch.cli.main import cli
+    monkeypatch.setenv("EMOWATCH_DAEMON_STATE_DIR", str(tmp_path / ("a" * 300)))  # ENAMETOOLONG, root too
+    shown = CliRunner().invoke(cli, ["status"])
+    assert shown.exit_code == 1 and "cannot read the state folder: File name too long" in shown.output
+    assert shown.exception is None or isinstance(shown.exception, SystemExit)
+
+
 def test_a_ledger_of_the_first_schema_is_opened_and_kept(tmp_path):
     import sqlite3
 

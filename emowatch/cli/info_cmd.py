@@ -103,7 +103,7 @@ def _render(app: AppContext, data: dict[str, Any]) -> None:
     ex = data["exiftool"]
     p("[bold]exiftool[/]   " + (f"{ex['version']}" if ex["found"] else
                                "[yellow]not found[/] (apt-get install libimage-exiftool-perl): "
-                               "TIFF/WebP/HEIF/DNG get .xmp sidecars"))
+                               "TIFF/WebP/HEIF/AVIF/DNG get .xmp sidecars"))
     cf = data["config_file"]
     p(f"[bold]config[/]     {escape(cf['path'])} ({'found' if cf['exists'] else 'not present: defaults'})")
     p("[bold]settings[/] (as TOML for a config file)")

@@ -74,7 +74,7 @@ def _told_after_interrupt(stream: Iterator[TagResult]) -> Iterator[TagResult]:
 
 
 def _note_exiftool(app: AppContext) -> None:
-    app.err.print("[yellow]exiftool not found:[/] TIFF, WebP, HEIF and DNG photos get .xmp sidecars instead, "
+    app.err.print("[yellow]exiftool not found:[/] TIFF, WebP, HEIF/AVIF and DNG photos get .xmp sidecars instead, "
                   "and EXIF XPKeywords/IPTC are not updated (Debian/Ubuntu: apt-get install libimage-exiftool-perl)")
 
 
@@ -92,7 +92,7 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     """Classify photos, explain them, and write the emotion into their metadata.
 
     PATHS are photos or folders (a folder's photos; with -r its whole tree). JPEG and PNG get
-    embedded XMP; TIFF, WebP, HEIF and DNG are written through exiftool; raw files get an .xmp
+    embedded XMP; TIFF, WebP, HEIF/AVIF and DNG are written through exiftool; raw files get an .xmp
     sidecar. Keywords: lr:hierarchicalSubject Emotion|Positive and dc:subject Emotion, Positive.
     """
     with _opened(paths, params) as (app, items):

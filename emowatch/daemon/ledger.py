@@ -121,8 +121,13 @@ def ledger_path(state_dir: Path) -> Path:
 
 
 def has_ledger(state_dir: Path) -> bool:
-    """Whether `emowatch run` has ever run with this state folder."""
-    return ledger_path(Path(state_dir).expanduser().absolute()).is_file()
+    """Whether `emowatch run` has ever run with this state folder. LedgerError for one that
+    cannot be looked into (no permission, a name too long)."""
+    path = ledger_path(Path(state_dir).expanduser().absolute())
+    try:
+        return path.is_file()
+    except OSError as e:  # Path.is_file lets EACCES and ENAMETOOLONG out
+        raise LedgerError(f"cannot read the state folder: {e.strerror or e}", state_dir) from None
 
 
 class Ledger:
