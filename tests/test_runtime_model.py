@@ -166,3 +166,20 @@ def test_default_model_is_shipped_and_valid():
     assert set(model.labels) == {"positive", "negative", "other"}
     assert model.has_cam
     assert default_model_path().stat().st_size <= 25 * 1024 * 1024
+
+
+def test_graphs_that_declare_less_are_taken_on_trust(tmp_path):
+    # a graph without a declared input shape, or with an axis name that is not UTF-8, ran fine
+    # before the checks at start; they refused it, or ended in a UnicodeDecodeError traceback
+    import onnx
+
+    model = onnx.load(make_model(tmp_path / "m.onnx"))
+    model.graph.input[0].type.tensor_type.ClearField("shape")
+    onnx.save(model, tmp_path / "no_shape.onnx")
+    model = onnx.load(make_model(tmp_path / "m2.onnx"))
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "QQQQ"
+    (tmp_path / "odd_axis.onnx").write_bytes(model.SerializeToString().replace(b"QQQQ", b"\xa3" * 4))
+    for name in ("no_shape.onnx", "odd_axis.onnx"):
+        loaded = EmotionModel.load(tmp_path / name)
+        loaded.ready()
+        assert loaded.run(np.zeros((2, 3, 64, 64), np.float32)).logits.shape == (2, 3)

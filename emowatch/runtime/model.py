@@ -132,9 +132,10 @@ class EmotionModel:
             self._checked = True
 
     def _check_declared(self, shape: list | None) -> None:
-        """The graph's declared input and logits agree with the metadata (where they are fixed)."""
+        """The graph's declared input and logits agree with the metadata (where they are fixed;
+        a graph that declares no shape, [], is taken on trust)."""
         size, wanted = self.info.input_size, ["N", 3, self.info.input_size, self.info.input_size]
-        if shape is not None and (len(shape) != 4 or any(
+        if shape and (len(shape) != 4 or any(
                 isinstance(got, int) and got != want for got, want in zip(shape[1:], wanted[1:]))):
             raise ModelError(f"the model's input is {shape}; its metadata promises [N, 3, {size}, {size}]",
                              self.path)
@@ -144,7 +145,7 @@ class EmotionModel:
             raise ModelError(f"the model's input is {kind}; an emowatch model takes tensor(float)", self.path)
         out_of = getattr(self._session, "output_shape", None)
         logits = out_of(modelmeta.LOGITS) if out_of is not None else None
-        if logits is not None and (len(logits) != 2 or (isinstance(logits[1], int) and logits[1] != len(self.labels))):
+        if logits and (len(logits) != 2 or (isinstance(logits[1], int) and logits[1] != len(self.labels))):
             raise ModelError(f"the model's logits are {logits}; its metadata names {len(self.labels)} "
                              f"labels, so [N, {len(self.labels)}]", self.path)
 

@@ -114,15 +114,16 @@ class OrtSession:
         return [o.name for o in self.session.get_outputs()]
 
     def input_shape(self, name: str) -> list | None:
-        """The declared shape of an input (ints for fixed axes, names or None for dynamic ones)."""
-        return next((list(i.shape) for i in self.session.get_inputs() if i.name == name), None)
+        """The declared shape of an input (ints for fixed axes, names or None for dynamic ones);
+        None when it cannot be told (ONNX Runtime fails on an axis name that is not UTF-8)."""
+        return _declared(self.session.get_inputs, name, lambda i: list(i.shape))
 
     def output_shape(self, name: str) -> list | None:
-        return next((list(o.shape) for o in self.session.get_outputs() if o.name == name), None)
+        return _declared(self.session.get_outputs, name, lambda o: list(o.shape))
 
     def input_type(self, name: str) -> str | None:
         """ONNX Runtime's name for an input's element type: "tensor(float)", ..."""
-        return next((i.type for i in self.session.get_inputs() if i.name == name), None)
+        return _declared(self.session.get_inputs, name, lambda i: i.type)
 
     # -- internals ------------------------------------------------------------------------
     def _create(self) -> Any:
@@ -167,6 +168,13 @@ class OrtSession:
         if self._fallback is None:
             log.warning(why)
         self._fallback = why
+
+
+def _declared(listing, name: str, what):
+    try:
+        return next((what(arg) for arg in listing() if arg.name == name), None)
+    except (UnicodeDecodeError, RuntimeError, ValueError):
+        return None
 
 
 def _first_line(e: BaseException) -> str:
