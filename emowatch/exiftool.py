@@ -261,8 +261,12 @@ class Exiftool(ExiftoolCommands):
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            proc.kill()
-            proc.wait()
+            proc.terminate()  # the relay passes it on to exiftool (see _RELAY)
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 try:
                     pipe.close()
@@ -276,8 +280,9 @@ class Exiftool(ExiftoolCommands):
 # the shell tells exiftool to stop. Only exiftool keeps our output pipes (the shell closes its
 # own copies, cat's go elsewhere), so that its death is their end of file at once, not a wait
 # for the timeout. (A background list reads /dev/null unless told: stdin is handed over as fd 3.)
+# SIGTERM to the shell ends exiftool too: a hung one is not left running when it is given up.
 _RELAY = ('exec 3<&0; { cat <&3; printf -- "-stay_open\\nFalse\\n"; } 2>/dev/null | "$@" 3<&- & '
-          'exec 0<&- 1>&- 2>&- 3<&-; wait')
+          'pid=$!; trap \'kill -9 $pid 2>/dev/null; exit 143\' TERM; exec 0<&- 1>&- 2>&- 3<&-; wait')
 
 
 def _command(argv: list[str]) -> list[str]:

@@ -136,6 +136,19 @@ def test_exiftool_dying_mid_command_is_told_at_once_and_may_be_retried(exiftool_
         assert tool.read_json(pristine["full.jpg"], "-IPTC:City")["IPTC:City"] == "Paris"
 
 
+def test_an_exiftool_given_up_on_is_not_left_running(exiftool_bin, pristine):
+    # only the relaying shell was killed: a hung exiftool ran on (re-tried by the daemon, one
+    # more each time)
+    from emowatch.errors import ExiftoolDiedError
+
+    with Exiftool(exiftool_bin, timeout=1) as tool:
+        hung = _exiftool_itself(tool)
+        with pytest.raises(ExiftoolDiedError, match="did not answer within 1 s"):
+            tool.execute("-if", "sleep(30); 1", "-ver", str(pristine["full.jpg"]))
+        hung.wait(timeout=10)  # psutil.TimeoutExpired if it is still running
+        assert tool.read_json(pristine["full.jpg"], "-IPTC:City")["IPTC:City"] == "Paris"
+
+
 def test_exiftool_killed_between_commands_is_restarted_quietly(exiftool_bin, pristine):
     with Exiftool(exiftool_bin) as tool:
         victim = _exiftool_itself(tool)
