@@ -190,6 +190,12 @@ def test_a_raw_file_reached_through_a_symlink_has_the_sidecar_of_the_file_behind
     assert not list((tmp_path / "links").glob("*.xmp"))
     assert remove_tags(raw, settings=settings, exiftool=et).action == "removed"
     assert not list(tmp_path.rglob("*.xmp"))
+    # one an earlier version wrote beside the link is found by untag through the link
+    old = tmp_path / "links" / "R.xmp"
+    write_tags(raw, tags, settings=settings, exiftool=et)
+    (tmp_path / "real" / "R.xmp").rename(old)
+    assert remove_tags(tmp_path / "links" / "R.CR2", settings=settings, exiftool=et).action == "removed"
+    assert not list(tmp_path.rglob("*.xmp"))
 
 
 def test_preserve_mtime_keeps_the_photos_time_and_gives_its_sidecar_a_new_one(tmp_path, et, tags):

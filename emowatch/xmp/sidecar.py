@@ -40,10 +40,14 @@ def find_all(photo: Path, fmt: Format) -> list[Path]:
     """Every existing sidecar `photo` may have, the one emowatch would use first (a raw file
     can have both names: one from Lightroom, one from darktable; each is listed once, also
     where the file system ignores case)."""
-    photo = Path(os.path.realpath(photo))  # through a symlink: the sidecar of the file behind it
-    candidates = [photo.with_name(photo.name + s) for s in SUFFIXES]
-    if fmt is Format.RAW and not _has_twin(photo):
-        candidates += [photo.with_suffix(s) for s in SUFFIXES]
+    # through a symlink: the sidecar of the file behind it, then (written before 2026-11-29)
+    # one beside the link
+    real, given = Path(os.path.realpath(photo)), Path(os.path.abspath(photo))
+    candidates = []
+    for photo in dict.fromkeys((real, given)):
+        candidates += [photo.with_name(photo.name + s) for s in SUFFIXES]
+        if fmt is Format.RAW and not _has_twin(photo):
+            candidates += [photo.with_suffix(s) for s in SUFFIXES]
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
     for c in candidates:
