@@ -89,15 +89,32 @@ def places(photo: Path, settings: SidecarSettings) -> list[dict[str, Path]]:
     return found
 
 
+# emowatch's own PNGs (heatmap, region map) carry this tEXt chunk, before their image data
+PNG_MARK = ("Software", "emowatch")
+_PNG_MARK_BYTES = b"tEXt" + PNG_MARK[0].encode() + b"\x00" + PNG_MARK[1].encode()
+
+
+def is_ours(path: Path) -> bool:
+    """Whether emowatch wrote this sidecar file: an explanation JSON of its schema, or a PNG
+    with its mark (a region map left alone by a crash before its JSON is still known)."""
+    if Path(path).suffix == ".json":
+        return our_explanation(path) is not None
+    try:
+        with open(path, "rb") as f:
+            return _PNG_MARK_BYTES in f.read(4096)
+    except OSError:
+        return False
+
+
 def owned(paths: dict[str, Path]) -> list[Path]:
     """The files of one place that are emowatch's, the explanation JSON last: all of them in a
     hidden `.emowatch/` folder (emowatch's alone); elsewhere (beside the photo, in a central
-    folder) only a set whose JSON emowatch wrote - another program's file may have such a name."""
+    folder) those of a set whose JSON emowatch wrote, and PNGs with emowatch's mark - another
+    program's file may have such a name."""
     there = [paths[kind] for kind in ("heatmap.png", "regions.png", "explain.json") if paths[kind].is_file()]
-    if there and (paths["explain.json"].parent.name == HIDDEN_DIR
-                  or our_explanation(paths["explain.json"]) is not None):
+    if paths["explain.json"].parent.name == HIDDEN_DIR or our_explanation(paths["explain.json"]) is not None:
         return there
-    return []
+    return [path for path in there if is_ours(path)]
 
 
 def remove_sidecars(photo: Path, settings: SidecarSettings, dry_run: bool = False) -> list[Path]:

@@ -479,7 +479,7 @@ def test_an_explanation_beside_the_photo_does_not_replace_another_programs_file(
     theirs = _another_programs_files(photo)
     settings = Settings(explain=ExplainSettings(method="cam"), sidecars=SidecarSettings(mode="beside"))
     [result] = list(_cam_tagger(tiny, settings, write=False).tag([photo]))
-    assert result.error.startswith("no explanation saved: cannot write the ") and "not emowatch's" in result.error
+    assert result.error.startswith("no explanation saved: cannot write the ") and "another program's file" in result.error
     assert {p: p.read_bytes() for p in theirs} == theirs
     assert not photo.with_name(photo.name + ".regions.png").exists()
 
@@ -529,3 +529,19 @@ def test_untag_says_the_metadata_went_when_only_the_sidecars_could_not(tiny, tmp
     result = tagging.untag_photo(photo, Settings())
     assert result.error == "metadata removed, but cannot remove emowatch's sidecar: Read-only file system"
     assert result.action == "removed" and b"emowatch" not in photo.read_bytes()
+
+
+def test_an_explanation_file_left_without_its_json_is_still_known_as_emowatchs(tiny, tmp_path):
+    # a crash between the region map and the JSON (or a JSON deleted by hand): the region map
+    # blocked every later explanation beside the photo, and untag left it
+    from emowatch.tagging import untag_photo
+
+    photo = write_photo(tmp_path, size=(320, 240))
+    beside = Settings(explain=ExplainSettings(method="cam"), sidecars=SidecarSettings(mode="beside"))
+    [first] = list(_cam_tagger(tiny, beside, write=False).tag([photo]))
+    first.sidecars["explain"].unlink()
+    first.sidecars["heatmap"].unlink()
+    [again] = list(_cam_tagger(tiny, beside, write=False).tag([photo]))
+    assert again.ok, again.error
+    again.sidecars["explain"].unlink()
+    assert untag_photo(photo, beside).ok and not any(p.exists() for p in again.sidecars.values())

@@ -19,8 +19,8 @@ from PIL import Image
 
 from ..errors import ReadOnlyError, WriteError
 from ..settings import SidecarSettings
-from ..sidecars import (EXPLAIN_SCHEMA, HIDDEN_DIR, our_explanation, owned, places, remove_if_empty,
-                        sidecar_path)
+from ..sidecars import (EXPLAIN_SCHEMA, HIDDEN_DIR, PNG_MARK, is_ours, our_explanation, owned, places,
+                        remove_if_empty, sidecar_path)
 from .atomicfile import write_atomic
 from .explanation import Explanation
 from .heatmap import render
@@ -40,9 +40,9 @@ def save_explanation(photo: Path, image: Image.Image, explanation: Explanation,
     if paths["explain"].parent.name != HIDDEN_DIR and our_explanation(paths["explain"]) is None:
         # beside the photo or in a central folder, a file of that name may be another program's
         for key, path in paths.items():
-            if os.path.lexists(path):
-                raise WriteError(f"cannot write the {KINDS[key]} sidecar: {path} is not emowatch's "
-                                 "(no explanation of its own is beside it); not replaced", path)
+            if os.path.lexists(path) and not is_ours(path):
+                raise WriteError(f"cannot write the {KINDS[key]} sidecar: {path} is another "
+                                 "program's file; not replaced", path)
     if dry_run:
         return paths
     files = {
@@ -202,6 +202,10 @@ def explanation_json(photo: Path, explanation: Explanation, paths: dict[str, Pat
 
 
 def _png(image: Image.Image, compress_level: int = 6) -> bytes:
+    from PIL.PngImagePlugin import PngInfo
+
+    mark = PngInfo()
+    mark.add_text(*PNG_MARK)  # how untag knows its own files beside a photo (sidecars.is_ours)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=compress_level)
+    image.save(buffer, format="PNG", compress_level=compress_level, pnginfo=mark)
     return buffer.getvalue()
