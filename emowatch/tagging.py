@@ -139,21 +139,23 @@ class Tagger:
         another answer goes, as it does when tagging without explanations. A photo deleted or
         replaced since it was decoded gets nothing: FileChangedError (the daemon retries)."""
         tags = tags_for(prediction, self.settings)
+        explanation, unexplained = self._explanation(prepared, prediction)
+        # looked at once the explanation (the long part) is made, before anything is written:
+        # a photo changed meanwhile keeps its earlier heatmap and keywords as they were
         change = _change(prepared)
         if change is not None:
-            error = FileChangedError(f"file {change} while it was classified; not tagged", prepared.path)
+            doing = "classified" if explanation is None else "explained"
+            error = FileChangedError(f"file {change} while it was {doing}; not "
+                                     f"{'tagged' if self.write else 'explained'}", prepared.path)
             return _with_prediction(failed(prepared.path, error, time.perf_counter() - started),
                                     prediction, tags, {})
-        sidecars, unexplained = self._explained(prepared, prediction)
+        sidecars, unexplained = self._saved(prepared, explanation, unexplained)
         try:
             written, stale = self._written(prepared, prediction, tags, sidecars)
-            change = None if self.write else _change(prepared)
-            if change is not None:  # explanations only: none for another file
-                raise FileChangedError(f"file {change} while it was explained", prepared.path)
         except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
             result = failed(prepared.path, _typed(e, prepared.path), time.perf_counter() - started)
             if sidecars and not self.dry_run and _change(prepared) is not None:
-                # deleted or replaced while it was explained: its heatmap explains nothing there
+                # deleted or replaced in the instant since: its heatmap explains nothing there
                 _remove_saved(sidecars)
                 sidecars = {}
             return _with_prediction(result, prediction, tags, sidecars)
@@ -171,15 +173,23 @@ class Tagger:
                              error_type=type(unexplained).__name__, transient=unexplained.transient)
         return _with_prediction(result, prediction, tags, sidecars)
 
-    def _explained(self, prepared: Prepared,
-                   prediction: Prediction) -> tuple[dict[str, Path], EmowatchError | None]:
-        """The explanation's sidecars, or why there are none."""
+    def _explanation(self, prepared: Prepared, prediction: Prediction) -> tuple[Any, EmowatchError | None]:
+        """The explanation (None without an explainer), or why there is none."""
         if self.explainer is None:
-            return {}, None
+            return None, None
+        try:
+            return self.explainer.explain(prepared, prediction), None
+        except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug
+            return None, _typed(e, prepared.path)
+
+    def _saved(self, prepared: Prepared, explanation: Any,
+               unexplained: EmowatchError | None) -> tuple[dict[str, Path], EmowatchError | None]:
+        """The explanation's sidecars, or why there are none."""
+        if explanation is None:
+            return {}, unexplained
         try:
             from .explain import save_explanation
 
-            explanation = self.explainer.explain(prepared, prediction)
             return save_explanation(prepared.path, prepared.image, explanation, self.settings.sidecars,
                                     dry_run=self.dry_run), None
         except Exception as e:  # noqa: BLE001 - one photo never ends the batch, even for a bug

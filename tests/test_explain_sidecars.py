@@ -545,3 +545,25 @@ def test_an_explanation_file_left_without_its_json_is_still_known_as_emowatchs(t
     assert again.ok, again.error
     again.sidecars["explain"].unlink()
     assert untag_photo(photo, beside).ok and not any(p.exists() for p in again.sidecars.values())
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["tag", "explain"])
+def test_a_photo_edited_while_it_is_explained_again_keeps_its_earlier_heatmap(tiny, tmp_path, write):
+    # Lightroom saving a keyword meanwhile: the new sidecars replaced the earlier ones, then
+    # were removed for the change, and the photo was left with no heatmap at all
+    settings = Settings(explain=ExplainSettings(method="cam"))
+    cam = make_explainer(tiny, settings.explain)
+    photo = write_photo(tmp_path)
+    [first] = list(Tagger(tiny, settings, explainer=cam, write=write).tag([photo]))
+    earlier = {p: p.read_bytes() for p in first.sidecars.values()}
+
+    class EditedMeanwhile:
+        def explain(self, prepared, prediction):
+            explanation = cam.explain(prepared, prediction)
+            st = os.stat(prepared.path)
+            os.utime(prepared.path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+            return explanation
+
+    [again] = list(Tagger(tiny, settings, explainer=EditedMeanwhile(), write=write).tag([photo]))
+    assert again.error_type == "FileChangedError" and again.transient and again.sidecars == {}
+    assert {p: p.read_bytes() for p in earlier} == earlier
