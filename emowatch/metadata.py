@@ -65,13 +65,14 @@ def _typed_os_errors(fn):
 @_typed_os_errors
 def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
                exiftool: ExiftoolCommands | None, dry_run: bool = False,
-               photo: atomic.FileIdentity | None = None) -> WriteResult:
+               photo: atomic.FileIdentity | None = None, xp_writable: bool = True) -> WriteResult:
     """Write `tags` into the photo (or its sidecar): keywords and our namespace.
 
     Re-tagging replaces only what emowatch wrote before; tagging again with the same result
     changes nothing ("unchanged"), and the first tagged_at is kept. `photo`: the identity of
     the file the tags were made from; another file there now (replaced, rewritten while it was
-    classified) gets nothing (FileChangedError).
+    classified) gets nothing (FileChangedError). `xp_writable=False`: XPKeywords are read, not
+    written (an EXIF block exiftool cannot rewrite).
     """
     path = Path(path)
     for word in (tags.parent, tags.keyword or ""):
@@ -85,7 +86,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     recorded = emotion.read(packet)
     _need_exiftool(target, recorded, exiftool, path)
     current = {**emotion.xmp_keywords(packet), **_other_lists(target, recorded, settings)}
-    add_to = {SUBJECT, HIERARCHICAL, IPTC} | ({XP} if settings.keywords.xp_keywords else set())
+    add_to = {SUBJECT, HIERARCHICAL, IPTC} | ({XP} if settings.keywords.xp_keywords and xp_writable else set())
     plan = emotion.plan(current, recorded, tags, add_to)
     old = recorded.tags
     same = old is not None and emotion.same_result(old, tags)
@@ -117,9 +118,9 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
         if XP not in lists or recorded.added.get(XP) or isinstance(e, ExiftoolDiedError):
             raise
         # XPKeywords are a courtesy to Windows, which reads the XMP keywords too: an EXIF block
-        # exiftool cannot rewrite (damaged by another program) does not cost the photo its tags
-        without = replace(settings, keywords=replace(settings.keywords, xp_keywords=False))
-        result = write_tags(path, tags, settings=without, exiftool=exiftool, photo=photo)
+        # exiftool cannot rewrite (damaged by another program) does not cost the photo its tags.
+        # They are still read: words only there are copied into dc:subject all the same
+        result = write_tags(path, tags, settings=settings, exiftool=exiftool, photo=photo, xp_writable=False)
         why = f"XPKeywords not written: exiftool cannot rewrite this photo's EXIF ({e.reason})"
         return replace(result, reason="; ".join(filter(None, (result.reason, why))))
     result = WriteResult(path, target.file, target.kind, target.reason, changes)
