@@ -27,6 +27,14 @@ from emowatch.modelmeta import ModelInfo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:   # every temporary file is removed on the way out
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n")[0])
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("out", type=Path)
@@ -52,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.images import ImageLoadError
     from training.sources import eval_sets
 
-    from .onnx_export import ExportError, write_metadata
+    from .onnx_export import ExportError, remove, write_metadata
 
     try:
         ckpt = checkpoint.load(args.checkpoint)
@@ -85,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}; {args.out} was not written", file=sys.stderr)
         return 1
     finally:
-        tmp.unlink(missing_ok=True)
+        remove(tmp)
     print(f"metadata written: {info.id}; {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -53,26 +53,35 @@ def export(forward: torch.nn.Module, info: mm.ModelInfo, out: Path, photos: np.n
     forward = forward.eval()
     tmp = out.with_name(out.name + ".tmp")
     sample = torch.from_numpy(photos[:1])
-    with warnings.catch_warnings():
-        # The TorchScript exporter warns about its own deprecation on every call.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            forward, (sample,), str(tmp), input_names=[mm.INPUT], output_names=list(OUTPUTS),
-            dynamic_axes={n: {0: "batch"} for n in (mm.INPUT, *OUTPUTS)},
-            opset_version=OPSET, dynamo=False, do_constant_folding=True,
-        )
     try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter warns about its own deprecation on every call.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                forward, (sample,), str(tmp), input_names=[mm.INPUT], output_names=list(OUTPUTS),
+                dynamic_axes={n: {0: "batch"} for n in (mm.INPUT, *OUTPUTS)},
+                opset_version=OPSET, dynamo=False, do_constant_folding=True,
+            )
         write_metadata(tmp, info)
         onnx.checker.check_model(str(tmp), full_check=True)
         parity = compare(forward, tmp, photos)
         bad = {k: v for k, v in parity.max_abs_diff.items() if v > tolerance.get(k, 1e-3)}
         if bad:
             raise ExportError(f"ONNX Runtime disagrees with PyTorch beyond tolerance: {bad}")
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, out)
+        os.replace(tmp, out)
+    finally:
+        # an error, a failed check or Ctrl-C (even inside torch.onnx.export) leaves no half file
+        remove(tmp)
     return parity
+
+
+def remove(path: Path) -> None:
+    """Delete a temporary file if it is there; never raises (it runs while another error is
+    on its way out, and must not replace it)."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def compare(forward: torch.nn.Module, path: Path, photos: np.ndarray, batch: int = 16) -> Parity:
@@ -101,8 +110,11 @@ def write_metadata(path: Path, info: mm.ModelInfo) -> None:
         model.metadata_props.add(key=key, value=value)
     model.producer_name = "emowatch-export"
     tmp = Path(path).with_name(Path(path).name + ".meta")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, path)
+    try:
+        onnx.save(model, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        remove(tmp)
 
 
 def read_info(path: Path) -> mm.ModelInfo:
