@@ -53,6 +53,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.out.is_dir():
         print(f"error: {args.out} is a folder: name the .onnx file to write", file=sys.stderr)
         return 2
+    blocked = _file_in_the_way(args.out)
+    if blocked:
+        print(f"error: cannot write {args.out}: {blocked} is a file, not a folder", file=sys.stderr)
+        return 2
 
     import training  # noqa: F401  (sets the OpenMP wait policy before torch starts)
     from training import checkpoint, config as C
@@ -146,6 +150,14 @@ def _verified(args: argparse.Namespace, ckpt, cfg, sets: dict, prep, info: Model
             "command": "python -m training.evaluate " + _shown(args.out),
         })
     return evaluation
+
+
+def _file_in_the_way(out: Path) -> Path | None:
+    """The nearest existing path above `out` where that is a file: no folder can be made there."""
+    for folder in out.absolute().parents:
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
 
 
 def parity_sample(pool: list, n: int, rng: np.random.Generator) -> list:

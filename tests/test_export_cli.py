@@ -134,3 +134,12 @@ def test_an_export_killed_midway_leaves_the_model_and_no_temporary_file(
     assert out.read_bytes() == b"the shipped model"
     assert [p.name for p in tmp_path.iterdir()] == ["shipped.onnx"]
 
+
+@pytest.mark.parametrize("where", ["file/m.onnx", "file/sub/m.onnx"])
+def test_an_out_below_a_file_is_one_clear_error(trained, tmp_path, capsys, where):
+    (tmp_path / "file").write_text("a regular file")
+    assert export_main([str(trained[2]), str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'file'} is a file, not a folder" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
