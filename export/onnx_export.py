@@ -25,7 +25,8 @@ OUTPUTS = (mm.LOGITS, mm.FEATURES, mm.CAM_WEIGHTS)
 
 
 class ExportError(RuntimeError):
-    """The exported graph is invalid or disagrees with PyTorch beyond the tolerance."""
+    """The exported graph is invalid, gives non-finite outputs or disagrees with PyTorch
+    beyond the tolerance."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def remove(path: Path) -> None:
 
 
 def compare(forward: torch.nn.Module, path: Path, photos: np.ndarray, batch: int = 16) -> Parity:
-    """PyTorch vs ONNX Runtime on the same photos, output by output."""
+    """PyTorch vs ONNX Runtime on the same photos, output by output; a non-finite output of
+    either is an ExportError."""
     session = _session(path)
     diffs = {name: 0.0 for name in OUTPUTS}
     agree = 0
@@ -94,6 +96,12 @@ def compare(forward: torch.nn.Module, path: Path, photos: np.ndarray, batch: int
         with torch.no_grad():
             ref = [t.numpy() for t in forward(torch.from_numpy(x))]
         got = session.run(list(OUTPUTS), {mm.INPUT: x})
+        # max(0.0, nan) is 0.0: a NaN output would pass the tolerance as a perfect match
+        for who, outputs in (("PyTorch", ref), ("ONNX Runtime", got)):
+            for name, values in zip(OUTPUTS, outputs):
+                if not np.isfinite(values).all():
+                    raise ExportError(f"{who} gives non-finite {name} (NaN or inf) on the parity "
+                                      f"photos: the network's weights are broken (a diverged run?)")
         for name, r, g in zip(OUTPUTS, ref, got):
             diffs[name] = max(diffs[name], float(np.abs(r - g).max()))
         agree += int((ref[0].argmax(1) == got[0].argmax(1)).sum())

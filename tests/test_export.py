@@ -137,3 +137,16 @@ def test_writing_metadata_that_dies_midway_leaves_no_temporary_file(exported, tm
         write_metadata(model, read_info(model))
     assert model.read_bytes() == exported[0].read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+def test_a_network_with_nan_outputs_is_refused_not_verified(net, photos, tmp_path):
+    # a diverged run's NaN outputs "agreed" with onnxruntime: max(0.0, nan) == 0.0
+    import copy
+
+    broken = copy.deepcopy(net)
+    with torch.no_grad():
+        broken.head.out.bias[0] = float("nan")
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ExportError, match=r"PyTorch gives non-finite logits \(NaN or inf\)"):
+        export(ExportForward(broken), _info(net), out, photos[:2])
+    assert not list(tmp_path.iterdir())

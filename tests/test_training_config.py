@@ -65,6 +65,21 @@ def test_values_no_run_can_use_are_refused(override, match):
         C.load(None, [override])
 
 
+@pytest.mark.parametrize("override,match", [
+    ("phase1.lr=inf", "phase1.lr = inf: must be a finite number"),
+    ("phase2.head_lr=nan", "phase2.head_lr = nan: must be a finite number"),
+    ("phase2.weight_decay=inf", "phase2.weight_decay = inf"),
+    ("loss.weight_power=inf", "loss.weight_power = inf: must be a finite number"),
+    ("loss.other_bias=nan", "loss.other_bias = nan"), ("loss.other_bias=-inf", "loss.other_bias = -inf"),
+    ("loss.dataset_weights={fi=inf}", "loss.dataset_weights = {'fi': inf}: must be a finite number"),
+    ("data.wikiart_test_share=nan", "data.wikiart_test_share = nan"),
+])
+def test_numbers_that_are_not_finite_are_refused(override, match):
+    # TOML reads inf and nan as floats; an lr of inf passed "above 0" and trained NaN weights
+    with pytest.raises(C.ConfigError, match=re.escape(match)):
+        C.load(None, [override])
+
+
 def test_cli_refusals_leave_no_run_folder(tmp_path, capsys):
     from training.__main__ import main
 

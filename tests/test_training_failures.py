@@ -59,3 +59,13 @@ def test_an_unreadable_training_photo_is_one_line_and_leaves_nothing_behind(tmp_
     assert "negative_1.jpg: cannot read image" in _one_line(capsys.readouterr().err)
     assert not list((tmp_path / "runs").iterdir())                      # no half-made run folder
     assert not [p for p in (tmp_path / "cache").iterdir() if "partial" in p.name]
+
+
+def test_a_diverged_run_is_one_line_and_saves_no_checkpoint(tmp_path, capsys):
+    # an lr of 1e10 gives a NaN loss in epoch 2; the run went on and saved NaN weights
+    code = train_main(_tiny(tmp_path, corpus(tmp_path, per_class=2), "--set", "phase1.epochs=3",
+                            "--set", "phase1.lr=1e10", "--no-eval"))
+    assert code == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "phase1 epoch 2: the loss became nan: training diverged" in line
+    assert not list((tmp_path / "runs").iterdir())                      # no NaN model.pt

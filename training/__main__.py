@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .backbones import BackboneError
     from .datasets import DatasetError
     from .images import ImageLoadError
+    from .loop import TrainingDiverged
     from .run import run
 
     try:
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BackboneError, DatasetError, C.ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ImageLoadError, OSError) as e:
+    except (ImageLoadError, TrainingDiverged, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

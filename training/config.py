@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -204,7 +205,17 @@ def validate(cfg: Config) -> None:
             (f"{phase}.views", p.views >= 1, "at least 1"),
         ]
     checks.append(("phase2.head_lr", cfg.phase2.head_lr > 0, "above 0"))
-    for key, ok, wanted in checks:
+    # TOML reads inf and nan as numbers: nan fails every comparison above but inf passes most
+    # (an lr of inf trains NaN weights), and loss.other_bias has no other check. First, then.
+    finite = []
+    for section in fields(cfg):
+        values = getattr(cfg, section.name)
+        for f in fields(values):
+            v = getattr(values, f.name)
+            numbers = v.values() if isinstance(v, dict) else [v] if isinstance(v, float) else []
+            finite.append((f"{section.name}.{f.name}", all(map(math.isfinite, numbers)),
+                           "a finite number"))
+    for key, ok, wanted in finite + checks:
         if not ok:
             section, name = key.split(".")
             value = getattr(getattr(cfg, section), name)
