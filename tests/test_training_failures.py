@@ -69,3 +69,19 @@ def test_a_diverged_run_is_one_line_and_saves_no_checkpoint(tmp_path, capsys):
     line = _one_line(capsys.readouterr().err)
     assert "phase1 epoch 2: the loss became nan: training diverged" in line
     assert not list((tmp_path / "runs").iterdir())                      # no NaN model.pt
+
+
+def test_ctrl_c_during_the_slow_imports_is_one_line(tmp_path, capsys, monkeypatch):
+    # `from .run import run` (torch, sklearn, scipy) takes seconds: Ctrl-C there was a traceback
+    import sys
+
+    class CtrlC:
+        def find_spec(self, name, path=None, target=None):
+            if name == "training.run":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "training.run", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
+    assert train_main(["--out-dir", str(tmp_path / "runs")]) == 130
+    assert _one_line(capsys.readouterr().err) == "interrupted"
+    assert not (tmp_path / "runs").exists()

@@ -78,6 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except C.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    try:
+        return _train(cfg, args)
+    except KeyboardInterrupt:   # also during the imports: torch, sklearn and scipy take seconds
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _train(cfg: C.Config, args: argparse.Namespace) -> int:
     from .backbones import BackboneError
     from .datasets import DatasetError
     from .images import ImageLoadError
@@ -93,9 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImageLoadError, TrainingDiverged, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     print(result.checkpoint)
     return 0
 
