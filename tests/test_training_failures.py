@@ -45,10 +45,14 @@ def test_evaluate_with_missing_data_or_a_missing_or_broken_model_is_one_line(tmp
     data = ["--set", "data.fi=''", "--set", "data.emotion6=''", "--set", f"data.labelled_eval=['{csv}']"]
     assert evaluate_main([str(tmp_path / "m.onnx"), "--set", "data.root='/nonexistent'"]) == 2
     assert "folder not found" in _one_line(capsys.readouterr().err)
+    # each names the model once (it was "error: M: M: ONNX model not found")
     assert evaluate_main([str(tmp_path / "missing.onnx"), *data]) == 1
-    assert "missing.onnx: ONNX model not found" in _one_line(capsys.readouterr().err)
+    assert _one_line(capsys.readouterr().err) == f"error: {tmp_path / 'missing.onnx'}: ONNX model not found"
+    assert evaluate_main([str(tmp_path / "missing.pt"), *data]) == 1
+    assert _one_line(capsys.readouterr().err) == f"error: {tmp_path / 'missing.pt'}: checkpoint not found"
     assert evaluate_main([str(tmp_path / "broken.onnx"), *data]) == 1
-    assert "broken.onnx: cannot load it as an ONNX model" in _one_line(capsys.readouterr().err)
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {tmp_path / 'broken.onnx'}: cannot load it as an ONNX model")
 
 
 def test_an_unreadable_training_photo_is_one_line_and_leaves_nothing_behind(tmp_path, capsys):
