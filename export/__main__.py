@@ -116,7 +116,8 @@ def _verified(args: argparse.Namespace, ckpt, cfg, sets: dict, prep, info: Model
     rng = np.random.default_rng(0)
     photos = np.concatenate(list(_batches(parity_sample(pool, args.parity_photos, rng), prep, 32)))
     parity = export(ExportForward(ckpt.net), info, tmp, photos)
-    print(f"exported {args.out} ({tmp.stat().st_size / 1e6:.1f} MB)")
+    # not yet `args.out`: that is replaced only once the file is evaluated too
+    print(f"built and checked the ONNX graph ({tmp.stat().st_size / 1e6:.1f} MB)")
     print(f"parity on {parity.photos} photos: max |torch - onnxruntime| "
           + ", ".join(f"{k} {v:.2e}" for k, v in parity.max_abs_diff.items())
           + f"; argmax agreement {parity.argmax_agreement:.4f}")

@@ -81,8 +81,10 @@ def test_a_failed_export_leaves_the_existing_model_alone(trained, tmp_path, caps
     out.write_bytes(b"the shipped model")
     code = export_main([str(ckpt), str(out), "--set", f"data.labelled_eval=['{csv}']",
                         "--parity-photos", "3"])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert code == 1 and "cannot read image" in err and "Traceback" not in err
+    assert f"{out} was not written" in err and str(out) not in captured.out   # no "exported OUT"
     assert out.read_bytes() == b"the shipped model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "shipped.onnx"]   # no temp file
 
