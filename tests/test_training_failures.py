@@ -89,3 +89,18 @@ def test_ctrl_c_during_the_slow_imports_is_one_line(tmp_path, capsys, monkeypatc
     assert train_main(["--out-dir", str(tmp_path / "runs")]) == 130
     assert _one_line(capsys.readouterr().err) == "interrupted"
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_failed_final_evaluation_keeps_the_checkpoint_and_says_where(tmp_path, capsys):
+    csv = corpus(tmp_path, per_class=1)
+    (tmp_path / "eval").mkdir()
+    eval_csv = corpus(tmp_path / "eval", per_class=1)
+    (tmp_path / "eval" / "other_0.jpg").write_bytes(b"not a jpeg")
+    code = train_main(_tiny(tmp_path, csv, "--set", f"data.labelled_eval=['{eval_csv}']", "--quiet"))
+    assert code == 1
+    [folder] = (tmp_path / "runs").iterdir()
+    line = _one_line(capsys.readouterr().err)
+    assert "other_0.jpg: cannot read image" in line
+    assert line.endswith(f"; the final evaluation failed: model.pt kept at {folder / 'model.pt'}")
+    assert (folder / "model.pt").exists()
+    assert "evaluation failed: " in (folder / "run.log").read_text()
