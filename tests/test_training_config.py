@@ -116,3 +116,25 @@ def test_from_run_with_config_is_refused(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{}")
     assert main(["--from-run", str(tmp_path), "--config", str(CONFIGS / "dev.toml")]) == 2
     assert "--config cannot be layered" in capsys.readouterr().err
+
+
+def test_an_error_in_a_layered_config_file_names_the_file(tmp_path, capsys):
+    from training.__main__ import main
+
+    (tmp_path / "a.toml").write_text("[phase1]\nbatch = 0\n")
+    (tmp_path / "b.toml").write_text("[phase1]\nepochs = 3\n[model]\nhidden = 'wide'\n")
+    (tmp_path / "c.toml").write_text("[phase1]\nepochz = 3\n")
+    with pytest.raises(C.ConfigError, match=re.escape(f"in {tmp_path / 'a.toml'}: phase1.batch = 0: "
+                                                      "must be at least 1")):
+        C.load([CONFIGS / "default.toml", tmp_path / "a.toml"])
+    with pytest.raises(C.ConfigError, match=re.escape(f"in {tmp_path / 'b.toml'}: model.hidden:")):
+        C.load([tmp_path / "a.toml", tmp_path / "b.toml"], ["phase1.batch=8"])
+    with pytest.raises(C.ConfigError, match=re.escape(f"in {tmp_path / 'c.toml'}: [phase1] unknown")):
+        C.load([tmp_path / "c.toml"])
+    # a value set again by --set or a flag is not the file's
+    with pytest.raises(C.ConfigError, match=r"^phase1\.batch = -1"):
+        C.load([tmp_path / "a.toml"], ["phase1.batch=-1"])
+    assert main(["--config", str(tmp_path / "a.toml"), "--out-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: in {tmp_path / 'a.toml'}: phase1.batch = 0: must be at least 1\n"
+

@@ -20,6 +20,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
 
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key   # "section.name" or "section" where one is to blame: load() names its file
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -131,6 +135,7 @@ def load(paths: Path | Sequence[Path] | None = None, overrides: Sequence[str] = 
     """Defaults, then each TOML file in `paths` (later ones win), then `extra`, then
     `section.key=value` overrides."""
     raw: dict[str, dict[str, Any]] = {}
+    origin: dict[str, Path] = {}   # "section.name" (and "section") -> the file that set it last
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for path in paths or ():
@@ -142,15 +147,25 @@ def load(paths: Path | Sequence[Path] | None = None, overrides: Sequence[str] = 
             if not isinstance(values, dict):
                 raise ConfigError(f"{path}: {section} must be a [section]")
             raw.setdefault(section, {}).update(values)
+            origin[section] = path
+            origin.update({f"{section}.{name}": path for name in values})
     for section, values in (extra or {}).items():
         raw.setdefault(section, {}).update(values)
+        for name in values:
+            origin.pop(f"{section}.{name}", None)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot:
             raise ConfigError(f"override {item!r} must look like section.key=value")
         raw.setdefault(section, {})[name] = _parse(value)
-    return from_dict(raw)
+        origin.pop(key, None)
+    try:
+        return from_dict(raw)
+    except ConfigError as e:
+        if e.key not in origin:
+            raise
+        raise ConfigError(f"in {origin[e.key]}: {e}", e.key) from None
 
 
 def from_dict(raw: Mapping[str, Any]) -> Config:
@@ -158,13 +173,13 @@ def from_dict(raw: Mapping[str, Any]) -> Config:
     sections = {f.name: f.type for f in fields(Config)}
     unknown = set(raw) - set(sections)
     if unknown:
-        raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}", min(unknown))
     built = {}
     for f in fields(Config):
         cls = f.default_factory().__class__   # type: ignore[misc]
         values = raw.get(f.name, {})
         if not isinstance(values, Mapping):
-            raise ConfigError(f"[{f.name}] must be a section of key = value, not {values!r}")
+            raise ConfigError(f"[{f.name}] must be a section of key = value, not {values!r}", f.name)
         built[f.name] = _section(cls, values, f.name)
     cfg = Config(**built)
     validate(cfg)
@@ -219,7 +234,7 @@ def validate(cfg: Config) -> None:
         if not ok:
             section, name = key.split(".")
             value = getattr(getattr(cfg, section), name)
-            raise ConfigError(f"{key} = {value!r}: must be {wanted}")
+            raise ConfigError(f"{key} = {value!r}: must be {wanted}", key)
 
 
 def check_folders(cfg: Config) -> None:
@@ -234,7 +249,8 @@ def _section(cls: type, values: Mapping[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
-        raise ConfigError(f"[{where}] unknown key(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"[{where}] unknown key(s): {', '.join(sorted(unknown))}",
+                          f"{where}.{min(unknown)}")
     out = {}
     for name, value in values.items():
         default = getattr(cls(), name)
@@ -261,7 +277,7 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
         return float(value)
     elif isinstance(value, type(default)) and not isinstance(value, bool):
         return value
-    raise ConfigError(f"{name}: expected {type(default).__name__}, got {value!r}")
+    raise ConfigError(f"{name}: expected {type(default).__name__}, got {value!r}", name)
 
 
 def _parse(text: str) -> Any:
