@@ -138,3 +138,16 @@ def test_an_error_in_a_layered_config_file_names_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == f"error: in {tmp_path / 'a.toml'}: phase1.batch = 0: must be at least 1\n"
 
+
+@pytest.mark.parametrize("key,flag", [("run.out_dir", "--out-dir"), ("data.cache_dir", None)])
+def test_a_folder_below_a_regular_file_is_a_settings_error(tmp_path, capsys, key, flag):
+    # exists() is False for a path through a file: the run failed later, exit 1
+    from training.__main__ import main
+
+    (tmp_path / "file").write_text("")
+    below = tmp_path / "file" / "runs"
+    args = [flag, str(below)] if flag else ["--out-dir", str(tmp_path / "runs"), "--set", f"{key}='{below}'"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {key} = '{below}': {tmp_path / 'file'} is a file, not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

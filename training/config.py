@@ -238,11 +238,14 @@ def validate(cfg: Config) -> None:
 
 
 def check_folders(cfg: Config) -> None:
-    """The folders a run writes to are folders (or not there yet)."""
+    """The folders a run writes to are folders, or can be made: no file is in their way."""
     for key, value in (("run.out_dir", cfg.run.out_dir), ("data.cache_dir", cfg.data.cache_dir)):
         path = cfg.path(value)
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"{key} = {value!r}: {path} is a file, not a folder")
+        # the nearest existing one of the path and the folders above it (exists() is False
+        # for a path through a file)
+        there = next((p for p in (path, *path.parents) if p.exists()), None)
+        if there is not None and not there.is_dir():
+            raise ConfigError(f"{key} = {value!r}: {there} is a file, not a folder", key)
 
 
 def _section(cls: type, values: Mapping[str, Any], where: str) -> Any:
