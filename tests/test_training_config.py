@@ -118,11 +118,24 @@ def test_from_run_with_config_is_refused(tmp_path, capsys):
     assert "--config cannot be layered" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("override,match", [
+    ("model.hidden=[1.5]", "model.hidden: expected a list of int, got [1.5]"),
+    ("model.hidden=[512, true]", "model.hidden: expected a list of int"),
+    ("model.hidden=512", "model.hidden: expected a list of int, got 512"),
+    ("data.fi_train_splits=[1]", "data.fi_train_splits: expected a list of str"),
+    ("data.labelled='a.csv'", "data.labelled: expected a list, got 'a.csv'"),
+])
+def test_list_items_are_checked_not_converted(override, match):
+    # model.hidden = [1.5] became a 1-unit layer (int(1.5))
+    with pytest.raises(C.ConfigError, match=re.escape(match)):
+        C.load(None, [override])
+
+
 def test_an_error_in_a_layered_config_file_names_the_file(tmp_path, capsys):
     from training.__main__ import main
 
     (tmp_path / "a.toml").write_text("[phase1]\nbatch = 0\n")
-    (tmp_path / "b.toml").write_text("[phase1]\nepochs = 3\n[model]\nhidden = 'wide'\n")
+    (tmp_path / "b.toml").write_text("[phase1]\nepochs = 3\n[model]\nhidden = [1.5]\n")
     (tmp_path / "c.toml").write_text("[phase1]\nepochz = 3\n")
     with pytest.raises(C.ConfigError, match=re.escape(f"in {tmp_path / 'a.toml'}: phase1.batch = 0: "
                                                       "must be at least 1")):

@@ -267,11 +267,13 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
             return value
     elif isinstance(default, tuple):
         if isinstance(value, (list, tuple)):
-            kind = type(default[0]) if default else None
             try:
-                return tuple(kind(v) if kind else v for v in value)
-            except (TypeError, ValueError):
+                # each item as a value of its own: int(1.5) made model.hidden = [1.5] a 1
+                return tuple(_coerce(v, default[0], name) for v in value) if default else tuple(value)
+            except ConfigError:
                 pass
+        kind = f" of {type(default[0]).__name__}" if default else ""
+        raise ConfigError(f"{name}: expected a list{kind}, got {value!r}", name)
     elif isinstance(default, dict):
         if isinstance(value, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                            for v in value.values()):
