@@ -27,6 +27,14 @@ from emowatch.modelmeta import ModelInfo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:   # every temporary file is removed on the way out
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n")[0])
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("out", type=Path)
@@ -45,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out.is_dir():
         print(f"error: {args.out} is a folder: name the .onnx file to write", file=sys.stderr)
         return 2
+    blocked = _file_in_the_way(args.out)
+    if blocked:
+        print(f"error: cannot write {args.out}: {blocked} is a file, not a folder", file=sys.stderr)
+        return 2
 
     import training  # noqa: F401  (sets the OpenMP wait policy before torch starts)
     from training import checkpoint, config as C
@@ -52,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.images import ImageLoadError
     from training.sources import eval_sets
 
-    from .onnx_export import ExportError, write_metadata
+    from .onnx_export import ExportError, remove, write_metadata
 
     try:
         ckpt = checkpoint.load(args.checkpoint)
@@ -85,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}; {args.out} was not written", file=sys.stderr)
         return 1
     finally:
-        tmp.unlink(missing_ok=True)
+        remove(tmp)
     print(f"metadata written: {info.id}; {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -104,7 +116,8 @@ def _verified(args: argparse.Namespace, ckpt, cfg, sets: dict, prep, info: Model
     rng = np.random.default_rng(0)
     photos = np.concatenate(list(_batches(parity_sample(pool, args.parity_photos, rng), prep, 32)))
     parity = export(ExportForward(ckpt.net), info, tmp, photos)
-    print(f"exported {args.out} ({tmp.stat().st_size / 1e6:.1f} MB)")
+    # not yet `args.out`: that is replaced only once the file is evaluated too
+    print(f"built and checked the ONNX graph ({tmp.stat().st_size / 1e6:.1f} MB)")
     print(f"parity on {parity.photos} photos: max |torch - onnxruntime| "
           + ", ".join(f"{k} {v:.2e}" for k, v in parity.max_abs_diff.items())
           + f"; argmax agreement {parity.argmax_agreement:.4f}")
@@ -138,6 +151,14 @@ def _verified(args: argparse.Namespace, ckpt, cfg, sets: dict, prep, info: Model
             "command": "python -m training.evaluate " + _shown(args.out),
         })
     return evaluation
+
+
+def _file_in_the_way(out: Path) -> Path | None:
+    """The nearest existing path above `out` where that is a file: no folder can be made there."""
+    for folder in out.absolute().parents:
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
 
 
 def parity_sample(pool: list, n: int, rng: np.random.Generator) -> list:

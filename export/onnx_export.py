@@ -25,7 +25,8 @@ OUTPUTS = (mm.LOGITS, mm.FEATURES, mm.CAM_WEIGHTS)
 
 
 class ExportError(RuntimeError):
-    """The exported graph is invalid or disagrees with PyTorch beyond the tolerance."""
+    """The exported graph is invalid, gives non-finite outputs or disagrees with PyTorch
+    beyond the tolerance."""
 
 
 @dataclass(frozen=True)
@@ -53,30 +54,40 @@ def export(forward: torch.nn.Module, info: mm.ModelInfo, out: Path, photos: np.n
     forward = forward.eval()
     tmp = out.with_name(out.name + ".tmp")
     sample = torch.from_numpy(photos[:1])
-    with warnings.catch_warnings():
-        # The TorchScript exporter warns about its own deprecation on every call.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            forward, (sample,), str(tmp), input_names=[mm.INPUT], output_names=list(OUTPUTS),
-            dynamic_axes={n: {0: "batch"} for n in (mm.INPUT, *OUTPUTS)},
-            opset_version=OPSET, dynamo=False, do_constant_folding=True,
-        )
     try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter warns about its own deprecation on every call.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                forward, (sample,), str(tmp), input_names=[mm.INPUT], output_names=list(OUTPUTS),
+                dynamic_axes={n: {0: "batch"} for n in (mm.INPUT, *OUTPUTS)},
+                opset_version=OPSET, dynamo=False, do_constant_folding=True,
+            )
         write_metadata(tmp, info)
         onnx.checker.check_model(str(tmp), full_check=True)
         parity = compare(forward, tmp, photos)
         bad = {k: v for k, v in parity.max_abs_diff.items() if v > tolerance.get(k, 1e-3)}
         if bad:
             raise ExportError(f"ONNX Runtime disagrees with PyTorch beyond tolerance: {bad}")
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, out)
+        os.replace(tmp, out)
+    finally:
+        # an error, a failed check or Ctrl-C (even inside torch.onnx.export) leaves no half file
+        remove(tmp)
     return parity
 
 
+def remove(path: Path) -> None:
+    """Delete a temporary file if it is there; never raises (it runs while another error is
+    on its way out, and must not replace it)."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def compare(forward: torch.nn.Module, path: Path, photos: np.ndarray, batch: int = 16) -> Parity:
-    """PyTorch vs ONNX Runtime on the same photos, output by output."""
+    """PyTorch vs ONNX Runtime on the same photos, output by output; a non-finite output of
+    either is an ExportError."""
     session = _session(path)
     diffs = {name: 0.0 for name in OUTPUTS}
     agree = 0
@@ -85,6 +96,12 @@ def compare(forward: torch.nn.Module, path: Path, photos: np.ndarray, batch: int
         with torch.no_grad():
             ref = [t.numpy() for t in forward(torch.from_numpy(x))]
         got = session.run(list(OUTPUTS), {mm.INPUT: x})
+        # max(0.0, nan) is 0.0: a NaN output would pass the tolerance as a perfect match
+        for who, outputs in (("PyTorch", ref), ("ONNX Runtime", got)):
+            for name, values in zip(OUTPUTS, outputs):
+                if not np.isfinite(values).all():
+                    raise ExportError(f"{who} gives non-finite {name} (NaN or inf) on the parity "
+                                      f"photos: the network's weights are broken (a diverged run?)")
         for name, r, g in zip(OUTPUTS, ref, got):
             diffs[name] = max(diffs[name], float(np.abs(r - g).max()))
         agree += int((ref[0].argmax(1) == got[0].argmax(1)).sum())
@@ -101,8 +118,11 @@ def write_metadata(path: Path, info: mm.ModelInfo) -> None:
         model.metadata_props.add(key=key, value=value)
     model.producer_name = "emowatch-export"
     tmp = Path(path).with_name(Path(path).name + ".meta")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, path)
+    try:
+        onnx.save(model, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        remove(tmp)
 
 
 def read_info(path: Path) -> mm.ModelInfo:

@@ -18,6 +18,8 @@ import onnx
 
 from emowatch import modelmeta as mm
 
+from .onnx_export import remove
+
 
 @dataclass(frozen=True)
 class QuantReport:
@@ -44,23 +46,27 @@ def quantize(fp32: Path, out: Path, calibration: np.ndarray) -> None:
             batch = next(self.batches, None)
             return None if batch is None else {mm.INPUT: batch}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        prepped = Path(tmp) / "prepped.onnx"
-        quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
-        model = onnx.load(str(prepped))
-        trunk = _ancestors(model.graph, mm.FEATURES)
-        head = [n.name for n in model.graph.node if n.name not in trunk]
-        quantize_static(
-            str(prepped), str(out) + ".tmp", Reader(), quant_format=QuantFormat.QDQ,
-            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=head,
-        )
-    # quant_pre_process drops metadata_props; carry the emowatch keys over.
-    src, dst = onnx.load(str(fp32)), onnx.load(str(out) + ".tmp")
-    del dst.metadata_props[:]
-    dst.metadata_props.extend(src.metadata_props)
-    onnx.save(dst, str(out) + ".tmp")
-    os.replace(str(out) + ".tmp", out)
+    tmp_out = Path(str(out) + ".tmp")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            prepped = Path(tmp) / "prepped.onnx"
+            quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
+            model = onnx.load(str(prepped))
+            trunk = _ancestors(model.graph, mm.FEATURES)
+            head = [n.name for n in model.graph.node if n.name not in trunk]
+            quantize_static(
+                str(prepped), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ,
+                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=head,
+            )
+        # quant_pre_process drops metadata_props; carry the emowatch keys over.
+        src, dst = onnx.load(str(fp32)), onnx.load(str(tmp_out))
+        del dst.metadata_props[:]
+        dst.metadata_props.extend(src.metadata_props)
+        onnx.save(dst, str(tmp_out))
+        os.replace(tmp_out, out)
+    finally:
+        remove(tmp_out)
 
 
 def _ancestors(graph: onnx.GraphProto, output: str) -> set[str]:

@@ -101,3 +101,52 @@ def test_export_fails_above_tolerance_and_leaves_no_file(net, photos, tmp_path):
     with pytest.raises(ExportError, match="beyond tolerance"):
         export(ExportForward(net), _info(net), out, photos[:2], tolerance={"logits": -1.0})
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def _torch_export_that_dies(error: BaseException):
+    def partial_export(module, args, path, **kwargs):
+        Path(path).write_bytes(b"half an onnx graph")
+        raise error
+    return partial_export
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_an_export_that_dies_midway_leaves_no_temporary_file(net, photos, tmp_path, monkeypatch, error):
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"the shipped model")
+    monkeypatch.setattr(torch.onnx, "export", _torch_export_that_dies(error))
+    with pytest.raises(type(error)):
+        export(ExportForward(net), _info(net), out, photos[:2])
+    assert out.read_bytes() == b"the shipped model"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_writing_metadata_that_dies_midway_leaves_no_temporary_file(exported, tmp_path, monkeypatch, error):
+    from export.onnx_export import write_metadata
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(exported[0].read_bytes())
+
+    def partial_save(proto, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a model")
+        raise error
+
+    monkeypatch.setattr(onnx, "save", partial_save)
+    with pytest.raises(type(error)):
+        write_metadata(model, read_info(model))
+    assert model.read_bytes() == exported[0].read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+def test_a_network_with_nan_outputs_is_refused_not_verified(net, photos, tmp_path):
+    # a diverged run's NaN outputs "agreed" with onnxruntime: max(0.0, nan) == 0.0
+    import copy
+
+    broken = copy.deepcopy(net)
+    with torch.no_grad():
+        broken.head.out.bias[0] = float("nan")
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ExportError, match=r"PyTorch gives non-finite logits \(NaN or inf\)"):
+        export(ExportForward(broken), _info(net), out, photos[:2])
+    assert not list(tmp_path.iterdir())

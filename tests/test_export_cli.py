@@ -5,6 +5,8 @@ runtime would refuse is refused here, in one line."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("torch")
@@ -79,8 +81,10 @@ def test_a_failed_export_leaves_the_existing_model_alone(trained, tmp_path, caps
     out.write_bytes(b"the shipped model")
     code = export_main([str(ckpt), str(out), "--set", f"data.labelled_eval=['{csv}']",
                         "--parity-photos", "3"])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert code == 1 and "cannot read image" in err and "Traceback" not in err
+    assert f"{out} was not written" in err and str(out) not in captured.out   # no "exported OUT"
     assert out.read_bytes() == b"the shipped model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "shipped.onnx"]   # no temp file
 
@@ -109,3 +113,35 @@ def test_an_out_that_is_a_folder_is_one_clear_error(trained, tmp_path, capsys):
     assert "is a folder" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
     assert not list((tmp_path / "models").iterdir())
+
+
+@pytest.mark.parametrize("error,code,line", [
+    (KeyboardInterrupt(), 130, "interrupted"),
+    (OSError(28, "No space left on device"), 1, "No space left on device"),
+])
+def test_an_export_killed_midway_leaves_the_model_and_no_temporary_file(
+        trained, tmp_path, capsys, monkeypatch, error, code, line):
+    import torch
+
+    def partial_export(module, args, path, **kwargs):
+        Path(path).write_bytes(b"half an onnx graph")
+        raise error
+
+    monkeypatch.setattr(torch.onnx, "export", partial_export)
+    out = tmp_path / "shipped.onnx"
+    out.write_bytes(b"the shipped model")
+    assert export_main([str(trained[2]), str(out), "--parity-photos", "2", "--no-eval"]) == code
+    err = capsys.readouterr().err
+    assert line in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert out.read_bytes() == b"the shipped model"
+    assert [p.name for p in tmp_path.iterdir()] == ["shipped.onnx"]
+
+
+@pytest.mark.parametrize("where", ["file/m.onnx", "file/sub/m.onnx"])
+def test_an_out_below_a_file_is_one_clear_error(trained, tmp_path, capsys, where):
+    (tmp_path / "file").write_text("a regular file")
+    assert export_main([str(trained[2]), str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'file'} is a file, not a folder" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

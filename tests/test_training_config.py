@@ -65,6 +65,21 @@ def test_values_no_run_can_use_are_refused(override, match):
         C.load(None, [override])
 
 
+@pytest.mark.parametrize("override,match", [
+    ("phase1.lr=inf", "phase1.lr = inf: must be a finite number"),
+    ("phase2.head_lr=nan", "phase2.head_lr = nan: must be a finite number"),
+    ("phase2.weight_decay=inf", "phase2.weight_decay = inf"),
+    ("loss.weight_power=inf", "loss.weight_power = inf: must be a finite number"),
+    ("loss.other_bias=nan", "loss.other_bias = nan"), ("loss.other_bias=-inf", "loss.other_bias = -inf"),
+    ("loss.dataset_weights={fi=inf}", "loss.dataset_weights = {'fi': inf}: must be a finite number"),
+    ("data.wikiart_test_share=nan", "data.wikiart_test_share = nan"),
+])
+def test_numbers_that_are_not_finite_are_refused(override, match):
+    # TOML reads inf and nan as floats; an lr of inf passed "above 0" and trained NaN weights
+    with pytest.raises(C.ConfigError, match=re.escape(match)):
+        C.load(None, [override])
+
+
 def test_cli_refusals_leave_no_run_folder(tmp_path, capsys):
     from training.__main__ import main
 
@@ -101,3 +116,51 @@ def test_from_run_with_config_is_refused(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{}")
     assert main(["--from-run", str(tmp_path), "--config", str(CONFIGS / "dev.toml")]) == 2
     assert "--config cannot be layered" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("override,match", [
+    ("model.hidden=[1.5]", "model.hidden: expected a list of int, got [1.5]"),
+    ("model.hidden=[512, true]", "model.hidden: expected a list of int"),
+    ("model.hidden=512", "model.hidden: expected a list of int, got 512"),
+    ("data.fi_train_splits=[1]", "data.fi_train_splits: expected a list of str"),
+    ("data.labelled='a.csv'", "data.labelled: expected a list, got 'a.csv'"),
+])
+def test_list_items_are_checked_not_converted(override, match):
+    # model.hidden = [1.5] became a 1-unit layer (int(1.5))
+    with pytest.raises(C.ConfigError, match=re.escape(match)):
+        C.load(None, [override])
+
+
+def test_an_error_in_a_layered_config_file_names_the_file(tmp_path, capsys):
+    from training.__main__ import main
+
+    (tmp_path / "a.toml").write_text("[phase1]\nbatch = 0\n")
+    (tmp_path / "b.toml").write_text("[phase1]\nepochs = 3\n[model]\nhidden = [1.5]\n")
+    (tmp_path / "c.toml").write_text("[phase1]\nepochz = 3\n")
+    with pytest.raises(C.ConfigError, match=re.escape(f"in {tmp_path / 'a.toml'}: phase1.batch = 0: "
+                                                      "must be at least 1")):
+        C.load([CONFIGS / "default.toml", tmp_path / "a.toml"])
+    with pytest.raises(C.ConfigError, match=re.escape(f"in {tmp_path / 'b.toml'}: model.hidden:")):
+        C.load([tmp_path / "a.toml", tmp_path / "b.toml"], ["phase1.batch=8"])
+    with pytest.raises(C.ConfigError, match=re.escape(f"in {tmp_path / 'c.toml'}: [phase1] unknown")):
+        C.load([tmp_path / "c.toml"])
+    # a value set again by --set or a flag is not the file's
+    with pytest.raises(C.ConfigError, match=r"^phase1\.batch = -1"):
+        C.load([tmp_path / "a.toml"], ["phase1.batch=-1"])
+    assert main(["--config", str(tmp_path / "a.toml"), "--out-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: in {tmp_path / 'a.toml'}: phase1.batch = 0: must be at least 1\n"
+
+
+@pytest.mark.parametrize("key,flag", [("run.out_dir", "--out-dir"), ("data.cache_dir", None)])
+def test_a_folder_below_a_regular_file_is_a_settings_error(tmp_path, capsys, key, flag):
+    # exists() is False for a path through a file: the run failed later, exit 1
+    from training.__main__ import main
+
+    (tmp_path / "file").write_text("")
+    below = tmp_path / "file" / "runs"
+    args = [flag, str(below)] if flag else ["--out-dir", str(tmp_path / "runs"), "--set", f"{key}='{below}'"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {key} = '{below}': {tmp_path / 'file'} is a file, not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

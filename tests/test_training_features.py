@@ -58,8 +58,14 @@ def test_the_resize_is_part_of_the_cache_key(backbone, samples, tmp_path):
                 tmp_path / "cache", threads=1)
         for resize in ("squash", "center_crop"))
     assert not np.allclose(squashed, cropped)
-    # caches made before resize was in the key (all of them squash) keep their names
-    assert _spec(backbone, 32).key(samples) == _legacy_key(_spec(backbone, 32), samples)
+
+
+def test_no_cache_from_before_resize_was_in_the_key_is_reused(backbone, samples):
+    # the old key left resize out, so an old center_crop cache had the key a new squash run
+    # computes: a squash run would silently train on center-crop features
+    for resize in ("squash", "center_crop"):
+        spec = _spec(backbone, 32, resize=resize)
+        assert spec.key(samples) != _legacy_key(spec, samples)
 
 
 def _legacy_key(spec: CacheSpec, samples) -> str:

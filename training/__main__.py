@@ -78,23 +78,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except C.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    try:
+        return _train(cfg, args)
+    except KeyboardInterrupt:   # also during the imports: torch, sklearn and scipy take seconds
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _train(cfg: C.Config, args: argparse.Namespace) -> int:
     from .backbones import BackboneError
     from .datasets import DatasetError
     from .images import ImageLoadError
-    from .run import run
+    from .loop import TrainingDiverged
+    from .run import EvaluationFailed, run
 
+    settings = (BackboneError, DatasetError, C.ConfigError)      # exit 2: the user's to change
+    failures = (ImageLoadError, TrainingDiverged, OSError)       # exit 1
     try:
         result = run(cfg, log=(lambda line: None) if args.quiet else print,
                      evaluate_after=not args.no_eval)
-    except (BackboneError, DatasetError, C.ConfigError) as e:
+    except (*settings, *failures) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (ImageLoadError, OSError) as e:
+        return 2 if isinstance(e, settings) else 1
+    except EvaluationFailed as e:   # the checkpoint is saved; the line says where
+        if not isinstance(e.__cause__, (*settings, *failures)):
+            raise                   # a bug: its traceback is what a report needs
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return 2 if isinstance(e.__cause__, settings) else 1
     print(result.checkpoint)
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +19,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key   # "section.name" or "section" where one is to blame: load() names its file
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ def load(paths: Path | Sequence[Path] | None = None, overrides: Sequence[str] = 
     """Defaults, then each TOML file in `paths` (later ones win), then `extra`, then
     `section.key=value` overrides."""
     raw: dict[str, dict[str, Any]] = {}
+    origin: dict[str, Path] = {}   # "section.name" (and "section") -> the file that set it last
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for path in paths or ():
@@ -141,15 +147,25 @@ def load(paths: Path | Sequence[Path] | None = None, overrides: Sequence[str] = 
             if not isinstance(values, dict):
                 raise ConfigError(f"{path}: {section} must be a [section]")
             raw.setdefault(section, {}).update(values)
+            origin[section] = path
+            origin.update({f"{section}.{name}": path for name in values})
     for section, values in (extra or {}).items():
         raw.setdefault(section, {}).update(values)
+        for name in values:
+            origin.pop(f"{section}.{name}", None)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot:
             raise ConfigError(f"override {item!r} must look like section.key=value")
         raw.setdefault(section, {})[name] = _parse(value)
-    return from_dict(raw)
+        origin.pop(key, None)
+    try:
+        return from_dict(raw)
+    except ConfigError as e:
+        if e.key not in origin:
+            raise
+        raise ConfigError(f"in {origin[e.key]}: {e}", e.key) from None
 
 
 def from_dict(raw: Mapping[str, Any]) -> Config:
@@ -157,13 +173,13 @@ def from_dict(raw: Mapping[str, Any]) -> Config:
     sections = {f.name: f.type for f in fields(Config)}
     unknown = set(raw) - set(sections)
     if unknown:
-        raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}", min(unknown))
     built = {}
     for f in fields(Config):
         cls = f.default_factory().__class__   # type: ignore[misc]
         values = raw.get(f.name, {})
         if not isinstance(values, Mapping):
-            raise ConfigError(f"[{f.name}] must be a section of key = value, not {values!r}")
+            raise ConfigError(f"[{f.name}] must be a section of key = value, not {values!r}", f.name)
         built[f.name] = _section(cls, values, f.name)
     cfg = Config(**built)
     validate(cfg)
@@ -204,26 +220,40 @@ def validate(cfg: Config) -> None:
             (f"{phase}.views", p.views >= 1, "at least 1"),
         ]
     checks.append(("phase2.head_lr", cfg.phase2.head_lr > 0, "above 0"))
-    for key, ok, wanted in checks:
+    # TOML reads inf and nan as numbers: nan fails every comparison above but inf passes most
+    # (an lr of inf trains NaN weights), and loss.other_bias has no other check. First, then.
+    finite = []
+    for section in fields(cfg):
+        values = getattr(cfg, section.name)
+        for f in fields(values):
+            v = getattr(values, f.name)
+            numbers = v.values() if isinstance(v, dict) else [v] if isinstance(v, float) else []
+            finite.append((f"{section.name}.{f.name}", all(map(math.isfinite, numbers)),
+                           "a finite number"))
+    for key, ok, wanted in finite + checks:
         if not ok:
             section, name = key.split(".")
             value = getattr(getattr(cfg, section), name)
-            raise ConfigError(f"{key} = {value!r}: must be {wanted}")
+            raise ConfigError(f"{key} = {value!r}: must be {wanted}", key)
 
 
 def check_folders(cfg: Config) -> None:
-    """The folders a run writes to are folders (or not there yet)."""
+    """The folders a run writes to are folders, or can be made: no file is in their way."""
     for key, value in (("run.out_dir", cfg.run.out_dir), ("data.cache_dir", cfg.data.cache_dir)):
         path = cfg.path(value)
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"{key} = {value!r}: {path} is a file, not a folder")
+        # the nearest existing one of the path and the folders above it (exists() is False
+        # for a path through a file)
+        there = next((p for p in (path, *path.parents) if p.exists()), None)
+        if there is not None and not there.is_dir():
+            raise ConfigError(f"{key} = {value!r}: {there} is a file, not a folder", key)
 
 
 def _section(cls: type, values: Mapping[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
-        raise ConfigError(f"[{where}] unknown key(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"[{where}] unknown key(s): {', '.join(sorted(unknown))}",
+                          f"{where}.{min(unknown)}")
     out = {}
     for name, value in values.items():
         default = getattr(cls(), name)
@@ -237,11 +267,13 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
             return value
     elif isinstance(default, tuple):
         if isinstance(value, (list, tuple)):
-            kind = type(default[0]) if default else None
             try:
-                return tuple(kind(v) if kind else v for v in value)
-            except (TypeError, ValueError):
+                # each item as a value of its own: int(1.5) made model.hidden = [1.5] a 1
+                return tuple(_coerce(v, default[0], name) for v in value) if default else tuple(value)
+            except ConfigError:
                 pass
+        kind = f" of {type(default[0]).__name__}" if default else ""
+        raise ConfigError(f"{name}: expected a list{kind}, got {value!r}", name)
     elif isinstance(default, dict):
         if isinstance(value, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                            for v in value.values()):
@@ -250,7 +282,7 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
         return float(value)
     elif isinstance(value, type(default)) and not isinstance(value, bool):
         return value
-    raise ConfigError(f"{name}: expected {type(default).__name__}, got {value!r}")
+    raise ConfigError(f"{name}: expected {type(default).__name__}, got {value!r}", name)
 
 
 def _parse(text: str) -> Any:

@@ -101,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             reports = evaluate(model, sets, args.threads, args.probe_jpeg)
         except (ValueError, OSError, checkpoint.CheckpointError) as e:
-            print(f"error: {model}: {e}", file=sys.stderr)
+            # most of these name the model already; an OSError or a photo's error may not
+            where = "" if str(e).startswith(f"{model}:") else f"{model}: "
+            print(f"error: {where}{e}", file=sys.stderr)
             return 1
         out = args.out or (model.parent if model.suffix == ".pt" else C.REPO_ROOT / "runs" / "evaluate")
         out.mkdir(parents=True, exist_ok=True)

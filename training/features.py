@@ -39,10 +39,9 @@ class CacheSpec:
     resize: str = "squash"  # how a photo becomes size x size (emowatch.modelmeta.RESIZE_MODES)
 
     def key(self, samples: Sequence[Sample]) -> str:
-        fields = dict(self.__dict__)
-        if fields["resize"] == "squash":
-            del fields["resize"]  # the keys caches had before resize was part of them: still valid
-        blob = json.dumps([fields, [str(s.path) for s in samples]], sort_keys=True)
+        # Every field, resize included whatever its value: caches from before resize was in the
+        # key were made with any resize, so none of them can be trusted and each is rebuilt once.
+        blob = json.dumps([dict(self.__dict__), [str(s.path) for s in samples]], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

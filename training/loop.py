@@ -13,6 +13,10 @@ from .balance import balanced_order, class_weights
 from .inputs import Inputs
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights became NaN or infinite: what training made is lost."""
+
+
 @dataclass(frozen=True)
 class EpochLog:
     phase: str
@@ -86,7 +90,11 @@ def fit(
             views = rng.integers(0, inputs.views, len(rows))
             w = per_sample[rows]
             logp = torch.log_softmax(forward(inputs.batch(views, rows)), dim=1)
-            loss = (-(target[rows] * logp).sum(1) * w).sum() / w.sum()
+            # a batch of only zero-weight photos (a dataset weight of 0) is no step, not 0 / 0
+            loss = (-(target[rows] * logp).sum(1) * w).sum() / w.sum().clamp_min(1e-12)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"{phase} epoch {epoch}: the loss became {float(loss.detach())}: "
+                                       f"training diverged (a lower {phase}.lr may help)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -95,4 +103,8 @@ def fit(
         log = EpochLog(phase, epoch, total / max(1, count), time.perf_counter() - start)
         logs.append(log)
         on_epoch(log)
+    # the last step can break the weights with a finite loss; no later loss would tell
+    if not all(torch.isfinite(p).all() for g in groups for p in g["params"]):
+        raise TrainingDiverged(f"{phase}: the weights became NaN or infinite: training diverged "
+                               f"(a lower {phase}.lr may help)")
     return logs

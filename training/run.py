@@ -31,6 +31,14 @@ from .sources import eval_sets, train_samples
 Log = Callable[[str], None]
 
 
+class EvaluationFailed(RuntimeError):
+    """The run's checkpoint was saved, then its final evaluation failed (the __cause__)."""
+
+    def __init__(self, checkpoint: Path, cause: BaseException):
+        super().__init__(f"{cause}; the final evaluation failed: model.pt kept at {checkpoint}")
+        self.checkpoint = checkpoint
+
+
 @dataclass(frozen=True)
 class RunResult:
     folder: Path
@@ -148,17 +156,14 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
                 cfg.as_dict(), training))
             say(f"checkpoint {path} ({training['seconds']:.0f} s)")
 
-            result = {}
-            if evaluate_after:
-                sets = eval_sets(cfg)
-                if sets:
-                    reports = evaluate.evaluate(path, sets, cfg.run.threads, probe_quality=75)
-                    result = summary(reports)
-                    (folder / "evaluation.json").write_text(json.dumps(
-                        {"model": str(path), "summary": result, "reports": reports}, indent=2))
-                    (folder / "evaluation.md").write_text(evaluate.markdown(path, reports))
-                    for name, r in result.items():
-                        say(f"eval {name}: " + ", ".join(f"{k} {v}" for k, v in r.items()))
+            try:
+                result = _evaluate(cfg, folder, path, say) if evaluate_after else {}
+            except Exception as e:
+                say(f"evaluation failed: {e}; {path} kept")
+                raise EvaluationFailed(path, e) from e
+            except KeyboardInterrupt:
+                say(f"evaluation interrupted; {path} kept")
+                raise
             return RunResult(folder, path, result)
     except BaseException:
         # a run that stopped before its checkpoint (a bad photo, Ctrl-C) leaves no half-made
@@ -166,6 +171,21 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
         if not (folder / "model.pt").exists():
             shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def _evaluate(cfg: Config, folder: Path, path: Path, say: Log) -> dict:
+    """The checkpoint on the evaluation sets: the summary, written beside it as JSON and Markdown."""
+    sets = eval_sets(cfg)
+    if not sets:
+        return {}
+    reports = evaluate.evaluate(path, sets, cfg.run.threads, probe_quality=75)
+    result = summary(reports)
+    (folder / "evaluation.json").write_text(json.dumps(
+        {"model": str(path), "summary": result, "reports": reports}, indent=2))
+    (folder / "evaluation.md").write_text(evaluate.markdown(path, reports))
+    for name, r in result.items():
+        say(f"eval {name}: " + ", ".join(f"{k} {v}" for k, v in r.items()))
+    return result
 
 
 def _cache_spec(cfg: Config, net: EmotionNet, stop: int, views: int, prep: Preprocess,
