@@ -24,7 +24,7 @@ from .inputs import InputProblem
 from .runtime.classify import Prediction, Prepared, infer, prepare
 from .runtime.model import EmotionModel
 from .settings import Settings, SidecarSettings
-from .sidecars import HIDDEN_DIR, KINDS, remove_if_empty, remove_sidecars, sidecar_path
+from .sidecars import KINDS, remove_sidecars, sidecar_path
 from .tags import EmotionTags
 
 log = logging.getLogger("emowatch.tagging")
@@ -156,7 +156,9 @@ class Tagger:
             result = failed(prepared.path, _typed(e, prepared.path), time.perf_counter() - started)
             if sidecars and not self.dry_run and _change(prepared) is not None:
                 # deleted or replaced in the instant since: its heatmap explains nothing there
-                _remove_saved(sidecars)
+                from .explain.save import discard
+
+                discard(sidecars.values())
                 sidecars = {}
             return _with_prediction(result, prediction, tags, sidecars)
         result = TagResult(
@@ -331,17 +333,6 @@ def _change(prepared: Prepared) -> str | None:
         return "vanished"
     except OSError:
         return None
-
-
-def _remove_saved(sidecars: dict[str, Path]) -> None:
-    for path in sidecars.values():
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:
-            pass
-    for folder in {path.parent for path in sidecars.values()}:
-        if folder.name == HIDDEN_DIR:  # never a photo's own folder (beside), left empty by a deletion
-            remove_if_empty(folder)
 
 
 def _typed(error: Exception, path: Path) -> EmowatchError:

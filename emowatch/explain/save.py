@@ -59,9 +59,7 @@ def save_explanation(photo: Path, image: Image.Image, explanation: Explanation,
         except OSError as e:
             # never a mixed set (a new region map beside an old heatmap): what is left goes,
             # and the hidden folder too if it is left empty
-            _remove_quietly(paths.values())
-            if settings.mode == "hidden":
-                remove_if_empty(paths[key].parent)
+            discard(paths.values())
             reason = (f"{_not_a_folder(paths[key].parent)} is not a folder"
                       if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror or str(e))
             error = ReadOnlyError if isinstance(e, PermissionError) else WriteError
@@ -77,12 +75,18 @@ def _not_a_folder(folder: Path) -> Path:
     return folder
 
 
-def _remove_quietly(paths) -> None:
+def discard(paths: Iterable[Path]) -> None:
+    """Remove explanation sidecars, quietly, and a hidden `.emowatch/` folder they leave empty
+    (never a photo's own folder, which `beside` puts them in)."""
+    paths = list(paths)
     for path in paths:
         try:
             path.unlink(missing_ok=True)
         except OSError:
             pass
+    for folder in {path.parent for path in paths}:
+        if folder.name == HIDDEN_DIR:
+            remove_if_empty(folder)
 
 
 def follow_move(old: Path, new: Path, settings: SidecarSettings) -> list[Path]:
@@ -98,7 +102,7 @@ def follow_move(old: Path, new: Path, settings: SidecarSettings) -> list[Path]:
     ours = owned({KINDS[key]: path for key, path in dst.items()})
     if len(ours) < len(there):
         return []  # another program's files carry the new name's sidecar names: ours stay put
-    _remove_quietly(ours)
+    discard(ours)
     doc["photo"] = Path(new).name
     doc["heatmap"] = dst["heatmap"].name
     if isinstance(doc.get("region_map"), dict):
@@ -140,9 +144,7 @@ def drop_if_stale(photo: Path, label: str, settings: SidecarSettings, *, probabi
             continue
         there = [path for path in paths.values() if path.is_file() and path not in dropped]
         if not dry_run:
-            _remove_quietly(there)
-            if paths["explain.json"].parent.name == HIDDEN_DIR:
-                remove_if_empty(paths["explain.json"].parent)
+            discard(there)
         dropped += there
     return dropped
 
