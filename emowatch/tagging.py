@@ -249,9 +249,7 @@ class Tagger:
             except KeyboardInterrupt:
                 # Ctrl-C: what has not started is not started; the writes in hand finish (a write
                 # is never cut short), and are reported, so that the output tells every change
-                for _, _, future, _ in pending:
-                    if future is not None:
-                        future.cancel()
+                _cancel(pending)
                 for future in [f for f in finishing if not f.cancel()]:
                     try:
                         yield future.result()
@@ -259,9 +257,7 @@ class Tagger:
                         pass
                 raise
             except BaseException:  # a closed consumer: what has not started is not started
-                for _, _, future, _ in pending:
-                    if future is not None:
-                        future.cancel()
+                _cancel(pending)
                 for future in finishing:
                     future.cancel()
                 raise
@@ -312,6 +308,13 @@ class Tagger:
                 return [failed(prepared.path, e, time.perf_counter() - started)]
             return [item for one in ready for item in self._infer_batch([one])]
         return [(p, started, pred) for (p, started), pred in zip(ready, predictions)]
+
+
+def _cancel(pending: deque) -> None:
+    """Cancel the decoding of photos that were not started (their futures)."""
+    for _, _, future, _ in pending:
+        if future is not None:
+            future.cancel()
 
 
 def _next_result(finishing: deque[Future]) -> TagResult:
