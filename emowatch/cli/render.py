@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -66,6 +69,24 @@ def result_line(r: TagResult, show_changes: bool = False) -> str:
     return line
 
 
+@contextlib.contextmanager
+def held_interrupt() -> Iterator[None]:
+    """A Ctrl-C during the block is raised once it is done, not in its middle (a result line
+    written out but not yet counted as told would be told again). Main thread only; elsewhere
+    nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 class Reporter:
     """Renders a stream of TagResults and counts them; the clock is injectable for tests."""
 
@@ -114,8 +135,10 @@ class Reporter:
             self.counts[r.label if r.label is not None else (r.action or "done")] += 1
         try:
             if self.as_json:
-                self.out.file.write(json_line(r.to_json()))
-                self.out.file.flush()
+                with held_interrupt():  # written and counted as told, or neither
+                    self.out.file.write(json_line(r.to_json()))
+                    self.out.file.flush()
+                    self.told = r
             else:
                 # both on the terminal: print through the live display so lines land above the bar
                 live = self._progress is not None and self.out.is_terminal
