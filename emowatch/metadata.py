@@ -92,7 +92,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     same = old is not None and emotion.same_result(old, tags)
     # the same result keeps the time it was first written; a new one gets its own
     tagged_at = old.tagged_at if same and old and old.tagged_at else tags.tagged_at or _now()
-    emotion.apply(packet, tags, plan, tagged_at=tagged_at, created=created)
+    emotion.apply(packet, tags, plan, tagged_at=tagged_at, created=created, photo=sidecar.speaks_for(path, target.file))
     new = serialize(packet, limit=target.limit, grow=target.grow)
     lists = {s: plan.keywords[s] for s in current if s not in (SUBJECT, HIERARCHICAL)}
     if new == target.packet and _lists_unchanged(lists, current):

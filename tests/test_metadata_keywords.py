@@ -176,6 +176,21 @@ def test_two_raw_files_of_one_name_do_not_share_a_sidecar(tmp_path, et, settings
     assert corpus.tags_of(tmp_path / "IMG.NEF.xmp")["XMP-lr:HierarchicalSubject"] == "Emotion|Negative"
 
 
+def test_a_raw_file_tagged_alone_keeps_its_sidecar_when_a_twin_arrives(tmp_path, et, settings, tags):
+    # IMG.CR2 tagged into IMG.xmp; IMG.NEF landing later: untag of IMG.CR2 no longer found
+    # IMG.xmp (it left our keywords), and a re-tag wrote a second sidecar
+    cr2 = corpus.fake_raw(tmp_path / "IMG.CR2")
+    assert write_tags(cr2, tags, settings=settings, exiftool=et).target == tmp_path / "IMG.xmp"
+    nef = corpus.fake_raw(tmp_path / "IMG.NEF")
+    negative = corpus.emotion("negative")
+    assert write_tags(nef, negative, settings=settings, exiftool=et).target == tmp_path / "IMG.NEF.xmp"
+    assert corpus.tags_of(tmp_path / "IMG.xmp")["XMP-lr:HierarchicalSubject"] == "Emotion|Positive"
+    again = write_tags(cr2, tags, settings=settings, exiftool=et)
+    assert (again.action, again.target) == ("unchanged", tmp_path / "IMG.xmp")
+    assert remove_tags(cr2, settings=settings, exiftool=et).action == "removed"
+    assert sorted(p.name for p in tmp_path.glob("*.xmp")) == ["IMG.NEF.xmp"]
+
+
 def test_a_raw_file_reached_through_a_symlink_has_the_sidecar_of_the_file_behind_it(
         tmp_path, et, settings, tags):
     # tagged by its link it got links/R.xmp, by its own path real/R.xmp: two sidecars, and

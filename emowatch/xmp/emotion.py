@@ -39,8 +39,9 @@ XMP_TAGS = {SUBJECT: q(NS_DC, "subject"), HIERARCHICAL: q(NS_LR, "hierarchicalSu
 
 # our properties, in the order they are written
 (LABEL, KEYWORD, PARENT, CONFIDENCE, PROBABILITIES, UNCERTAIN, MODEL, TAGGED_AT, ADDED, COPIED, DECLINED,
- CREATED) = (q(NS_URI, n) for n in ("label", "keyword", "parent", "confidence", "probabilities", "uncertain",
-                                     "model", "taggedAt", "added", "copied", "declined", "created"))
+ CREATED, PHOTO) = (q(NS_URI, n) for n in ("label", "keyword", "parent", "confidence", "probabilities",
+                                            "uncertain", "model", "taggedAt", "added", "copied", "declined",
+                                            "created", "photo"))
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Recorded:
     created: bool = False  # we created the packet (or sidecar): untag may remove it whole
     copied: tuple[str, ...] = ()  # the user's IPTC (or XPKeywords) keywords we copied into dc:subject
     declined: str | None = None  # the label whose keyword the user removed by hand
+    photo: str | None = None  # a raw file's name, in its `IMG.xmp` sidecar (see xmp/sidecar.py)
 
 
 def read(packet: Packet) -> Recorded:
@@ -65,8 +67,9 @@ def read(packet: Packet) -> Recorded:
     created = props.simple(packet, CREATED) == "True"
     copied = tuple(props.items(packet, COPIED))
     declined = props.simple(packet, DECLINED) or None
+    photo = props.simple(packet, PHOTO) or None
     if label is None:
-        return Recorded(None, {k: tuple(v) for k, v in added.items()}, created, copied, declined)
+        return Recorded(None, {k: tuple(v) for k, v in added.items()}, created, copied, declined, photo)
     probabilities = {}
     for entry in props.items(packet, PROBABILITIES):
         name, sep, value = entry.rpartition("=")
@@ -82,7 +85,7 @@ def read(packet: Packet) -> Recorded:
         model=props.simple(packet, MODEL) or "",
         tagged_at=props.simple(packet, TAGGED_AT) or "",
     )
-    return Recorded(tags, {k: tuple(v) for k, v in added.items()}, created, copied, declined)
+    return Recorded(tags, {k: tuple(v) for k, v in added.items()}, created, copied, declined, photo)
 
 
 def _float(text: str) -> float:
@@ -224,8 +227,10 @@ def _with_keywords_copied(current: Mapping[str, list[str]], recorded: Recorded,
 # -- applying to a packet -----------------------------------------------------------------
 
 
-def apply(packet: Packet, tags: EmotionTags, plan_: Plan, *, tagged_at: str, created: bool) -> None:
-    """Write `tags` and the planned XMP keyword lists into `packet`."""
+def apply(packet: Packet, tags: EmotionTags, plan_: Plan, *, tagged_at: str, created: bool,
+          photo: str | None = None) -> None:
+    """Write `tags` and the planned XMP keyword lists into `packet`; `photo`: the raw file a
+    shared-name sidecar (`IMG.xmp`) speaks for."""
     for store, tag in XMP_TAGS.items():
         props.set_items(packet, tag, plan_.keywords[store])
     if tags.keyword is None:
@@ -245,6 +250,8 @@ def apply(packet: Packet, tags: EmotionTags, plan_: Plan, *, tagged_at: str, cre
         props.remove(packet, DECLINED)
     if created:
         props.set_simple(packet, CREATED, "True")
+    if photo:
+        props.set_simple(packet, PHOTO, photo)
 
 
 def strip(packet: Packet, plan_: Plan) -> None:

@@ -4,7 +4,8 @@ Lightroom and Capture One name a raw file's sidecar `IMG_1234.xmp`; darktable an
 it `IMG_1234.CR2.xmp`. For a raw file emowatch merges into a darktable-style sidecar when one
 exists (those applications would not read the other), else into or as `IMG_1234.xmp`.
 Two raw files of the same name (IMG_1234.CR2 and IMG_1234.NEF) would share `IMG_1234.xmp`:
-each gets the darktable-style name instead. Other formats only get a sidecar when they cannot
+each gets the darktable-style name instead, except the one `IMG_1234.xmp` already speaks for
+(emowatch records the raw file's name in the `IMG_1234.xmp` it writes, `emowatch:photo`). Other formats only get a sidecar when they cannot
 be written (no exiftool); no application reads `photo.xmp` for a TIFF or WebP, and
 `photo.xmp` may belong to a raw file of the same name, so theirs is always `photo.tif.xmp`.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import EmowatchError
 from ..formats import RAW_EXTENSIONS, Format
 
 SUFFIXES = (".xmp", ".XMP")
@@ -46,8 +48,10 @@ def find_all(photo: Path, fmt: Format) -> list[Path]:
     candidates = []
     for photo in dict.fromkeys((real, given)):
         candidates += [photo.with_name(photo.name + s) for s in SUFFIXES]
-        if fmt is Format.RAW and not _has_twin(photo):
-            candidates += [photo.with_suffix(s) for s in SUFFIXES]
+        if fmt is Format.RAW:
+            twin = _has_twin(photo)
+            candidates += [side for side in (photo.with_suffix(s) for s in SUFFIXES)
+                           if not twin or _recorded_for(side, photo)]
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
     for c in candidates:
@@ -62,6 +66,28 @@ def find_all(photo: Path, fmt: Format) -> list[Path]:
             seen.add(key)
             found.append(c)
     return found
+
+
+def speaks_for(photo: Path, file: Path) -> str | None:
+    """The raw file's name to record in `file` when it is a sidecar named after the stem
+    (`IMG.xmp`), which a raw file of the same name arriving later (IMG.NEF) could also claim:
+    with it, `IMG.xmp` stays the first one's (see `_recorded_for`). None for any other file."""
+    real = Path(os.path.realpath(photo))
+    if real.suffix.lower() not in RAW_EXTENSIONS or Path(file).name.lower() != real.stem.lower() + ".xmp":
+        return None
+    return real.name
+
+
+def _recorded_for(side: Path, photo: Path) -> bool:
+    """Whether a stem-named sidecar holds emowatch's values for `photo` (by name)."""
+    from .emotion import read
+    from .packet import parse
+
+    try:
+        with open(side, "rb") as f:
+            return read(parse(f.read(1 << 20))).photo == photo.name
+    except (OSError, EmowatchError):
+        return False
 
 
 def _has_twin(photo: Path) -> bool:
