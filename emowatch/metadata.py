@@ -13,7 +13,6 @@ file as it was.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -175,7 +174,7 @@ def _older_sidecar_cleaned(path: Path, fmt: Format, result: WriteResult, setting
     if fmt.embeds_xmp_natively:
         return result
     for side in sidecar.find_all(path, fmt):
-        if (result.target is not None and _same_file(side, result.target)) or not _holds_ours(side):
+        if (result.target is not None and sidecar.same_file(side, result.target)) or not _holds_ours(side):
             continue  # another program's sidecar (or nothing readable): not ours to touch
         try:
             extra = _remove(path, Sidecar(path, fmt, "", file=side), settings, exiftool, dry_run)
@@ -201,22 +200,10 @@ def _lists_unchanged(lists: dict[str, list[str]], current: dict[str, list[str]])
 
 
 def _holds_ours(side: Path) -> bool:
-    """Whether a sidecar file holds anything emowatch wrote; False for one that cannot be read
-    or parsed (a dangling link, a folder, an empty or foreign file)."""
-    try:
-        if not side.is_file():
-            return False
-        recorded = emotion.read(parse(side.read_bytes()))
-    except (OSError, EmowatchError, ValueError):
-        return False
-    return recorded.tags is not None or any(recorded.added.values()) or recorded.created
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a) == Path(b)
+    """Whether a sidecar file holds anything emowatch wrote (False for one that cannot be read)."""
+    recorded = sidecar.recorded(side)
+    return recorded is not None and (recorded.tags is not None or any(recorded.added.values())
+                                     or recorded.created)
 
 
 def _remove(path: Path, target: Target, settings: Settings, exiftool: ExiftoolCommands | None,

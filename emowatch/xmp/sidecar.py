@@ -5,9 +5,10 @@ it `IMG_1234.CR2.xmp`. For a raw file emowatch merges into a darktable-style sid
 exists (those applications would not read the other), else into or as `IMG_1234.xmp`.
 Two raw files of the same name (IMG_1234.CR2 and IMG_1234.NEF) would share `IMG_1234.xmp`:
 each gets the darktable-style name instead, except the one `IMG_1234.xmp` already speaks for
-(emowatch records the raw file's name in the `IMG_1234.xmp` it writes, `emowatch:photo`). Other formats only get a sidecar when they cannot
-be written (no exiftool); no application reads `photo.xmp` for a TIFF or WebP, and
-`photo.xmp` may belong to a raw file of the same name, so theirs is always `photo.tif.xmp`.
+(emowatch records the raw file's name in the `IMG_1234.xmp` it writes, `emowatch:photo`).
+Other formats only get a sidecar when they cannot be written (no exiftool); no application
+reads `photo.xmp` for a TIFF or WebP, and `photo.xmp` may belong to a raw file of the same
+name, so theirs is always `photo.tif.xmp`.
 """
 
 from __future__ import annotations
@@ -72,22 +73,32 @@ def speaks_for(photo: Path, file: Path) -> str | None:
     """The raw file's name to record in `file` when it is a sidecar named after the stem
     (`IMG.xmp`), which a raw file of the same name arriving later (IMG.NEF) could also claim:
     with it, `IMG.xmp` stays the first one's (see `_recorded_for`). None for any other file."""
+    if Path(file).suffix.lower() != ".xmp":
+        return None  # the photo itself (embedded XMP): nothing to resolve
     real = Path(os.path.realpath(photo))
     if real.suffix.lower() not in RAW_EXTENSIONS or Path(file).name.lower() != real.stem.lower() + ".xmp":
         return None
     return real.name
 
 
-def _recorded_for(side: Path, photo: Path) -> bool:
-    """Whether a stem-named sidecar holds emowatch's values for `photo` (by name)."""
+def recorded(side: Path):
+    """What emowatch recorded in a sidecar file (emotion.Recorded), or None for one that cannot
+    be read or parsed (a dangling link, a folder, an empty or foreign file)."""
     from .emotion import read
     from .packet import parse
 
     try:
-        with open(side, "rb") as f:
-            return read(parse(f.read(1 << 20))).photo == photo.name
-    except (OSError, EmowatchError):
-        return False
+        if not Path(side).is_file():
+            return None
+        return read(parse(Path(side).read_bytes()))
+    except (OSError, EmowatchError, ValueError):
+        return None
+
+
+def _recorded_for(side: Path, photo: Path) -> bool:
+    """Whether a stem-named sidecar holds emowatch's values for `photo` (by name)."""
+    found = recorded(side)
+    return found is not None and found.photo == photo.name
 
 
 def _has_twin(photo: Path) -> bool:
@@ -95,13 +106,15 @@ def _has_twin(photo: Path) -> bool:
     would belong to both, each tag overwriting the other's, so neither uses it."""
     for ext in RAW_EXTENSIONS:
         for twin in {photo.with_suffix(ext), photo.with_suffix(ext.upper())}:
-            if twin.name != photo.name and os.path.lexists(twin) and not _same_file(twin, photo):
+            if twin.name != photo.name and os.path.lexists(twin) and not same_file(twin, photo):
                 return True
     return False
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """One file under two names (a link; IMG.cr2 and IMG.CR2 where the file system ignores case);
+    where either cannot be looked at, the same path."""
     try:
-        return os.path.samefile(a, b)  # IMG.cr2 is IMG.CR2 where the file system ignores case
+        return os.path.samefile(a, b)
     except OSError:
-        return False
+        return Path(a) == Path(b)
