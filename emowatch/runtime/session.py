@@ -21,6 +21,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from ..errors import ModelError, RuntimeMissingError
+from . import cuda_libs
 
 log = logging.getLogger("emowatch.runtime")
 
@@ -134,9 +135,14 @@ class OrtSession:
                 self._warn("CUDA was asked for but this ONNX Runtime build has no CUDA provider "
                            "(pip uninstall onnxruntime, then pip install onnxruntime-gpu)")
             providers = [CPU]
-        session = self._build(providers)
-        if CUDA in providers and CUDA not in session.get_providers():
-            self._warn("the CUDA provider could not be initialised (no usable GPU or CUDA libraries)")
+        if CUDA not in providers:
+            return self._build(providers)
+        ort = import_ort()
+        cuda_libs.preload(ort)
+        with cuda_libs.quiet_ort(ort):
+            session = self._build(providers)
+        if CUDA not in session.get_providers():
+            self._warn(f"the CUDA provider could not be initialised: {cuda_libs.why_cuda_fails(ort)}")
             session = self._build([CPU])
         return session
 
@@ -150,7 +156,7 @@ class OrtSession:
             # ORT's pool threads spin after each run by default, taking the cores from the
             # threads that decode the next photos; between our batches they should sleep
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # onnxruntime-gpu's CUDA error on a CPU box: we report it ourselves
+        options.log_severity_level = 3  # warnings such as "nodes placed on the CPU" are not for users
         try:
             with warnings.catch_warnings():  # "provider not available": we say it ourselves, once
                 warnings.simplefilter("ignore", UserWarning)
