@@ -126,6 +126,16 @@ def test_unreadable_photos_are_typed_errors_naming_the_file(tmp_path, maker, rea
     assert str(path) in str(info.value)
 
 
+def test_a_floating_point_tiff_says_what_it_is_not_unknown_content(tmp_path):
+    # 32-bit float RGB, as HDR merges and astro stacks are saved: Pillow cannot identify it
+    import tifffile
+    path = tmp_path / "merged.tif"
+    tifffile.imwrite(path, np.random.default_rng(0).random((64, 64, 3), np.float32), photometric="rgb")
+    with pytest.raises(DecodeError, match="a TIFF whose pixel layout cannot be decoded "
+                                          r"\(such as 32-bit floating point\)"):
+        decode(path)
+
+
 def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     # a 30000 x 30000 PNG: tiny on disk, 2.7 GB decoded
     import struct

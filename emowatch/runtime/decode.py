@@ -96,7 +96,12 @@ def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path,
             raise DecodeError("image is too large to decode safely (decompression bomb limit)", path) from None
         except DecodeError:
             raise
-        except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError, EOFError) as e:
+        except Image.UnidentifiedImageError as e:
+            if fmt in (Format.TIFF, Format.DNG):  # a TIFF header, so not "unknown content"
+                raise DecodeError("a TIFF whose pixel layout cannot be decoded (such as 32-bit "
+                                  "floating point), or a damaged one", path) from None
+            raise DecodeError(_why(e), path) from None
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise DecodeError(_why(e), path) from None
     return Decoded(_to_rgb(image, path, sixteen_bit_grey=fmt is Format.PNG), fmt, (w, h))
 
