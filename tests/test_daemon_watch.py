@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from daemon_helpers import ExplainingTagger, daemon_settings, keywords, running, temp_files
+from daemon_helpers import CountingTagger, ExplainingTagger, daemon_settings, keywords, running, temp_files
 from emowatch.daemon.events import FAILED, RETRY, SKIPPED, TAGGED, WAITING, BACKFILL_COUNTED
 from emowatch.errors import FileChangedError
 from emowatch.tagging import Tagger, failed
@@ -247,6 +247,38 @@ def test_a_metadata_edit_by_another_program_is_not_a_new_picture(dirs, model_pat
         # the picture itself edited: a new picture, tagged again
         with Image.open(photo) as im:
             im.convert("RGB").rotate(90, expand=True).save(photo, quality=90)
+        events.wait_for(TAGGED, photo, count=2)
+        assert tagger.work[str(photo)] == 2
+
+
+def test_a_tiff_whose_metadata_lightroom_rewrote_is_not_a_new_picture(dirs, model_path, exiftool_bin):
+    # Lightroom writes XMP straight into a TIFF when a rating changes: exiftool rewriting the
+    # file moves its strips, the picture stays; it was decoded, classified and explained again
+    import functools
+
+    from emowatch.exiftool import ExiftoolPool
+
+    watch, state = dirs
+    photo = save(watch / "x.tif", compression="tiff_lzw")
+    with ExiftoolPool(exiftool_bin, size=2) as pool, \
+            running([watch], state, model_path, tagger_cls=functools.partial(CountingTagger, exiftool=pool)) \
+            as (d, tagger, events, ledger):
+        assert events.wait_for(TAGGED, photo)[0].result.action == "exiftool"  # our keywords in the TIFF
+        label = events.of(TAGGED, photo)[0].result.label.title()
+        strips = subprocess.run(["exiftool", "-s3", "-StripOffsets", str(photo)], capture_output=True, text=True).stdout
+        subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-xmp:Rating=4", "-EXIF:Artist=Me",
+                        "-XMP-dc:Subject+=Sea", f"-XMP-lr:HierarchicalSubject-=Emotion|{label}", str(photo)], check=True)
+        assert subprocess.run(["exiftool", "-s3", "-StripOffsets", str(photo)],
+                              capture_output=True, text=True).stdout != strips  # the image data moved
+        events.wait_for(SKIPPED, photo, "metadata")
+        assert tagger.work[str(photo)] == 1
+        assert keywords([photo])[str(photo)] == []  # the user's removal stands
+        # the picture itself edited (a few pixels): a new picture, tagged again
+        with Image.open(photo) as im:
+            edited = im.convert("RGB")
+        edited.putpixel((5, 5), (255, 0, 0))
+        edited.save(watch / "x.tif.part", "TIFF", compression="tiff_lzw")
+        os.replace(watch / "x.tif.part", photo)
         events.wait_for(TAGGED, photo, count=2)
         assert tagger.work[str(photo)] == 2
 

@@ -9,7 +9,7 @@ Modules, in the order a photo meets them:
 - `gate`        does it need work? stamp, fingerprint, moved/copied photos, model version
 - `pipeline`    decode workers -> batched inference -> explain + write -> ledger; retries
 - `ledger`      SQLite (WAL) per-photo record; `lock`: one daemon per state folder
-- `fingerprint` the stat stamp and the content fingerprint
+- `fingerprint` the stat stamp and the content fingerprint; `picture`: the picture digest
 - `backfill`    the photos already there at start-up
 - `events`      what the daemon reports, and the counters; `view`: live / plain / JSON output
 - `status`      the ledger summarised for `emowatch status`

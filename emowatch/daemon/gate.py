@@ -6,7 +6,7 @@ In order of cost:
    being retried). This is also how the daemon's own writes trigger nothing: the events
    they fire lead here, and the row already holds the stamp of the file as we left it.
 2. the fingerprint equals its row's (the file was touched or copied over by its twin):
-   remember the new stamp, same verdict as 1. Or, for a done JPEG/PNG, its image data is
+   remember the new stamp, same verdict as 1. Or, for a done photo, its picture digest is
    the same as when it was tagged: another program (Lightroom saving keywords or a rating)
    edited its metadata only. Remember the file as it is now; nothing to classify again (and
    an emotion keyword the user took out stays out).
@@ -30,7 +30,8 @@ from typing import Callable
 from ..errors import EmowatchError
 from ..formats import RAW_EXTENSIONS, Format, written_as
 from ..xmp import sidecar
-from .fingerprint import Stamp, fingerprint, image_digest
+from .fingerprint import Stamp, fingerprint
+from .picture import image_digest
 from .ledger import DONE, FAILED, Entry, Ledger
 
 

@@ -6,8 +6,9 @@ A row says what the daemon last concluded about the file at `path`:
 - `failed`: a permanent error (or a transient one that outlasted its retries); the stamp and
   fingerprint are the file's as it was, so it is retried only once the file changes.
 Plus the model (`name@version`), the result, the error, the attempts and the times, and for a
-JPEG or PNG that is done the digest of its image data alone (`image`), so a later edit of its
-metadata only (Lightroom saving a rating) is not mistaken for a new picture.
+photo that is done the digest of its picture alone (`image`, `picture.image_digest`: JPEG,
+PNG, TIFF, DNG, WebP, HEIC, AVIF), so a later edit of its metadata only (Lightroom saving a
+rating) is not mistaken for a new picture.
 
 Each outcome is committed on its own before the daemon moves on (WAL, synchronous=NORMAL:
 a killed process loses nothing that was committed, and the file is never left half-written).

@@ -30,7 +30,8 @@ from ..errors import BusyError, EmowatchError
 from ..tagging import TagResult, Tagger
 from .clock import SYSTEM_CLOCK, Clock
 from .events import FAILED, RETRY, SKIPPED, TAGGED, VANISHED, WORKING, DaemonEvent
-from .fingerprint import Stamp, fingerprint, image_digest
+from .fingerprint import Stamp, fingerprint
+from .picture import image_digest
 from .gate import Gate
 from .ledger import Ledger
 from .queues import Buffer, Intake, Job
