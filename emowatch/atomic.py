@@ -1,11 +1,13 @@
 """The one way emowatch writes to a user's file: build, verify, then atomically replace.
 
 Every write of a photo or of an XMP sidecar goes through `atomic_write`. The new content goes to
-a temp file in the same directory (so `os.replace` is a rename on one file system, atomic even
+a temp file in the same directory (so the replace is a rename on one file system, atomic even
 against kill -9 or a power cut once fsync'd), is verified there, and only then replaces the
-original, and only if the original is still the file that was read. A crash leaves at worst a
-temp file named `.NAME.emowatch-tmp-XXXXXXXX`, which the daemon ignores and
-`sweep_temp_files` removes.
+original, and only if the original is still the file that was read. On Linux the replace is an
+exchange (emowatch.exchange): a save by another program that lands in the instant before it is
+found under the temp name and put back. A crash leaves at worst a temp file named
+`.NAME.emowatch-tmp-XXXXXXXX` (ours, or the original the exchange displaced), which the daemon
+ignores and `sweep_temp_files` removes.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from .errors import BusyError, FileChangedError, HardLinkError, ReadOnlyError, WriteError
+from .exchange import exchange
 
 TEMP_MARK = ".emowatch-tmp-"
 TEMP_NAME_BYTES = 120
+_CHANGED_MEANWHILE = "file changed while emowatch was writing; not overwritten"
 
 # A writer fills the temp file itself (exiftool edits a copy in place); bytes are written for it.
 Writer = Callable[[Path], None]
@@ -197,20 +201,23 @@ def atomic_write(
     tmp = temp_path_for(real)
     try:
         # a new file gets the usual 0666 minus umask; a replacement first stays private
-        _fill(tmp, data_or_writer, path, 0o600 if original is not None else 0o666)
+        ours = _fill(tmp, data_or_writer, path, 0o600 if original is not None else 0o666)
         if original is not None:
             _copy_attributes(real, tmp, original, preserve_mtime, path)
         if verify is not None:
             verify(tmp)
-        _commit(tmp, real, expect, path)
+        exchanged = _commit(tmp, real, expect, path)
     except BaseException:
         _unlink_quietly(tmp)
         raise
+    if exchanged:  # tmp now names what was at `real`: never simply removed
+        _settle_exchange(tmp, real, expect, ours, path)
     fsync_dir(real.parent)
     return real
 
 
-def _fill(tmp: Path, data_or_writer: Union[bytes, Writer], path: Path, mode: int) -> None:
+def _fill(tmp: Path, data_or_writer: Union[bytes, Writer], path: Path, mode: int) -> int:
+    """Write and fsync the temp file; returns its inode number."""
     try:
         if isinstance(data_or_writer, (bytes, bytearray, memoryview)):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
@@ -218,11 +225,13 @@ def _fill(tmp: Path, data_or_writer: Union[bytes, Writer], path: Path, mode: int
                 f.write(data_or_writer)
                 f.flush()
                 os.fsync(f.fileno())
+                return os.fstat(f.fileno()).st_ino
         else:
             data_or_writer(tmp)
             # the writer may have replaced the temp file (exiftool renames its own output)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
+                return os.fstat(f.fileno()).st_ino
     except OSError as e:
         raise _os_error(e, path) from None
 
@@ -256,7 +265,9 @@ def _copy_xattrs(src: Path, dst: Path) -> None:
                 raise WriteError(f"cannot keep extended attribute {name}: {e.strerror}", src) from None
 
 
-def _commit(tmp: Path, real: Path, expect: FileIdentity | None, path: Path) -> None:
+def _commit(tmp: Path, real: Path, expect: FileIdentity | None, path: Path) -> bool:
+    """Put the temp file in place; True when that was an exchange, which leaves at `tmp` what
+    was at `real`, for _settle_exchange."""
     if expect is None:
         try:
             # link() refuses to clobber a file that appeared meanwhile; rename() would not
@@ -271,23 +282,80 @@ def _commit(tmp: Path, real: Path, expect: FileIdentity | None, path: Path) -> N
                 raise FileChangedError("appeared while a new file was being written",
                                        path) from None
             os.replace(tmp, real)
-            return
+            return False
         os.unlink(tmp)
-        return
+        return False
     try:
         now = FileIdentity.of(os.stat(real))
     except FileNotFoundError:
         raise FileChangedError("file vanished before it could be replaced", path) from None
     if now != expect:
-        raise FileChangedError("file changed while emowatch was writing; not overwritten", path)
+        raise FileChangedError(_CHANGED_MEANWHILE, path)
     if open_for_writing(real):
         # a writer that pauses (rsync --inplace, a slow card reader) would go on writing into
         # the file replaced here, and the photo would end up half old, half new
         raise BusyError("another program has it open for writing; not replaced", path)
     try:
-        os.replace(tmp, real)
+        if not exchange(tmp, real, expect.dev):
+            os.replace(tmp, real)  # no exchange here: the last instant's change is not caught
+            return False
+    except FileNotFoundError:
+        if not os.path.lexists(real):
+            raise FileChangedError("file vanished before it could be replaced", path) from None
+        raise WriteError("its temp file vanished (removed by another program)", path) from None
     except OSError as e:
         raise _os_error(e, path) from None
+    return True
+
+
+def _settle_exchange(tmp: Path, real: Path, expect: FileIdentity, ours: int, path: Path) -> None:
+    """After the exchange `real` holds our file (inode `ours`) and `tmp` what was at `real` an
+    instant before: the original, which goes (a crash before that leaves it to
+    sweep_temp_files), or another program's save that landed since the re-check, which is put
+    back: FileChangedError. (For those microseconds a reader of the photo sees our file.)"""
+    try:
+        displaced = os.lstat(tmp)
+    except FileNotFoundError:
+        return  # already removed (another emowatch's sweep): there is nothing to put back
+    if _same_file(displaced, expect):
+        _unlink_quietly(tmp)  # if it stays, it is a leftover like any other: swept
+        return
+    _swap_back(tmp, real, expect.dev, path)
+    back = _inode(tmp)
+    if back not in (ours, None, displaced.st_ino):
+        # a later save replaced ours at `real` meanwhile, and came back here in its place: it
+        # is the newest, and goes back in place; the save it replaced goes, as with no emowatch
+        _swap_back(tmp, real, expect.dev, path)
+        back = _inode(tmp)
+    if back in (ours, displaced.st_ino):
+        _unlink_quietly(tmp)
+    # else a third save in these microseconds: it stays under the temp name, to be swept
+    raise FileChangedError(_CHANGED_MEANWHILE, path)
+
+
+def _swap_back(tmp: Path, real: Path, dev: int, path: Path) -> None:
+    try:
+        if not exchange(tmp, real, dev):
+            os.replace(tmp, real)
+    except OSError:
+        try:
+            os.replace(tmp, real)  # `real` gone meanwhile (ENOENT): what we hold goes there
+        except OSError as e:  # a file system gone read-only: nor can anything be removed
+            raise _os_error(e, path) from None
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.lstat(path).st_ino
+    except OSError:
+        return None
+
+
+def _same_file(st: os.stat_result, expect: FileIdentity) -> bool:
+    """Whether `st` is the file `expect` describes, once renamed: a rename moves ctime."""
+    return (stat.S_ISREG(st.st_mode)
+            and (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            == (expect.dev, expect.ino, expect.size, expect.mtime_ns))
 
 
 _F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)  # Linux

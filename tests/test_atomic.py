@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import time
 
 import pytest
 
-from emowatch import atomic
+from emowatch import atomic, exchange
 from emowatch.atomic import atomic_write, identity, read_with_identity, sweep_temp_files
 from emowatch.errors import FileChangedError, HardLinkError, ReadOnlyError, WriteError
 
@@ -256,3 +258,175 @@ def test_read_with_identity_matches_what_was_read(original):
     assert data == b"old content" and ident == identity(original)
     with pytest.raises(FileChangedError):
         read_with_identity(original.parent / "missing.jpg")
+
+
+# -- the commit: an exchange, so that a save landing in the last instant is put back ----------
+def other_program_saves(photo, data):
+    """What an editor's save does: write a temp file, rename it over the photo."""
+    theirs = photo.with_name(photo.name + ".editor-tmp")
+    theirs.write_bytes(data)
+    os.rename(theirs, photo)
+
+
+def test_a_save_by_another_program_after_the_last_re_check_is_put_back(original, monkeypatch):
+    # the lease probe is the last look before the commit: the other program's save lands there
+    def probe_then_their_save(path):
+        other_program_saves(original, b"their save")
+        return False
+
+    monkeypatch.setattr(atomic, "open_for_writing", probe_then_their_save)
+    with pytest.raises(FileChangedError, match="changed while emowatch was writing") as info:
+        atomic_write(original, b"ours", expect=identity(original), preserve_mtime=False,
+                     verify=None)
+    assert info.value.transient  # the daemon retries it, as any other change
+    assert original.read_bytes() == b"their save"
+    assert sorted(p.name for p in original.parent.iterdir()) == ["photo.jpg"]
+
+
+def test_a_second_save_landing_while_the_first_is_put_back_is_the_one_kept(original,
+                                                                           monkeypatch):
+    # the editor saves before the exchange, and again in the microseconds after it (over our
+    # file): its second save is its newest and must be the photo in the end
+    def probe_then_their_save(path):
+        other_program_saves(original, b"their first save")
+        return False
+
+    real_exchange, calls = exchange.exchange, []
+
+    def exchange_then_their_second_save(a, b, dev):
+        done = real_exchange(a, b, dev)
+        calls.append(a)
+        if len(calls) == 1:
+            other_program_saves(original, b"their second save")
+        return done
+
+    monkeypatch.setattr(atomic, "open_for_writing", probe_then_their_save)
+    monkeypatch.setattr(atomic, "exchange", exchange_then_their_second_save)
+    with pytest.raises(FileChangedError):
+        atomic_write(original, b"ours", expect=identity(original), preserve_mtime=False,
+                     verify=None)
+    assert original.read_bytes() == b"their second save"
+    assert sorted(p.name for p in original.parent.iterdir()) == ["photo.jpg"]
+
+
+def test_a_photo_deleted_after_the_last_re_check_is_not_recreated(original, monkeypatch):
+    def probe_then_delete(path):
+        original.unlink()
+        return False
+
+    monkeypatch.setattr(atomic, "open_for_writing", probe_then_delete)
+    with pytest.raises(FileChangedError, match="vanished"):
+        atomic_write(original, b"ours", expect=identity(original), preserve_mtime=False,
+                     verify=None)
+    assert list(original.parent.iterdir()) == []
+
+
+def test_the_commit_exchanges_and_leaves_exactly_the_new_file(original, monkeypatch):
+    calls = []
+
+    def watched(a, b, dev):  # the real exchange, recorded
+        calls.append((a.name, b.name))
+        return exchange.exchange(a, b, dev)
+
+    monkeypatch.setattr(atomic, "exchange", watched)
+    before = identity(original)
+    atomic_write(original, b"new content", expect=before, preserve_mtime=False, verify=None)
+    assert len(calls) == 1 and calls[0][1] == "photo.jpg" and atomic.is_temp_file(calls[0][0])
+    assert original.read_bytes() == b"new content" and os.stat(original).st_ino != before.ino
+    assert sorted(p.name for p in original.parent.iterdir()) == ["photo.jpg"]
+
+
+def test_exchange_swaps_two_files_and_says_when_one_is_missing(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"A")
+    b.write_bytes(b"B")
+    assert exchange.exchange(a, b, os.stat(a).st_dev) is True
+    assert (a.read_bytes(), b.read_bytes()) == (b"B", b"A")
+    with pytest.raises(FileNotFoundError):
+        exchange.exchange(a, tmp_path / "missing", os.stat(a).st_dev)
+    assert a.read_bytes() == b"B"
+
+
+def refusing(code):
+    """renameat2 as a file system without RENAME_EXCHANGE answers it: -1 and `code`."""
+    calls = []
+
+    def call(a, b):
+        calls.append(a)
+        ctypes.set_errno(code)
+        return -1
+
+    return call, calls
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP],
+                         ids=["EINVAL", "ENOSYS", "EOPNOTSUPP"])
+def test_where_the_exchange_is_refused_the_write_renames_and_the_refusal_is_remembered(
+        original, monkeypatch, code):
+    call, calls = refusing(code)
+    monkeypatch.setattr(exchange, "_renameat2", lambda: call)
+    monkeypatch.setattr(exchange, "_refused", set())
+    atomic_write(original, b"new", expect=identity(original), preserve_mtime=False, verify=None)
+    atomic_write(original, b"newer", expect=identity(original), preserve_mtime=False, verify=None)
+    assert original.read_bytes() == b"newer"
+    assert sorted(p.name for p in original.parent.iterdir()) == ["photo.jpg"]
+    assert len(calls) == 1  # asked once for this file system, not once per photo
+    assert exchange._refused == {os.stat(original).st_dev}
+
+
+def test_another_failure_of_the_exchange_is_a_write_error_and_changes_nothing(original,
+                                                                              monkeypatch):
+    call, calls = refusing(errno.EIO)
+    monkeypatch.setattr(exchange, "_renameat2", lambda: call)
+    monkeypatch.setattr(exchange, "_refused", set())
+    with pytest.raises(WriteError, match="Input/output error"):
+        atomic_write(original, b"new", expect=identity(original), preserve_mtime=False,
+                     verify=None)
+    assert original.read_bytes() == b"old content" and leftovers(original.parent) == []
+    assert exchange._refused == set()
+
+
+# a write killed right after its exchange: the new photo in place, the displaced original left
+# under the temp name
+KILLED_AFTER_EXCHANGE = """
+import os, signal, sys
+from pathlib import Path
+from emowatch import atomic
+atomic._settle_exchange = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+path = Path(sys.argv[1])
+atomic.atomic_write(path, b"new content", expect=atomic.identity(path), preserve_mtime=False,
+                    verify=None)
+"""
+
+
+def test_a_crash_right_after_the_exchange_leaves_the_new_photo_and_a_leftover_swept(original):
+    import subprocess
+    import sys
+
+    hour_ago = time.time() - 3600  # a photo on disk for a while, like any other
+    os.utime(original, (hour_ago, hour_ago))
+    child = subprocess.run([sys.executable, "-c", KILLED_AFTER_EXCHANGE, str(original)],
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert child.returncode == -9, child.stderr
+    assert original.read_bytes() == b"new content"
+    [leftover] = leftovers(original.parent)
+    assert (original.parent / leftover).read_bytes() == b"old content"
+    # `emowatch tag` sweeps what is older than a minute: the displaced original keeps its mtime
+    assert sweep_temp_files(original.parent, older_than_s=60) == [original.parent / leftover]
+    assert sorted(p.name for p in original.parent.iterdir()) == ["photo.jpg"]
+
+
+def test_the_raw_system_call_exchanges_where_the_c_library_has_no_wrapper(tmp_path):
+    import platform
+
+    call = exchange._syscall(ctypes.CDLL(None, use_errno=True), platform.machine())
+    if call is None:
+        pytest.skip(f"renameat2's number on {platform.machine()} is not known here")
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"A")
+    b.write_bytes(b"B")
+    assert call(os.fsencode(a), os.fsencode(b)) == 0
+    assert (a.read_bytes(), b.read_bytes()) == (b"B", b"A")
+    assert call(os.fsencode(a), os.fsencode(tmp_path / "missing")) == -1
+    assert ctypes.get_errno() == errno.ENOENT

@@ -116,6 +116,28 @@ def test_a_name_with_a_line_break_is_tagged_and_shown_on_one_line(env, model):
     assert exif_keywords(path)["HierarchicalSubject"].startswith("Emotion|")
 
 
+def test_a_save_by_another_program_in_the_last_instant_survives_and_the_photo_says_so(
+        env, model, monkeypatch):
+    # a TIFF: exiftool writes our temp file; the editor saves (temp file renamed over the
+    # photo) in the instant between emowatch's last look and its commit
+    from emowatch import atomic
+
+    path = save(env / "IMG_1.tif", seed=1)
+    theirs = save(env / "edit" / "IMG_1.tif", seed=2).read_bytes()
+
+    def probe_then_their_save(real):
+        (env / ".IMG_1.tif.editor").write_bytes(theirs)
+        os.rename(env / ".IMG_1.tif.editor", path)
+        return False
+
+    monkeypatch.setattr(atomic, "open_for_writing", probe_then_their_save)
+    result = run("tag", "--no-explain", "--model", model, "--min-confidence", "0", path)
+    assert result.exit_code == 1
+    assert "IMG_1.tif: file changed while emowatch was writing; not overwritten" in result.stdout
+    assert path.read_bytes() == theirs
+    assert sorted(p.name for p in env.iterdir() if p.name.startswith(".IMG_1")) == []
+
+
 def test_json_for_a_name_that_is_not_utf8_is_valid_and_gives_the_name_back(env, model):
     # a Latin-1 name from an old card: the line must stay valid UTF-8 for jq and friends
     name = os.fsdecode(os.fsencode(str(env)) + b"/caf\xe9.jpg")

@@ -546,12 +546,40 @@ def test_settler_forgets_files_that_go_away(tmp_path):
     b = save(tmp_path / "b.jpg")
     s.observe(Seen(CLOSED, str(a)))
     s.observe(Seen(CLOSED, str(b)))
+    a.rename(tmp_path / "elsewhere.jpg")  # moved away (out of the watched tree)
     s.observe(Seen(GONE, str(a)))
     s.step(clock.t)
     b.unlink()
     clock.t += 2
     s.step(clock.t)
     assert rec.ready == [] and len(s) == 0
+
+
+def test_settler_keeps_a_file_an_exchange_put_in_place(tmp_path):
+    # emowatch's own atomic write is an exchange (renameat2 RENAME_EXCHANGE): inotify reports
+    # the new file moved in from the temp name, then the displaced one moved out to it
+    import queue
+
+    from emowatch.atomic import atomic_write, identity
+    from emowatch.daemon.watcher import Watcher
+
+    photo = save(tmp_path / "a.jpg")
+    new = save(tmp_path / "other" / "b.jpg", seed=2).read_bytes()
+    seen: queue.SimpleQueue = queue.SimpleQueue()
+    watcher = Watcher([tmp_path], PathFilter([tmp_path], DaemonSettings()), seen.put)
+    watcher.start()
+    try:
+        atomic_write(photo, new, expect=identity(photo), preserve_mtime=False, verify=None)
+        events = [seen.get(timeout=10), seen.get(timeout=10)]
+    finally:
+        watcher.stop()
+    assert events == [Seen(ARRIVED, str(photo)), Seen(GONE, str(photo))]
+    clock, rec = FakeClock(), Recorder()
+    s = _settler(clock, rec)
+    for event in events:
+        s.observe(event)
+    _tick(s, clock, 3)
+    assert rec.ready == [str(photo)]
 
 
 # -- queues -------------------------------------------------------------------------------------

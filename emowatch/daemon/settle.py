@@ -132,7 +132,11 @@ class Settler(Worker):
         if item[0] == "seen":
             seen, wall = item[1], item[2]
             if seen.kind == GONE:
-                self._pending.pop(seen.path, None)
+                # an exchange (renameat2 RENAME_EXCHANGE, which emowatch's own writes use)
+                # reports the file that arrived and then the one it displaced "moved away":
+                # only a path with nothing left at it is forgotten
+                if _stamp(seen.path) is None:
+                    self._pending.pop(seen.path, None)
                 return
             if seen.kind == DIR:
                 for path in self.expand_dir(seen.path) if self.expand_dir is not None else ():

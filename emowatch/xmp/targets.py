@@ -6,7 +6,7 @@
   a private copy; the same packet code as for JPEG decides its content.
 - Sidecar (raw files always; the formats above when exiftool is missing): an .xmp file.
 
-Every write ends in atomic_write: verified temp file, original re-checked, os.replace.
+Every write ends in atomic_write: verified temp file, original re-checked, exchanged into place.
 """
 
 from __future__ import annotations
