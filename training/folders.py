@@ -23,11 +23,10 @@ def file_in_the_way(folder: Path) -> str | None:
 def why_unwritable(folder: Path) -> str | None:
     """None when `folder` is a folder that can be written to, or can be made; else why not,
     naming the path to blame."""
+    blocked = file_in_the_way(folder)
+    if blocked:
+        return blocked
     there = nearest_existing(folder)
-    if there is None:
-        return None
-    if not there.is_dir():
-        return f"{there} is a file, not a folder"
-    if not os.access(there, os.W_OK | os.X_OK):   # also False on a read-only file system
+    if there is not None and not os.access(there, os.W_OK | os.X_OK):   # also on a read-only file system
         return f"{there} is not writable"
     return None
