@@ -18,7 +18,8 @@ class EmowatchError(Exception):
     def __init__(self, message: str, path: Path | str | None = None):
         self.path = Path(path) if path is not None else None
         self.reason = message
-        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+        # a str is shown as given: Path("nosuch/") would drop the "/" the user typed
+        super().__init__(f"{path}: {message}" if path is not None else message)
 
 
 def about_sidecar(error: EmowatchError, sidecar: Path | str, photo: Path | str) -> EmowatchError:

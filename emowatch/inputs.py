@@ -31,6 +31,7 @@ EMPTY_PATH = "an empty path was given (an unset variable?), not taken to mean th
 class InputProblem:
     path: Path
     error: EmowatchError
+    given: str | None = None  # the argument as typed ("nosuch/", "./x"), where it is the one at fault
 
 
 def is_candidate(path: Path) -> bool:
@@ -58,24 +59,33 @@ def collect(paths: Iterable[str | Path], recursive: bool = False) -> Iterator[Pa
         return True
 
     for raw in paths:
-        if str(raw) == "":  # an unset shell variable: never "the current folder"
+        given = os.fsdecode(raw) if isinstance(raw, (str, bytes)) else str(raw)
+        if given == "":  # an unset shell variable: never "the current folder"
             yield InputProblem(Path(""), InputError(EMPTY_PATH))
             continue
-        path = Path(raw).expanduser()
+        path = Path(given).expanduser()   # Path drops a trailing "/" and a leading "./": messages use `given`
         kind = path_kind(path)
+        if kind == "file" and given.endswith(("/", os.sep)):  # "photo.jpg/": ls says "Not a directory"
+            kind = "not a folder"
         if isinstance(kind, OSError):  # a folder above it that is locked, a name too long
-            yield InputProblem(path, InputError(f"cannot read: {kind.strerror or kind}", path))
+            yield _problem(path, given, f"cannot read: {kind.strerror or kind}")
         elif kind == "folder":
-            for found in _walk(path, recursive):
+            for found in _walk(path, recursive, given):
                 if isinstance(found, InputProblem) or first_time(found):
                     yield found
         elif kind == "file":
             if is_sidecar(path):  # a heatmap or explanation emowatch made: not a photo to tag
-                yield InputProblem(path, InputError("is one of emowatch's own sidecar files", path))
+                yield _problem(path, given, "is one of emowatch's own sidecar files")
             elif first_time(path):
                 yield path
+        elif kind == "not a folder":
+            yield _problem(path, given, "not a folder (a file of that name is there)")
         else:
-            yield InputProblem(path, InputError("no such file or folder", path))
+            yield _problem(path, given, "no such file or folder")
+
+
+def _problem(path: Path, given: str, reason: str) -> InputProblem:
+    return InputProblem(path, InputError(reason, given), given)
 
 
 def path_kind(path: Path) -> str | OSError:
@@ -94,11 +104,13 @@ def path_kind(path: Path) -> str | OSError:
         return "missing" if e.errno in (errno.ENOENT, errno.ENOTDIR) else e
 
 
-def _walk(folder: Path, recursive: bool) -> Iterator[Path | InputProblem]:
+def _walk(folder: Path, recursive: bool, given: str | None = None) -> Iterator[Path | InputProblem]:
+    """`given`: the folder as typed, for the top one (its subfolders are shown as found)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as e:  # its photos would otherwise be left out without a word
-        yield InputProblem(folder, InputError(f"cannot read this folder: {e.strerror or e}", folder))
+        yield InputProblem(folder, InputError(f"cannot read this folder: {e.strerror or e}", given or folder),
+                           given)
         return
     subfolders = []
     for entry in entries:

@@ -55,6 +55,12 @@ class TagResult:
     error: str | None = None
     error_type: str | None = None
     transient: bool = False  # for the daemon: retrying may help
+    given: str | None = None  # a command-line argument that is no photo, as typed ("nosuch/")
+
+    @property
+    def shown_path(self) -> str:
+        """The name to show the user: the argument as typed, where that is what failed."""
+        return self.given if self.given is not None else str(self.path)
 
     @property
     def ok(self) -> bool:
@@ -62,7 +68,7 @@ class TagResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "path": str(self.path),
+            "path": self.shown_path,
             "label": self.label,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
@@ -96,9 +102,9 @@ def tags_for(prediction: Prediction, settings: Settings, now: datetime | None = 
     )
 
 
-def failed(path: Path, error: EmowatchError, seconds: float = 0.0) -> TagResult:
+def failed(path: Path, error: EmowatchError, seconds: float = 0.0, given: str | None = None) -> TagResult:
     return TagResult(path=Path(path), seconds=seconds, error=error.reason,
-                     error_type=type(error).__name__, transient=error.transient)
+                     error_type=type(error).__name__, transient=error.transient, given=given)
 
 
 class Tagger:
@@ -276,7 +282,7 @@ class Tagger:
                 if on_start is not None:
                     on_start(path)
                 if problem is not None:
-                    order.append(failed(path, problem.error))
+                    order.append(failed(path, problem.error, given=problem.given))
                     continue
                 try:
                     ready.append((future.result(), started))
@@ -374,7 +380,7 @@ def untag_photo(item: Path | InputProblem, settings: Settings, *, exiftool: Any 
                 dry_run: bool = False) -> TagResult:
     """Remove what emowatch wrote to one photo: keywords, values, XMP and explanation sidecars."""
     if isinstance(item, InputProblem):
-        return failed(item.path, item.error)
+        return failed(item.path, item.error, given=item.given)
     started = time.perf_counter()
     try:
         from .metadata import remove_tags

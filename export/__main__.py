@@ -53,16 +53,19 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.out.is_dir():
         print(f"error: {args.out} is a folder: name the .onnx file to write", file=sys.stderr)
         return 2
-    blocked = _file_in_the_way(args.out)
-    if blocked:
-        print(f"error: cannot write {args.out}: {blocked} is a file, not a folder", file=sys.stderr)
-        return 2
 
     import training  # noqa: F401  (sets the OpenMP wait policy before torch starts)
     from training import checkpoint, config as C
     from training.datasets import DatasetError
+    from training.folders import why_unwritable
     from training.images import ImageLoadError
-    from training.sources import eval_sets
+    from training.preflight import photos_there
+    from training.sources import eval_sets, train_samples
+
+    why = why_unwritable(args.out.absolute().parent)
+    if why:
+        print(f"error: cannot write {args.out}: {why}", file=sys.stderr)
+        return 2
 
     from .onnx_export import ExportError, remove, write_metadata
 
@@ -79,6 +82,9 @@ def _main(argv: Sequence[str] | None) -> int:
             training=dict(ckpt.training),
         )
         ModelInfo.from_metadata(info.to_metadata())   # what the runtime would refuse is not written
+        # every photo the export reads is there: found now, not after the parity check
+        for samples in [*sets.values(), *([train_samples(cfg)] if args.quantize else [])]:
+            photos_there(samples)
     except (checkpoint.CheckpointError, C.ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -151,14 +157,6 @@ def _verified(args: argparse.Namespace, ckpt, cfg, sets: dict, prep, info: Model
             "command": "python -m training.evaluate " + _shown(args.out),
         })
     return evaluation
-
-
-def _file_in_the_way(out: Path) -> Path | None:
-    """The nearest existing path above `out` where that is a file: no folder can be made there."""
-    for folder in out.absolute().parents:
-        if folder.exists():
-            return None if folder.is_dir() else folder
-    return None
 
 
 def parity_sample(pool: list, n: int, rng: np.random.Generator) -> list:

@@ -577,3 +577,35 @@ def test_an_unexpected_error_shows_its_traceback_with_v_only(env, model, monkeyp
     assert loud.exit_code == 1 and "unexpected ZeroDivisionError" in loud.stdout
     assert "Traceback (most recent call last)" in loud.stderr and 'raise ZeroDivisionError("division' in loud.stderr
     assert "Traceback" not in run("untag", photo).stderr  # -v does not stay on for the next command
+
+
+@pytest.mark.parametrize("command", ["tag", "untag", "explain"])
+def test_a_path_that_is_not_there_is_named_as_it_was_typed(env, model, command):
+    # "nosuch/" was reported as "nosuch": the "/" the user typed was dropped (Path() does that)
+    save(env / "shoot" / "a.jpg")
+    save(env / "b.jpg")
+    flags = {"tag": ["--no-explain", "--model", model, "--min-confidence", "0"],
+             "explain": ["--model", model], "untag": []}[command]
+    typed = ["nosuch/", "./gone.jpg", "b.jpg/", "shoot/"]
+    out = subprocess.run([sys.executable, "-c", "from emowatch.cli.main import main; main()", command,
+                          *map(str, flags), *typed], cwd=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split(None, 1)[1] for line in lines[:3]] == [
+        "nosuch/: no such file or folder", "./gone.jpg: no such file or folder",
+        "b.jpg/: not a folder (a file of that name is there)"]   # not b.jpg itself, taken as a photo
+    assert "shoot/a.jpg" in lines[3] and "error" not in lines[3]   # a photo in a folder, as before
+    as_json = subprocess.run([sys.executable, "-c", "from emowatch.cli.main import main; main()", command,
+                              "--json", *map(str, flags), "nosuch/"], cwd=env, capture_output=True,
+                             text=True, timeout=120)
+    assert json.loads(as_json.stdout)["path"] == "nosuch/"
+
+
+@pytest.mark.parametrize("typed,message", [("nosuch/", "nosuch/: no such folder"),
+                                           ("b.jpg/", "b.jpg/: not a folder")])
+def test_run_names_a_folder_it_cannot_watch_as_it_was_typed(env, typed, message):
+    save(env / "b.jpg")
+    out = subprocess.run([sys.executable, "-c", "from emowatch.cli.main import main; main()", "run",
+                          "--state", str(env / "state"), typed], cwd=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and out.stderr.strip().endswith(message), out.stderr

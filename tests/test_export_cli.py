@@ -145,3 +145,31 @@ def test_an_out_below_a_file_is_one_clear_error(trained, tmp_path, capsys, where
     assert f"{tmp_path / 'file'} is a file, not a folder" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_what_export_cannot_use_is_one_line_before_any_export(trained, tmp_path, capsys):
+    import os
+
+    import torch
+
+    partial = tmp_path / "partial.pt"   # a KeyError traceback: 'head'
+    torch.save({"format": "emowatch-checkpoint-1", "backbone": "resnet50"}, partial)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    locked = next((f for f in (locked, Path("/proc/sys")) if not os.access(f, os.W_OK)), None)
+    (tmp_path / "gone.csv").write_text("path,label\ngone.jpg,positive\n")
+    cases = [   # (arguments, the line); exit 2 each
+        ([partial, tmp_path / "m.onnx"],
+         f"{partial}: an emowatch checkpoint without its state_dict, labels, head, config, training"),
+        ([trained[2], tmp_path / "m.onnx", "--set", f"data.labelled_eval=['{tmp_path / 'gone.csv'}']"],
+         f"{tmp_path / 'gone.jpg'}: photo not found (listed by gone)"),
+    ]
+    if locked is not None:   # it was found after the export was built (exit 1)
+        cases.append(([trained[2], locked / "m.onnx"], f"cannot write {locked / 'm.onnx'}: {locked} is not writable"))
+    for args, line in cases:
+        assert export_main([str(a) for a in args]) == 2, args
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert err.startswith(f"error: {line}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gone.csv", "locked", "partial.pt"]

@@ -90,6 +90,7 @@ def _train(cfg: C.Config, args: argparse.Namespace) -> int:
     from .datasets import DatasetError
     from .images import ImageLoadError
     from .loop import TrainingDiverged
+    from .preflight import NotReady
     from .run import EvaluationFailed, run
 
     settings = (BackboneError, DatasetError, C.ConfigError)      # exit 2: the user's to change
@@ -97,6 +98,10 @@ def _train(cfg: C.Config, args: argparse.Namespace) -> int:
     try:
         result = run(cfg, log=(lambda line: None) if args.quiet else print,
                      evaluate_after=not args.no_eval)
+    except NotReady as e:   # found before any work: every problem, one line each
+        for problem in e.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     except (*settings, *failures) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, settings) else 1

@@ -61,11 +61,21 @@ def load(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
     if not isinstance(data, dict) or data.get("format") != "emowatch-checkpoint-1":
         raise CheckpointError(f"{path}: not an emowatch training checkpoint")
-    net = build_net(data["backbone"], data["head"], pretrained=False)
-    net.load_state_dict(data["state_dict"])
+    missing = [k for k in ("state_dict", "backbone", "labels", "head", "config", "training") if k not in data]
+    if missing:
+        raise CheckpointError(f"{path}: an emowatch checkpoint without its {', '.join(missing)}")
+    if not all(isinstance(data[k], dict) for k in ("state_dict", "head", "config", "training")):
+        raise CheckpointError(f"{path}: not an emowatch training checkpoint (a section is not a mapping)")
+    try:
+        net = build_net(data["backbone"], data["head"], pretrained=False)
+        net.load_state_dict(data["state_dict"])
+        labels = tuple(data["labels"])
+    except (backbones.BackboneError, KeyError, TypeError, ValueError, RuntimeError) as e:
+        # another network's weights, a head or backbone this code does not build
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path}: its network cannot be rebuilt ({why})") from None
     net.eval()
-    return Checkpoint(net, data["backbone"], tuple(data["labels"]), data["head"],
-                      data["config"], data["training"])
+    return Checkpoint(net, data["backbone"], labels, data["head"], data["config"], data["training"])
 
 
 def preprocess(ckpt: Checkpoint) -> Preprocess:

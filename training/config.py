@@ -187,6 +187,10 @@ def from_dict(raw: Mapping[str, Any]) -> Config:
 
 
 BALANCE = ("weighted", "sampler", "none")
+# AdamW moves each weight by about lr per step: 1 is far past any rate that trains (1e-4 to
+# 1e-2 is usual), and from ~3e37 on torch cannot even hold the step as a float32.
+MAX_LR = 1.0
+LR_RANGE = f"above 0 and at most {MAX_LR:g} (AdamW; 1e-4 to 1e-2 is usual)"
 
 
 def validate(cfg: Config) -> None:
@@ -206,20 +210,22 @@ def validate(cfg: Config) -> None:
         ("loss.balance", cfg.loss.balance in BALANCE, f"one of {', '.join(BALANCE)}"),
         ("loss.label_smoothing", 0 <= cfg.loss.label_smoothing < 1, "in [0, 1)"),
         ("loss.soft_targets", 0 <= cfg.loss.soft_targets <= 1, "in [0, 1]"),
-        ("loss.weight_power", cfg.loss.weight_power >= 0, "at least 0"),
-        ("loss.dataset_weights", all(w >= 0 for w in cfg.loss.dataset_weights.values()),
-         "weights of at least 0"),
+        ("loss.weight_power", 0 <= cfg.loss.weight_power <= 2, "0-2 (1: fully balanced)"),
+        ("loss.dataset_weights", all(0 <= w <= 1000 for w in cfg.loss.dataset_weights.values()),
+         "weights of 0-1000"),
+        ("loss.other_bias", abs(cfg.loss.other_bias) <= 10, "between -10 and 10 (a logit offset)"),
+        ("data.wikiart_test_share", 0 < cfg.data.wikiart_test_share < 1, "in (0, 1)"),
     ]
     for phase in ("phase1", "phase2"):
         p = getattr(cfg, phase)
         checks += [
             (f"{phase}.epochs", p.epochs >= 0, "at least 0"),
-            (f"{phase}.lr", p.lr > 0, "above 0"),
-            (f"{phase}.weight_decay", p.weight_decay >= 0, "at least 0"),
+            (f"{phase}.lr", 0 < p.lr <= MAX_LR, LR_RANGE),
+            (f"{phase}.weight_decay", 0 <= p.weight_decay <= 1, "0-1"),
             (f"{phase}.batch", p.batch >= 1, "at least 1"),
             (f"{phase}.views", p.views >= 1, "at least 1"),
         ]
-    checks.append(("phase2.head_lr", cfg.phase2.head_lr > 0, "above 0"))
+    checks.append(("phase2.head_lr", 0 < cfg.phase2.head_lr <= MAX_LR, LR_RANGE))
     # TOML reads inf and nan as numbers: nan fails every comparison above but inf passes most
     # (an lr of inf trains NaN weights), and loss.other_bias has no other check. First, then.
     finite = []
@@ -238,14 +244,15 @@ def validate(cfg: Config) -> None:
 
 
 def check_folders(cfg: Config) -> None:
-    """The folders a run writes to are folders, or can be made: no file is in their way."""
-    for key, value in (("run.out_dir", cfg.run.out_dir), ("data.cache_dir", cfg.data.cache_dir)):
-        path = cfg.path(value)
-        # the nearest existing one of the path and the folders above it (exists() is False
-        # for a path through a file)
-        there = next((p for p in (path, *path.parents) if p.exists()), None)
-        if there is not None and not there.is_dir():
-            raise ConfigError(f"{key} = {value!r}: {there} is a file, not a folder", key)
+    """The run's folder can be made and written; no file is in the way of the cache's (that it
+    must be writable depends on what is cached already: see preflight)."""
+    from .folders import file_in_the_way, why_unwritable
+
+    for key, value, why in (("run.out_dir", cfg.run.out_dir, why_unwritable),
+                            ("data.cache_dir", cfg.data.cache_dir, file_in_the_way)):
+        problem = why(cfg.path(value))
+        if problem:
+            raise ConfigError(f"{key} = {value!r}: {problem}", key)
 
 
 def _section(cls: type, values: Mapping[str, Any], where: str) -> Any:

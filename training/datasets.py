@@ -41,12 +41,15 @@ def read_fi(root: Path, split: str | None = None) -> list[Sample]:
             raise DatasetError(f"{root}: split {split!r} asked for, but there is no manifest.csv")
         return _emotion_folders(root, "fi", L.FI)
     samples = []
-    for row in _csv_rows(manifest, ("path", "emotion8")):
+    for row in csv_rows(manifest, ("path", "emotion8")):
         emotion = row["emotion8"].strip().lower()
-        label = L.to3(emotion, L.FI)
+        try:
+            label = L.to3(emotion, L.FI)
+        except L.LabelError as e:
+            raise DatasetError(f"{manifest}: {row['path']}: {e} (FI's are {', '.join(L.FI)})") from None
         if row.get("label3") and row["label3"].strip() != label:
             raise DatasetError(f"{manifest}: {row['path']} says {row['label3']} for {emotion}")
-        samples.append(Sample(root / row["path"], label, "fi", emotion, row.get("split", "")))
+        samples.append(Sample(root / row["path"], label, "fi", emotion, row.get("split") or ""))
     return [s for s in samples if split is None or s.split == split]
 
 
@@ -61,8 +64,10 @@ def read_emotion6(root: Path) -> list[Sample]:
         raise DatasetError(f"{index}: not found (is {root} an Emotion6 folder?)")
     images = root / "images" if (root / "images").is_dir() else root
     samples = []
-    with index.open(encoding="utf-8") as f:
-        lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    try:
+        lines = [ln for ln in index.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{index}: cannot read it ({e})") from None
     for n, line in enumerate(lines[1:], start=2):
         cells = line.split("\t")
         if len(cells) != 3 + len(L.EMOTION6_COLUMNS):
@@ -72,8 +77,12 @@ def read_emotion6(root: Path) -> list[Sample]:
         except ValueError:
             raise DatasetError(f"{index}:{n}: shares must be numbers") from None
         emotion = L.dominant(shares, L.EMOTION6_COLUMNS)
+        try:
+            three = L.shares3(shares, L.EMOTION6_COLUMNS, L.EMOTION6)
+        except L.LabelError as e:   # all shares zero: no emotion to learn from
+            raise DatasetError(f"{index}:{n}: {e}") from None
         samples.append(Sample(images / cells[0], L.to3(emotion, L.EMOTION6), "emotion6", emotion,
-                              shares=L.shares3(shares, L.EMOTION6_COLUMNS, L.EMOTION6)))
+                              shares=three))
     return samples
 
 
@@ -90,7 +99,7 @@ def read_wikiart(tsv: Path, images: Path, ratings: str = "ImageOnly") -> list[Sa
     columns = [f"{ratings}: {e}" for e in L.WIKIART_COLUMNS]
     by_stem = _images_by_stem(images)
     samples = []
-    for row in _csv_rows(tsv, ("ID", *columns), delimiter="\t"):
+    for row in csv_rows(tsv, ("ID", *columns), delimiter="\t"):
         path = by_stem.get(row["ID"].strip())
         if path is None:
             continue
@@ -115,7 +124,7 @@ def read_labelled(source: Path, name: str = "own") -> list[Sample]:
     if source.is_dir():
         return _emotion_folders(source, name, None)
     samples = []
-    for row in _csv_rows(source, ("path", "label")):
+    for row in csv_rows(source, ("path", "label")):
         emotion = row["label"].strip().lower()
         try:
             label = L.to3(emotion)
@@ -165,12 +174,21 @@ def _images_by_stem(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
-def _csv_rows(path: Path, required: Sequence[str], delimiter: str = ",") -> list[dict[str, str]]:
+def csv_rows(path: Path, required: Sequence[str], delimiter: str = ",") -> list[dict[str, str]]:
+    """The rows of a CSV (or TSV) with these columns; DatasetError naming the file otherwise."""
     if not path.exists():
         raise DatasetError(f"{path}: not found")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}")
-        return list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, delimiter=delimiter)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:   # a folder, a binary file
+        raise DatasetError(f"{path}: cannot read it as a table ({e})") from None
+    # a short row has None for its missing cells: an error here, not a crash on .strip()
+    short = next((n for n, row in enumerate(rows, start=2) if any(row[c] is None for c in required)), None)
+    if short is not None:
+        raise DatasetError(f"{path}:{short}: fewer cells than columns")
+    return rows

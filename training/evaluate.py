@@ -18,10 +18,12 @@ import torch
 
 from . import checkpoint, config as C
 from .datasets import Sample
+from .folders import why_unwritable
 from .images import recompress
 from .labels import LABELS, OTHER
 from .metrics import report, summary
 from .predict import onnx_probs, torch_probs
+from .preflight import photos_there
 from .sources import eval_sets
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.toml"
@@ -91,29 +93,45 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="also evaluate sets with 'other' photos re-encoded at this JPEG "
                          "quality, the shortcut probe (0: off; default 75, FI's quality)")
     args = ap.parse_args(argv)
+    outs = {model: args.out or (model.parent if model.suffix == ".pt" else C.REPO_ROOT / "runs" / "evaluate")
+            for model in args.models}
     try:
         cfg = C.load(args.config, args.overrides)
         sets = eval_sets(cfg)
+        if not sets:
+            raise C.ConfigError("the config names no evaluation data ([data] *_eval_splits, labelled_eval)")
+        for samples in sets.values():
+            photos_there(samples)
+        # where the tables go can be written: found now, not after the evaluation
+        for model, out in outs.items():
+            why = why_unwritable(out)
+            if why:
+                raise C.ConfigError(f"cannot write the evaluation of {model} to {out}: {why}")
     except (C.ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for model in args.models:
         try:
             reports = evaluate(model, sets, args.threads, args.probe_jpeg)
+            text = _write(model, outs[model], reports)
         except (ValueError, OSError, checkpoint.CheckpointError) as e:
             # most of these name the model already; an OSError or a photo's error may not
             where = "" if str(e).startswith(f"{model}:") else f"{model}: "
             print(f"error: {where}{e}", file=sys.stderr)
             return 1
-        out = args.out or (model.parent if model.suffix == ".pt" else C.REPO_ROOT / "runs" / "evaluate")
-        out.mkdir(parents=True, exist_ok=True)
-        stem = model.name.replace(".", "_")
-        (out / f"{stem}.evaluation.json").write_text(json.dumps(
-            {"model": str(model), "summary": summary(reports), "reports": reports}, indent=2))
-        text = markdown(model, reports)
-        (out / f"{stem}.evaluation.md").write_text(text)
         print(text)
     return 0
+
+
+def _write(model: Path, out: Path, reports: dict[str, dict]) -> str:
+    """The reports as JSON and Markdown in `out`; the Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = model.name.replace(".", "_")
+    (out / f"{stem}.evaluation.json").write_text(json.dumps(
+        {"model": str(model), "summary": summary(reports), "reports": reports}, indent=2))
+    text = markdown(model, reports)
+    (out / f"{stem}.evaluation.md").write_text(text)
+    return text
 
 
 if __name__ == "__main__":

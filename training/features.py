@@ -92,6 +92,11 @@ def ort_session(path: Path, threads: int = 2):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def cache_path(spec: CacheSpec, samples: Sequence[Sample], cache_dir: Path) -> Path:
+    """Where `extract` keeps (and finds) the cache of these samples."""
+    return Path(cache_dir) / f"{spec.backbone}-s{spec.stop}-{spec.key(samples)}.npy"
+
+
 def extract(
     samples: Sequence[Sample],
     backbone: Backbone,
@@ -106,7 +111,7 @@ def extract(
     that changes the result, so a changed sample list or backbone never reads stale tensors."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    out_path = cache_dir / f"{spec.backbone}-s{spec.stop}-{spec.key(samples)}.npy"
+    out_path = cache_path(spec, samples, cache_dir)
     if out_path.exists():
         return np.load(out_path, mmap_mode="r")
     # the graph's input shape is fixed for some backbones (and traced for all): part of its name

@@ -18,15 +18,17 @@ import numpy as np
 import torch
 
 from . import checkpoint, evaluate
-from .config import Config, ConfigError, check_folders
-from .features import CacheSpec, extract, pool_through_tail, weights_digest
+from . import preflight
+from .config import Config
+from .datasets import Sample
+from .features import extract, pool_through_tail
+from .preflight import cache_spec
 from .images import Preprocess
 from .inputs import CachedInputs, ImageInputs
 from .labels import LABELS, OTHER, index
 from .loop import EpochLog, LoopSettings, fit
 from .metrics import report, summary
 from .model import EmotionNet
-from .sources import eval_sets, train_samples
 
 Log = Callable[[str], None]
 
@@ -47,32 +49,19 @@ class RunResult:
 
 
 def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) -> RunResult:
-    check_folders(cfg)
+    """NotReady before any work (and before the run folder exists) for whatever the run would
+    fail on later: its data, its evaluation sets, its backbone and weights, its folders."""
     _seed(cfg.run.seed)
     torch.set_num_threads(cfg.run.threads)
     started = time.perf_counter()
-    # everything that can refuse the run (its data, its backbone and weights, its stages) is
-    # checked before the run folder exists, so a refused start leaves nothing behind
-    samples = train_samples(cfg)
+    ready = preflight.check(cfg, evaluate_after)
+    samples, net, prep, start = ready.samples, ready.net, ready.prep, ready.start
     y = np.array([index(s.label) for s in samples])
     sample_w = np.array([cfg.loss.dataset_weights.get(s.dataset, 1.0) for s in samples])
     soft = np.array([s.shares if s.shares else (np.nan,) * len(LABELS) for s in samples])
     m = cfg.model
-    net = checkpoint.build_net(m.backbone, {"hidden": m.hidden, "dropout": m.dropout},
-                               cfg.path(m.backbone_weights) if m.backbone_weights else None,
-                               m.pretrained)
-    spec = net.backbone.spec
-    if spec.fixed_size and m.input_size != spec.input_size:
-        raise ConfigError(f"model.input_size = {m.input_size}, but {spec.name} only takes "
-                          f"{spec.input_size} px photos: leave model.input_size at {spec.input_size}")
-    prep = Preprocess(m.input_size, spec.mean, spec.std, m.resize)
     n_stages = len(net.backbone.stages)
     tuning = cfg.phase2.epochs > 0
-    if tuning and not 0 <= cfg.phase2.from_stage < n_stages:
-        raise ConfigError(f"phase2.from_stage = {cfg.phase2.from_stage}, but {spec.name} has stages "
-                          f"0-{n_stages - 1} ({spec.stages}): fine-tune from one of those (0: the "
-                          f"whole network, for a GPU), or set phase2.epochs = 0 for the head alone")
-    start = min(max(cfg.phase2.from_stage, 0), n_stages) if tuning else n_stages
 
     folder = _run_folder(cfg)
     try:
@@ -96,17 +85,17 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
             cached = None
             if start > 0:
                 say(f"caching stages [0, {start}) x {views} views with ONNX Runtime")
-                cache = _cache_spec(cfg, net, start, views, prep, cfg.data.train_jpeg_quality)
+                cache = cache_spec(cfg, net, start, views, prep, cfg.data.train_jpeg_quality)
                 cached = extract(samples, net.backbone, cache, prep, cfg.path(cfg.data.cache_dir),
                                  threads=cfg.run.threads, progress=progress)
             epochs: list[EpochLog] = []
-            watch = _Watch(cfg, net, start, prep, say) if cfg.run.eval_each_epoch and 0 < start else None
+            watch = _Watch(cfg, ready.sets, net, start, prep, say) if cfg.run.eval_each_epoch and 0 < start else None
             record = _epoch_recorder(folder, say, epochs, watch)
 
             if cfg.phase1.epochs > 0:
                 if cached is None:
                     say("phase 1 needs cached features: caching the whole backbone")
-                    cache = _cache_spec(cfg, net, n_stages, cfg.phase1.views, prep,
+                    cache = cache_spec(cfg, net, n_stages, cfg.phase1.views, prep,
                                         cfg.data.train_jpeg_quality)
                     pooled = np.asarray(extract(samples, net.backbone, cache, prep,
                                                 cfg.path(cfg.data.cache_dir), threads=cfg.run.threads,
@@ -157,7 +146,7 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
             say(f"checkpoint {path} ({training['seconds']:.0f} s)")
 
             try:
-                result = _evaluate(cfg, folder, path, say) if evaluate_after else {}
+                result = _evaluate(cfg, ready.sets, folder, path, say) if evaluate_after else {}
             except Exception as e:
                 say(f"evaluation failed: {e}; {path} kept")
                 raise EvaluationFailed(path, e) from e
@@ -173,9 +162,8 @@ def run(cfg: Config, log: Log = lambda line: None, evaluate_after: bool = True) 
         raise
 
 
-def _evaluate(cfg: Config, folder: Path, path: Path, say: Log) -> dict:
+def _evaluate(cfg: Config, sets: dict[str, list[Sample]], folder: Path, path: Path, say: Log) -> dict:
     """The checkpoint on the evaluation sets: the summary, written beside it as JSON and Markdown."""
-    sets = eval_sets(cfg)
     if not sets:
         return {}
     reports = evaluate.evaluate(path, sets, cfg.run.threads, probe_quality=75)
@@ -186,15 +174,6 @@ def _evaluate(cfg: Config, folder: Path, path: Path, say: Log) -> dict:
     for name, r in result.items():
         say(f"eval {name}: " + ", ".join(f"{k} {v}" for k, v in r.items()))
     return result
-
-
-def _cache_spec(cfg: Config, net: EmotionNet, stop: int, views: int, prep: Preprocess,
-                jpeg_quality: int) -> CacheSpec:
-    """Everything that changes what the frozen stages [0, stop) give for a photo."""
-    return CacheSpec(net.backbone.spec.name, weights_digest(net.backbone, stop), stop,
-                     stop == len(net.backbone.stages), views, cfg.run.seed, prep.size,
-                     # ImageNet activations fit float16; a random backbone's can underflow
-                     "float16" if cfg.model.pretrained else "float32", jpeg_quality, prep.resize)
 
 
 def _run_folder(cfg: Config) -> Path:
@@ -237,12 +216,13 @@ class _Watch:
     """Scores on the evaluation sets after every epoch, from their cached view 0 (for choosing
     settings; the final evaluation runs the whole network on decoded photos)."""
 
-    def __init__(self, cfg: Config, net: EmotionNet, start: int, prep: Preprocess, say: Log):
-        self.net, self.start, self.sets = net, start, eval_sets(cfg)
+    def __init__(self, cfg: Config, sets: dict[str, list[Sample]], net: EmotionNet, start: int,
+                 prep: Preprocess, say: Log):
+        self.net, self.start, self.sets = net, start, sets
         n = len(net.backbone.stages)
         self.cached, self.pooled = {}, {}
         for name, samples in self.sets.items():
-            spec = _cache_spec(cfg, net, start, 1, prep, 0)
+            spec = cache_spec(cfg, net, start, 1, prep, 0)
             self.cached[name] = extract(samples, net.backbone, spec, prep,
                                         cfg.path(cfg.data.cache_dir), threads=cfg.run.threads)
             self.pooled[name] = self.cached[name][0] if start == n else pool_through_tail(

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .datasets import DatasetError, Sample, relative_name
+from .datasets import DatasetError, Sample, csv_rows, relative_name
 
 SPLITS_DIR = Path(__file__).parent / "splits"
 
@@ -44,8 +44,7 @@ def read_split(path: Path) -> dict[str, str]:
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: split file not found")
-    with path.open(newline="") as f:
-        return {row["file"]: row["split"] for row in csv.DictReader(f)}
+    return {row["file"]: row["split"] for row in csv_rows(path, ("file", "split"))}
 
 
 def apply_split(samples: Sequence[Sample], split: Mapping[str, str], parts: Sequence[str]) -> list[Sample]:

@@ -44,7 +44,7 @@ def shown(name: object) -> str:
 
 def result_line(r: TagResult, show_changes: bool = False) -> str:
     """One line of rich markup for a photo's result."""
-    name = shown(r.path)
+    name = shown(r.shown_path)
     if r.error is not None:
         return f"[bold red]error[/]     {name}: {escape(r.error)}"
     tail = []

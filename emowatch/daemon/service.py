@@ -38,14 +38,15 @@ def watch_roots(paths: Iterable[Path]) -> list[Path]:
     """The folders to watch: real paths, each once, none inside another. InputError if one is not a folder."""
     roots: list[Path] = []
     for raw in paths:
-        if str(raw) == "":  # an unset shell variable: never "the current folder"
+        given = str(raw)  # as typed: Path("nosuch/") drops the "/", and messages name what was typed
+        if given == "":  # an unset shell variable: never "the current folder"
             raise InputError(EMPTY_PATH)
-        path = Path(raw).expanduser()
+        path = Path(given).expanduser()
         kind = path_kind(path)
         if isinstance(kind, OSError):  # a folder above it that is locked, a name too long
-            raise InputError(f"cannot read: {kind.strerror or kind}", path)
+            raise InputError(f"cannot read: {kind.strerror or kind}", given)
         if kind != "folder":
-            raise InputError("not a folder" if kind == "file" else "no such folder", path)
+            raise InputError("not a folder" if kind == "file" else "no such folder", given)
         real = path.resolve()
         if real not in roots:
             roots.append(real)
