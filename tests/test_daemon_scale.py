@@ -1,0 +1,122 @@
+"""A photographer's whole library: more folders than inotify may watch, restarts over many photos.
+
+The watch limit is lowered for real, in a user namespace of its own (`unshare -Ur`; the limit of
+a namespace is /proc/sys/user/max_inotify_watches), where a small script runs the real Watcher.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WATCH_SCRIPT = textwrap.dedent('''
+    import json, os, queue, sys, threading
+    from pathlib import Path
+    from emowatch.daemon.paths import PathFilter
+    from emowatch.daemon.watcher import Watcher
+    from emowatch.settings import DaemonSettings
+
+    Path("/proc/sys/user/max_inotify_watches").write_text(sys.argv[2])
+    root = Path(sys.argv[1])
+    seen, told, was_told = queue.Queue(), [], threading.Event()
+
+    def tell(folders, why):
+        told.append([folders, why])
+        was_told.set()
+
+    watcher = Watcher([root], PathFilter([root], DaemonSettings()), seen.put, poll_interval=0.1,
+                      on_unwatched=tell)
+    out = {}
+    watcher.start()
+    try:
+        out["at_start"] = list(watcher.scanned)
+
+        def arrives(path):
+            path.write_bytes(b"photo")
+            while True:
+                try:
+                    s = seen.get(timeout=10)
+                except queue.Empty:
+                    return False
+                if s.path == str(path):
+                    return True
+
+        out["deep"] = arrives(root / "2024" / "05-01" / "event-1" / "IMG_1.jpg")
+        (root / "2025" / "new").mkdir(parents=True)
+        was_told.wait(10)  # what the folder held before its scan began is the daemon's walk's
+        out["new_folder"] = arrives(root / "2025" / "new" / "IMG_2.jpg")
+        out["told"] = told
+    finally:
+        watcher.stop()
+        watcher.join(10)
+    print(json.dumps(out))
+''')
+
+
+def _unshare() -> str | None:
+    exe = shutil.which("unshare")
+    if exe is None or sys.platform != "linux":
+        return None
+    probe = subprocess.run([exe, "-Ur", "sh", "-c", "echo 5 > /proc/sys/user/max_inotify_watches"],
+                           capture_output=True)
+    return exe if probe.returncode == 0 else None
+
+
+@pytest.mark.skipif(_unshare() is None, reason="needs a user namespace whose inotify limit can be set")
+def test_folders_beyond_the_inotify_watch_limit_are_scanned_and_said_so(tmp_path):
+    root = tmp_path / "Pictures"
+    for day in ("01-01", "02-01", "03-01", "04-01", "05-01"):
+        for event in ("event-0", "event-1"):
+            (root / "2024" / day / event).mkdir(parents=True)
+    # the root and 2024 are watched, then the limit is reached: the folders below are not
+    done = subprocess.run([_unshare(), "-Ur", sys.executable, "-c", WATCH_SCRIPT, str(root), "2"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["deep"], "a photo in a folder beyond the watch limit was missed"
+    assert out["new_folder"], "a photo in a folder made after the limit was reached was missed"
+    # the folders below the last watched one, scanned as a whole; then the new one
+    assert out["at_start"] == [str(root / "2024" / day) for day in ("01-01", "02-01", "03-01", "04-01", "05-01")]
+    [folders, why] = out["told"][0]
+    assert folders == [str(root / "2025")]
+    assert "max_user_watches (now 2)" in why and "sysctl" in why
+
+
+def test_a_photo_seen_by_a_scan_beside_inotify_is_taken_after_one_quiet_interval(tmp_path):
+    # a folder past the watch limit is scanned: no close event will ever come for its photos,
+    # so they must not wait as for a writer that has not closed yet (3 quiet intervals)
+    from photos import save
+    from watchdog.events import FileCreatedEvent
+
+    from emowatch.daemon.paths import PathFilter
+    from emowatch.daemon.settle import Settler
+    from emowatch.daemon.watcher import _Handler
+    from emowatch.settings import DaemonSettings
+
+    class Clock:
+        t = 1000.0
+
+        def time(self):
+            return self.t
+
+        monotonic = time
+
+    clock, ready = Clock(), []
+    settler = Settler(lambda path, seen, attempt: ready.append(path), quiet=1.0, close_events=True, clock=clock)
+    accept = PathFilter([tmp_path], DaemonSettings())
+    scanned, written = save(tmp_path / "scanned.jpg", seed=1), save(tmp_path / "written.jpg", seed=2)
+    _Handler(accept, settler.observe, walk_new_dirs=True, scans=True).on_any_event(FileCreatedEvent(str(scanned)))
+    _Handler(accept, settler.observe, walk_new_dirs=False).on_any_event(FileCreatedEvent(str(written)))
+    settler.step(clock.t)
+    clock.t += 1.1
+    settler.step(clock.t)
+    assert ready == [str(scanned)]  # the one inotify saw created waits for its close
