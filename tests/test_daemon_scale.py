@@ -91,6 +91,66 @@ def test_folders_beyond_the_inotify_watch_limit_are_scanned_and_said_so(tmp_path
     assert "max_user_watches (now 2)" in why and "sysctl" in why
 
 
+# -- a restart over a library that is all done ------------------------------------------------------
+def _library(root: Path, folders: int, per_folder: int) -> list[Path]:
+    photos = []
+    for f in range(folders):
+        folder = root / f"{2020 + f // 10}" / f"{f % 10:02d}-01" / "event"
+        folder.mkdir(parents=True)
+        for i in range(per_folder):
+            path = folder / f"IMG_{f:03d}_{i}.jpg"
+            path.write_bytes(b"\xff\xd8\xff\xe0" + f"photo {f} {i}".encode() + b"\xff\xd9")
+            photos.append(path)
+    return photos
+
+
+def test_a_restart_over_a_library_that_is_all_done_reads_each_folder_once_and_asks_the_ledger_per_folder(
+        tmp_path, monkeypatch):
+    import os
+
+    from emowatch.daemon import backfill as backfill_module
+    from emowatch.daemon.backfill import Backfill
+    from emowatch.daemon.events import BACKFILL_COUNTED, BACKFILL_DONE
+    from emowatch.daemon.fingerprint import Stamp, fingerprint
+    from emowatch.daemon.gate import Gate
+    from emowatch.daemon.ledger import Ledger
+    from emowatch.daemon.paths import PathFilter
+    from emowatch.daemon.queues import Intake
+    from emowatch.settings import DaemonSettings
+
+    root = tmp_path / "Pictures"
+    photos = _library(root, folders=30, per_folder=10)
+    odd = root / os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 name from an old card
+    odd.write_bytes(b"\xff\xd8\xff\xe0odd\xff\xd9")
+    with Ledger.open(tmp_path / "state") as ledger:
+        for path in [*photos, odd]:
+            ledger.record_done(str(path), Stamp.of(path), fingerprint(path), model="m@1", label="positive",
+                               confidence=0.9, uncertain=False, keywords=(), action="embedded", attempts=1,
+                               seconds=0.1)
+        changed, new = photos[123], photos[200].parent / "NEW.jpg"
+        changed.write_bytes(b"\xff\xd8\xff\xe0edited while the daemon was down\xff\xd9")
+        new.write_bytes(b"\xff\xd8\xff\xe0new\xff\xd9")
+
+        queries, listed = [], []
+        real_query, real_scandir = ledger._query, os.scandir
+        monkeypatch.setattr(ledger, "_query", lambda *a: queries.append(a) or real_query(*a))
+        monkeypatch.setattr(backfill_module.os, "scandir", lambda p: listed.append(p) or real_scandir(p))
+        events, intake = [], Intake(backfill_capacity=1000)
+        Backfill([str(root)], PathFilter([root], DaemonSettings()), Gate(ledger, "m@1"), intake,
+                 observe=lambda seen: None, emit=events.append, quiet=0.0, started=0.0).run()
+
+    counted = next(e for e in events if e.kind == BACKFILL_COUNTED)
+    assert (counted.total, counted.seen) == (2, 302)
+    assert next(e for e in events if e.kind == BACKFILL_DONE).total == 2
+    queued = [intake.get(0).path for _ in range(len(intake))]
+    assert sorted(queued) == sorted([str(changed), str(new)])  # nothing done is redone
+    folders = 1 + 3 + 30 + 30  # the root, the years, the days, the events
+    assert len(listed) == folders, "a folder was listed more than once"
+    # one question per folder that holds photos and one for each name without a row (new, odd),
+    # then the two photos to do are looked at again as they are queued (their folder, the new one)
+    assert len(queries) <= 31 + 2 + 2 * 2, f"{len(queries)} ledger queries for 302 photos in 31 folders"
+
+
 def test_a_photo_seen_by_a_scan_beside_inotify_is_taken_after_one_quiet_interval(tmp_path):
     # a folder past the watch limit is scanned: no close event will ever come for its photos,
     # so they must not wait as for a writer that has not closed yet (3 quiet intervals)
