@@ -180,3 +180,14 @@ def test_a_photo_seen_by_a_scan_beside_inotify_is_taken_after_one_quiet_interval
     clock.t += 1.1
     settler.step(clock.t)
     assert ready == [str(scanned)]  # the one inotify saw created waits for its close
+
+
+def test_many_folders_past_the_limit_are_scanned_through_a_few_folders_above_them():
+    from emowatch.daemon.coverage import fewer
+
+    events = [f"/p/{year}/{day:02d}/event-{e}" for year in (2020, 2021) for day in range(20) for e in range(2)]
+    assert fewer(events, ["/p"], 80) == events
+    assert fewer(events, ["/p"], 40) == [f"/p/{year}/{day:02d}" for year in (2020, 2021) for day in range(20)]
+    assert fewer(events, ["/p"], 32) == ["/p/2020", "/p/2021"]
+    assert fewer(events, ["/p"], 1) == ["/p"]
+    assert fewer(["/p", "/q"], ["/p", "/q"], 1) == ["/p", "/q"]  # never above a watched folder

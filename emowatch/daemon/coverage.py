@@ -66,6 +66,20 @@ def unwatched(folders: Iterable[str], have: set[tuple[int, int]] | None = None) 
     return sorted(out)
 
 
+def fewer(folders: list[str], roots: Iterable[str], most: int) -> list[str]:
+    """At most about `most` folders that hold all of `folders`: their parents (up to the roots)
+    while there are more. Scanning costs a thread each; a parent scanned also covers a watched
+    sibling again, which costs little more than a thread."""
+    roots = set(roots)
+    while len(folders) > most:
+        up = sorted({f if f in roots else os.path.dirname(f) for f in folders})
+        up = [f for f in up if not any(f.startswith(o + os.sep) for o in up if o != f)]
+        if len(up) == len(folders):
+            break
+        folders = up
+    return folders
+
+
 def limit_reached(folder: str) -> bool:
     """Whether inotify refuses a watch on `folder` for want of watches (ENOSPC): so that a
     folder caught between its creation and watchdog's watch is not taken for a lost one."""

@@ -32,6 +32,7 @@ from . import coverage
 from .paths import PathFilter
 from .settle import ARRIVED, CHANGED, CLOSED, DIR, GONE, WRITTEN, Seen
 
+MOST_SCANNED = 32  # folders scanned apart (a thread each); more are scanned through their parents
 INOTIFY_EVENTS = [FileCreatedEvent, FileClosedEvent, FileMovedEvent, FileDeletedEvent,
                   DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
 
@@ -191,9 +192,12 @@ class Watcher:
 
 
 def _lost(folders: list[str]) -> list[str]:
-    """The folders in and below these that inotify could not watch for want of watches."""
+    """The folders in and below these that inotify could not watch for want of watches (in
+    fewer folders above them where there are many)."""
     missing = coverage.unwatched(folders)
-    return missing if missing and coverage.limit_reached(missing[0]) else []
+    if not missing or not coverage.limit_reached(missing[0]):
+        return []
+    return coverage.fewer(missing, folders, MOST_SCANNED)
 
 
 def _polling_observer(interval: float):
