@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -35,13 +36,11 @@ def watched() -> set[tuple[int, int]]:
             text = fd.read_text()
         except OSError:  # closed meanwhile
             continue
-        if "inotify wd:" not in text:
-            continue
-        for line in text.splitlines():
-            if line.startswith("inotify wd:"):
-                fields = dict(f.split(":", 1) for f in line.split()[1:] if ":" in f)
-                found.add((int(fields["sdev"], 16), int(fields["ino"], 16)))
+        found.update((int(dev, 16), int(ino, 16)) for ino, dev in _WATCH.findall(text))
     return found
+
+
+_WATCH = re.compile(r"^inotify wd:\S+ ino:([0-9a-f]+) sdev:([0-9a-f]+)", re.MULTILINE)
 
 
 def unwatched(folders: Iterable[str], have: set[tuple[int, int]] | None = None) -> list[str]:
@@ -81,8 +80,10 @@ def fewer(folders: list[str], roots: Iterable[str], most: int) -> list[str]:
 
 
 def limit_reached(folder: str) -> bool:
-    """Whether inotify refuses a watch on `folder` for want of watches (ENOSPC): so that a
-    folder caught between its creation and watchdog's watch is not taken for a lost one."""
+    """Whether inotify refuses a watch on `folder` for want of watches (ENOSPC). Asked before
+    looking for folders without a watch: a folder caught between its creation and watchdog's
+    watch is not taken for a lost one, and while watches are to be had, watchdog had the ones
+    it asked for (unless another program gave some back in the instant between)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fd = libc.inotify_init1(os.O_CLOEXEC)
