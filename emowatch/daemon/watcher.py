@@ -100,6 +100,7 @@ class Watcher:
         self._poller = None  # the polling observer for folders inotify could not watch
         self.scanned: list[str] = []  # those folders
         self._lock = threading.Lock()
+        self._stopped = False
         if polling:
             self.observer = _polling_observer(poll_interval)
             self.mode, self.close_events = "polling", False
@@ -131,7 +132,7 @@ class Watcher:
             self.observer.start()
         except OSError as e:
             if self.mode != "inotify" or e.errno != errno.ENOSPC:
-                raise WatchError(_why(e), self.roots[0]) from None
+                raise WatchError(_why(e), self.roots[0] if len(self.roots) == 1 else None) from None
             # not even a watched folder itself could be watched: scan them all
             self.observer.stop()
             self._scan(self.roots, tell=False)
@@ -150,7 +151,7 @@ class Watcher:
     def _scan(self, folders: list[str], tell: bool = True) -> None:
         with self._lock:
             folders = [f for f in folders if not self._is_scanned(f)]
-            if not folders:
+            if not folders or self._stopped:  # a folder made as the daemon stops: no new thread
                 return
             if self._poller is None:
                 self._poller = _polling_observer(self.poll_interval)
@@ -161,9 +162,10 @@ class Watcher:
                 except OSError:
                     continue  # gone meanwhile
                 self.scanned.append(folder)
+            folders = [f for f in folders if f in self.scanned]
             if not self._poller.is_alive():
                 self._poller.start()
-        if tell:  # a new folder: what it held before its scan began is looked at as a whole
+        if tell and folders:  # a new folder: what it held before its scan began is looked at as a whole
             for folder in folders:
                 self._poll_handler.sink(Seen(DIR, folder))
             if self.on_unwatched is not None:
@@ -177,6 +179,8 @@ class Watcher:
                 f"fs.inotify.max_user_watches{now}, e.g. `sudo sysctl fs.inotify.max_user_watches=524288`")
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
         for observer in self.threads:
             if observer.is_alive():
                 observer.stop()
