@@ -50,9 +50,10 @@ WATCH_SCRIPT = textwrap.dedent('''
                     return True
 
         out["deep"] = arrives(root / "2024" / "05-01" / "event-1" / "IMG_1.jpg")
-        (root / "2025" / "new").mkdir(parents=True)
-        was_told.wait(10)  # what the folder held before its scan began is the daemon's walk's
-        out["new_folder"] = arrives(root / "2025" / "new" / "IMG_2.jpg")
+        if sys.argv[3] == "new-folder":
+            (root / "2025" / "new").mkdir(parents=True)
+            was_told.wait(10)  # what the folder held before its scan began is the daemon's walk's
+            out["new_folder"] = arrives(root / "2025" / "new" / "IMG_2.jpg")
         out["told"] = told
     finally:
         watcher.stop()
@@ -71,17 +72,22 @@ def _unshare() -> str | None:
 
 
 @pytest.mark.skipif(_unshare() is None, reason="needs a user namespace whose inotify limit can be set")
-def test_folders_beyond_the_inotify_watch_limit_are_scanned_and_said_so(tmp_path):
-    root = tmp_path / "Pictures"
+def _watch_with_limit(root: Path, limit: int, *steps: str) -> dict:
     for day in ("01-01", "02-01", "03-01", "04-01", "05-01"):
         for event in ("event-0", "event-1"):
             (root / "2024" / day / event).mkdir(parents=True)
-    # the root and 2024 are watched, then the limit is reached: the folders below are not
-    done = subprocess.run([_unshare(), "-Ur", sys.executable, "-c", WATCH_SCRIPT, str(root), "2"],
+    done = subprocess.run([_unshare(), "-Ur", sys.executable, "-c", WATCH_SCRIPT, str(root), str(limit), *steps, ""],
                           capture_output=True, text=True, timeout=120, cwd=ROOT,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.splitlines()[-1])
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.skipif(_unshare() is None, reason="needs a user namespace whose inotify limit can be set")
+def test_folders_beyond_the_inotify_watch_limit_are_scanned_and_said_so(tmp_path):
+    root = tmp_path / "Pictures"
+    # the root and 2024 are watched, then the limit is reached: the folders below are not
+    out = _watch_with_limit(root, 2, "new-folder")
     assert out["deep"], "a photo in a folder beyond the watch limit was missed"
     assert out["new_folder"], "a photo in a folder made after the limit was reached was missed"
     # the folders below the last watched one, scanned as a whole; then the new one
@@ -89,6 +95,14 @@ def test_folders_beyond_the_inotify_watch_limit_are_scanned_and_said_so(tmp_path
     [folders, why] = out["told"][0]
     assert folders == [str(root / "2025")]
     assert "max_user_watches (now 2)" in why and "sysctl" in why
+
+
+@pytest.mark.skipif(_unshare() is None, reason="needs a user namespace whose inotify limit can be set")
+def test_a_watched_folder_that_cannot_be_watched_at_all_is_scanned_rather_than_a_crash(tmp_path):
+    root = tmp_path / "Pictures"
+    out = _watch_with_limit(root, 0)
+    assert out["at_start"] == [str(root)]
+    assert out["deep"], "a photo in the watched folder was missed"
 
 
 # -- a restart over a library that is all done ------------------------------------------------------
