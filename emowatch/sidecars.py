@@ -57,10 +57,14 @@ def _name(photo_name: str, kind: str) -> str:
     return f"{head}~{digest}.{kind}"
 
 
-def is_sidecar(path: Path) -> bool:
-    """True for a file emowatch itself writes as a sidecar, wherever it is placed."""
-    path = Path(path)
-    return HIDDEN_DIR in path.parts or any(path.name.endswith("." + k) for k in KINDS)
+def is_sidecar(path: Path | str) -> bool:
+    """True for a file emowatch itself writes as a sidecar, wherever it is placed. On the path
+    as a string: the daemon asks for every file of a library at each start."""
+    path = os.fspath(path)
+    return path.endswith(_SUFFIXES) or HIDDEN_DIR in path.split(os.sep)
+
+
+_SUFFIXES = tuple("." + k for k in KINDS)
 
 
 EXPLAIN_SCHEMA = 1  # the explanation JSON's "schema": how emowatch knows its own sidecars

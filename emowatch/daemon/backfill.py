@@ -1,9 +1,11 @@
 """Start-up backfill: the photos already in the watched trees that the ledger does not settle.
 
-Two walks, so that a progress bar can show a total and an ETA without holding the list:
-the first counts what needs work (stat + ledger lookup per file, no reads) and removes temp
-files that a killed emowatch left behind; the second queues those photos on the backfill side
-of the intake, which is bounded: the walk waits while the pipeline works. The watcher runs
+The first walk counts what needs work (stat + ledger lookup per file, no reads), so that a
+progress bar can show a total and an ETA, and removes temp files that a killed emowatch left
+behind; then those photos are queued on the backfill side of the intake, which is bounded: the
+queueing waits while the pipeline works. The count remembers the photos it found to do, up to
+`REMEMBER` of them, so that a restart over a large library that is all done (the usual case)
+walks it once; a larger backlog is walked a second time rather than held in memory. The watcher runs
 before the first walk, so nothing that arrives meanwhile is missed (the intake and the gate
 make sure nothing is done twice). A file that looks like it is still being written (modified
 within the quiet interval, or not structurally whole) goes to the settler instead.
@@ -25,6 +27,8 @@ from .paths import PathFilter
 from .queues import Intake, Job
 from .settle import FOUND, Seen
 from .threads import Worker
+
+REMEMBER = 20_000  # photos to do remembered from the count (their paths); more are walked again
 
 
 def walk(roots: Sequence[str], accept: PathFilter, on_dir: Callable[[str, bool], None] | None = None,
@@ -73,6 +77,7 @@ class Backfill(Worker):
         self.started = started  # wall time the daemon started: older temp files are leftovers
         self.clock = clock
         self.swept: list[Path] = []
+        self._todo: list[str] | None = None  # what the count found to do; None: too many, walk again
 
     def run(self) -> None:
         try:
@@ -95,10 +100,16 @@ class Backfill(Worker):
     def _count(self) -> tuple[int, int]:
         """(photos to tag, photos found)."""
         n = seen = 0
+        todo: list[str] | None = []
         for path, st in walk(self.roots, self.accept, self._sweep, lambda: self.stopping, self._unreadable):
             seen += 1
             if self._settled(path, st) is False:
                 n += 1
+                if todo is not None:
+                    todo.append(path)
+                    if len(todo) > REMEMBER:
+                        todo = None
+        self._todo = todo
         return n, seen
 
     def _settled(self, path: str, st: os.stat_result) -> bool | None:
@@ -133,7 +144,9 @@ class Backfill(Worker):
     def _queue(self) -> int:
         """Hand on what needs work; returns how many (each comes back with one event)."""
         handed = 0
-        for path, st in walk(self.roots, self.accept, stopping=lambda: self.stopping):
+        found = (walk(self.roots, self.accept, stopping=lambda: self.stopping) if self._todo is None
+                 else self._remembered(self._todo))
+        for path, st in found:
             if self._settled(path, st) is not False:  # done, or reported
                 continue
             handed += 1
@@ -149,6 +162,17 @@ class Backfill(Worker):
                 # already on its way as a new arrival
                 self.emit(DaemonEvent(SKIPPED, self.clock.time(), path=path, reason="queued", live=False))
         return handed
+
+    def _remembered(self, paths: list[str]) -> Iterator[tuple[str, os.stat_result]]:
+        """The photos the count found to do, as they are now (gone ones left out)."""
+        for path in paths:
+            if self.stopping:
+                return
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            yield path, st
 
 
 def _whole(path: str) -> bool:

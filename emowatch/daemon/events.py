@@ -26,6 +26,7 @@ WAITING = "waiting"  # the settler holds a file back; reason: written/closed/arr
 BACKFILL_COUNTED = "backfill-counted"  # total: photos of the backfill that need work
 BACKFILL_DONE = "backfill-done"  # the backfill has queued everything it found
 ERROR = "error"  # an unexpected fault in a stage; the daemon goes on
+WARNING = "warning"  # the daemon works, but not as well as it could: reason says what to do
 STOPPING = "stopping"
 STOPPED = "stopped"
 
@@ -131,7 +132,7 @@ class Stats:
                     c["moved"] = s.moved + 1
             elif e.kind == RETRY:
                 c["retries"] = s.retries + 1
-            elif e.kind == ERROR:
+            elif e.kind in (ERROR, WARNING):
                 c["last_error"] = e.reason
             elif e.kind == BACKFILL_COUNTED:
                 c["backfill_total"] = e.total

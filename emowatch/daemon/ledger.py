@@ -210,6 +210,22 @@ class Ledger:
         rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM photos WHERE path = ?", (_stored(path),))
         return Entry._from_row(rows[0]) if rows else None
 
+    def settled_in(self, folder: str) -> dict[str, tuple[Stamp, str, str]]:
+        """path -> (stamp, status, model) of the photos directly in `folder`: what the start-up
+        scan needs to know of each photo, one query per folder rather than per photo, without
+        building entries. Names that are not UTF-8 are not in it (ask `get`)."""
+        prefix = folder.rstrip(os.sep) + os.sep
+        try:
+            prefix.encode("utf-8")
+        except UnicodeEncodeError:
+            return {}
+        # the range of paths that start with the prefix (os.sep + 1 is the next character)
+        rows = self._query("SELECT path, size, mtime_ns, inode, status, model FROM photos "
+                           "WHERE path > ? AND path < ? AND instr(substr(path, ?), ?) = 0",
+                           (prefix, prefix[:-1] + chr(ord(os.sep) + 1), len(prefix) + 1, os.sep))
+        return {path: (Stamp(size, mtime_ns, inode), status, model)
+                for path, size, mtime_ns, inode, status, model in rows}
+
     def with_fingerprint(self, fingerprint: str, status: str = DONE) -> list[Entry]:
         rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM photos WHERE fingerprint = ? AND status = ?",
                            (fingerprint, status))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -31,6 +32,8 @@ class PathFilter:
         self.extensions = frozenset(e.lower() if e.startswith(".") else "." + e.lower()
                                     for e in settings.extensions)
         self.patterns = tuple(p.lower() for p in (*ALWAYS_IGNORED, *settings.ignore))
+        # one expression for all of them: asked for every file of a library at each start
+        self._ignored = re.compile("|".join(fnmatch.translate(p) for p in self.patterns))
 
     def accepts(self, path: str | Path) -> bool:
         path = os.fspath(path)
@@ -39,10 +42,9 @@ class PathFilter:
             return False
         if os.path.splitext(name)[1].lower() not in self.extensions:
             return False
-        lowered = name.lower()
-        if any(fnmatch.fnmatchcase(lowered, p) for p in self.patterns):
+        if self._ignored.match(name.lower()):
             return False
-        if self._in_hidden_folder(path) or is_sidecar(Path(path)):
+        if self._in_hidden_folder(path) or is_sidecar(path):
             return False
         return True
 

@@ -20,7 +20,7 @@ from ..settings import Settings
 from ..tagging import Tagger
 from .backfill import Backfill, walk
 from .clock import SYSTEM_CLOCK, Clock
-from .events import ERROR, STOPPED, STOPPING, WAITING, WATCHING, DaemonEvent, Stats
+from .events import ERROR, STOPPED, STOPPING, WAITING, WARNING, WATCHING, DaemonEvent, Stats
 from .gate import Gate
 from .ledger import Ledger
 from .paths import PathFilter
@@ -79,7 +79,8 @@ class Daemon:
         self._roots_gone: set[str] = set()  # told by the watcher (its thread)
         self.watcher = Watcher(self.roots, self.accept, self._observe,
                                polling=d.polling if polling is None else polling,
-                               poll_interval=d.poll_seconds, on_root_gone=self._roots_gone.add)
+                               poll_interval=d.poll_seconds, on_root_gone=self._roots_gone.add,
+                               on_unwatched=self._unwatched)
         self.settler = Settler(self._ready, quiet=d.quiet_seconds, close_events=self.watcher.close_events,
                                max_checks=d.max_attempts, clock=clock, on_wait=self._waiting,
                                expand_dir=lambda folder: (p for p, _ in walk([folder], self.accept)),
@@ -108,6 +109,8 @@ class Daemon:
         self.backfill.started = self.started_at
         self.watcher.start()  # first, so that nothing arriving during the backfill is missed
         self.emit(DaemonEvent(WATCHING, self.clock.time(), reason=self.watcher.mode))
+        if self.watcher.scanned:
+            self._unwatched(self.watcher.scanned, self.watcher.limit_hint())
         self.settler.start()
         self.pipeline.start()
         self.backfill.start()
@@ -201,6 +204,12 @@ class Daemon:
             follow_move(Path(old), Path(new), self.settings.sidecars)
         except (OSError, ValueError) as e:  # the photo is done; only its old heatmap stays put
             log.warning("the explanation of %s did not follow it to %s: %s", old, new, e)
+
+    def _unwatched(self, folders: list[str], why: str) -> None:
+        """Folders inotify could not watch, scanned instead: said once, with what to do."""
+        n = len(folders)
+        which = folders[0] if n == 1 else f"{n} folders, e.g. {folders[0]}"
+        self.emit(DaemonEvent(WARNING, self.clock.time(), path=folders[0], reason=f"cannot watch {which} {why}"))
 
     def _crashed(self, where: str, error: BaseException) -> None:
         self.emit(DaemonEvent(ERROR, self.clock.time(), reason=f"{where}: {type(error).__name__}: {error}"))

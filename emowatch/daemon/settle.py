@@ -38,6 +38,7 @@ from .threads import Worker
 from .writers import OpenForWriting
 
 WRITTEN = "written"  # created or modified: a writer may be at work
+CHANGED = "changed"  # created or modified, as a scan saw it: no close event will follow
 CLOSED = "closed"  # a writer closed it
 ARRIVED = "arrived"  # renamed into place, or moved in with its folder
 FOUND = "found"  # found by the backfill walk: adds nothing to what the watcher already said

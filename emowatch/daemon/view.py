@@ -22,7 +22,7 @@ from rich.table import Table
 from ..cli.render import LABEL_STYLE, json_line, result_line, shown
 from .clock import SYSTEM_CLOCK, Clock
 from .events import (BACKFILL_COUNTED, BACKFILL_DONE, ERROR, FAILED, RETRY, SKIPPED, STOPPED, STOPPING,
-                     TAGGED, VANISHED, WATCHING, DaemonEvent, Snapshot, Stats)
+                     TAGGED, VANISHED, WARNING, WATCHING, DaemonEvent, Snapshot, Stats)
 
 # skipped for these reasons is routine (our own write's echo, a settled file): not worth a line
 _QUIET_SKIPS = {"done", "failed", "settling", "queued"}
@@ -58,6 +58,8 @@ def event_line(e: DaemonEvent, s: Snapshot) -> str | None:
         return f"[cyan]{e.reason:<9}[/] {shown(e.path or '')} [dim]({why}already tagged)[/]"
     if e.kind == ERROR:
         return f"[bold red]error[/]     {escape(e.reason or '')}"
+    if e.kind == WARNING:
+        return f"[bold yellow]warning[/]   {escape(e.reason or '')}"
     if e.kind == STOPPING:
         return "[bold]stopping[/]: finishing the photo in hand"
     if e.kind == STOPPED:
@@ -78,7 +80,7 @@ def totals(s: Snapshot) -> str:
 def event_json(e: DaemonEvent, s: Snapshot | None = None) -> dict[str, Any] | None:
     """`s`: the counts at the time, for the events that report them (watching, stopped)."""
     if e.kind not in (WATCHING, BACKFILL_COUNTED, BACKFILL_DONE, TAGGED, FAILED, RETRY, SKIPPED, VANISHED,
-                      ERROR, STOPPING, STOPPED):
+                      ERROR, WARNING, STOPPING, STOPPED):
         return None
     if e.kind == SKIPPED and e.reason in _QUIET_SKIPS:
         return None

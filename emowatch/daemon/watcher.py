@@ -7,6 +7,11 @@ created / closed / moved / deleted only: no `modified` storm during a copy, and 
 close-without-write events from our own reads. `--polling` (network shares, where inotify
 misses writes made by other machines) and the other platforms' observers have no close events;
 there the settler relies on the stamp sitting still and the structural check.
+
+inotify needs a watch per folder, and their number is limited (fs.inotify.max_user_watches).
+Folders that could not be watched (`coverage.py` asks the kernel, at start and whenever a
+folder appears) are scanned instead, with a polling observer beside inotify, and the daemon
+says so once with how to raise the limit: a photo is never missed for want of a watch.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,9 +28,11 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
                              FileSystemEvent, FileSystemEventHandler)
 
 from ..errors import EmowatchError
+from . import coverage
 from .paths import PathFilter
-from .settle import ARRIVED, CLOSED, DIR, GONE, WRITTEN, Seen
+from .settle import ARRIVED, CHANGED, CLOSED, DIR, GONE, WRITTEN, Seen
 
+MOST_SCANNED = 32  # folders scanned apart (a thread each); more are scanned through their parents
 INOTIFY_EVENTS = [FileCreatedEvent, FileClosedEvent, FileMovedEvent, FileDeletedEvent,
                   DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
 
@@ -35,12 +43,16 @@ class WatchError(EmowatchError):
 
 class _Handler(FileSystemEventHandler):
     def __init__(self, accept: PathFilter, sink: Callable[[Seen], None], walk_new_dirs: bool,
-                 roots: Sequence[str] = (), on_root_gone: Callable[[str], None] | None = None):
+                 roots: Sequence[str] = (), on_root_gone: Callable[[str], None] | None = None,
+                 on_new_dir: Callable[[str], None] | None = None, scans: bool = False):
+        """`scans`: the events come from scanning folders beside inotify's, never with a close."""
+        self.written = CHANGED if scans else WRITTEN
         self.accept = accept
         self.sink = sink
         self.walk_new_dirs = walk_new_dirs
         self.roots = frozenset(roots)
         self.on_root_gone = on_root_gone
+        self.on_new_dir = on_new_dir  # inotify: is the new folder watched?
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         src, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
@@ -51,8 +63,11 @@ class _Handler(FileSystemEventHandler):
                 self.on_root_gone(src)
             # inotify reports what a moved-in folder holds itself (synthetic events); the other
             # observers may not, so there the folder is walked
-            if self.walk_new_dirs and isinstance(event, (DirCreatedEvent, DirMovedEvent)):
-                self.sink(Seen(DIR, dest or src))
+            if isinstance(event, (DirCreatedEvent, DirMovedEvent)):
+                if self.walk_new_dirs:
+                    self.sink(Seen(DIR, dest or src))
+                if self.on_new_dir is not None and self.accept.accepts_dir(dest or src):
+                    self.on_new_dir(dest or src)
             return
         if isinstance(event, FileMovedEvent):
             if src and self.accept.accepts(src):
@@ -65,9 +80,9 @@ class _Handler(FileSystemEventHandler):
         if isinstance(event, FileClosedEvent):
             self.sink(Seen(CLOSED, src))
         elif isinstance(event, FileCreatedEvent):
-            self.sink(Seen(ARRIVED if event.is_synthetic else WRITTEN, src))
+            self.sink(Seen(ARRIVED if event.is_synthetic else self.written, src))
         elif isinstance(event, FileModifiedEvent):
-            self.sink(Seen(WRITTEN, src))
+            self.sink(Seen(self.written, src))
         elif isinstance(event, FileDeletedEvent):
             self.sink(Seen(GONE, src))
 
@@ -75,13 +90,19 @@ class _Handler(FileSystemEventHandler):
 class Watcher:
     def __init__(self, roots: Sequence[Path], accept: PathFilter, sink: Callable[[Seen], None], *,
                  polling: bool = False, poll_interval: float = 2.0,
-                 on_root_gone: Callable[[str], None] | None = None):
+                 on_root_gone: Callable[[str], None] | None = None,
+                 on_unwatched: Callable[[list[str], str], None] | None = None):
+        """`on_unwatched(folders, why)`: inotify could not watch these folders; they are scanned."""
         self.roots = [str(r) for r in roots]
         self.polling = polling
+        self.poll_interval = poll_interval
+        self.on_unwatched = on_unwatched
+        self._poller = None  # the polling observer for folders inotify could not watch
+        self.scanned: list[str] = []  # those folders
+        self._lock = threading.Lock()
+        self._stopped = False
         if polling:
-            from watchdog.observers.polling import PollingObserver
-
-            self.observer = PollingObserver(timeout=poll_interval)
+            self.observer = _polling_observer(poll_interval)
             self.mode, self.close_events = "polling", False
         elif sys.platform.startswith("linux"):
             from watchdog.observers.inotify import InotifyObserver
@@ -94,8 +115,11 @@ class Watcher:
             self.observer = Observer()
             self.mode, self.close_events = type(self.observer).__name__, False
         self.observer.name = "emowatch-watch"
+        inotify = self.mode == "inotify"
         self._handler = _Handler(accept, sink, walk_new_dirs=not self.close_events, roots=self.roots,
-                                 on_root_gone=on_root_gone)
+                                 on_root_gone=on_root_gone, on_new_dir=self._new_dir if inotify else None)
+        self._poll_handler = _Handler(accept, sink, walk_new_dirs=True, roots=self.roots, on_root_gone=on_root_gone,
+                                      scans=True)
 
     def start(self) -> None:
         for root in self.roots:
@@ -104,19 +128,88 @@ class Watcher:
                                        event_filter=INOTIFY_EVENTS if self.mode == "inotify" else None)
             except OSError as e:
                 raise WatchError(_why(e), root) from None
-        self.observer.start()
+        try:
+            self.observer.start()
+        except OSError as e:
+            if self.mode != "inotify" or e.errno != errno.ENOSPC:
+                raise WatchError(_why(e), self.roots[0] if len(self.roots) == 1 else None) from None
+            # not even a watched folder itself could be watched: scan them all
+            self.observer.stop()
+            self._scan(self.roots, tell=False)
+            return
+        if self.mode == "inotify":
+            self._scan(_lost(self.roots), tell=False)  # the caller tells, once it watches
+
+    def _new_dir(self, folder: str) -> None:
+        """A folder appeared (the watcher's thread; watchdog has tried to watch it already)."""
+        if not self._is_scanned(folder):
+            self._scan(_lost([folder]))
+
+    def _is_scanned(self, folder: str) -> bool:
+        return any(folder == s or folder.startswith(s + os.sep) for s in self.scanned)
+
+    def _scan(self, folders: list[str], tell: bool = True) -> None:
+        with self._lock:
+            folders = [f for f in folders if not self._is_scanned(f)]
+            if not folders or self._stopped:  # a folder made as the daemon stops: no new thread
+                return
+            if self._poller is None:
+                self._poller = _polling_observer(self.poll_interval)
+                self._poller.name = "emowatch-scan"
+            for folder in folders:
+                try:
+                    self._poller.schedule(self._poll_handler, folder, recursive=True)
+                except OSError:
+                    continue  # gone meanwhile
+                self.scanned.append(folder)
+            folders = [f for f in folders if f in self.scanned]
+            if not self._poller.is_alive():
+                self._poller.start()
+        if tell and folders:  # a new folder: what it held before its scan began is looked at as a whole
+            for folder in folders:
+                self._poll_handler.sink(Seen(DIR, folder))
+            if self.on_unwatched is not None:
+                self.on_unwatched(folders, self.limit_hint())
+
+    def limit_hint(self) -> str:
+        limit = coverage.limit()
+        now = f" (now {limit})" if limit is not None else ""
+        return (f"(the inotify watch limit is reached): scanning instead, every {self.poll_interval:g} s, "
+                f"which is slower and costs more CPU; to watch everything, raise "
+                f"fs.inotify.max_user_watches{now}, e.g. `sudo sysctl fs.inotify.max_user_watches=524288`")
 
     def stop(self) -> None:
-        if self.observer.is_alive():
-            self.observer.stop()
+        with self._lock:
+            self._stopped = True
+        for observer in self.threads:
+            if observer.is_alive():
+                observer.stop()
 
     def join(self, timeout: float) -> None:
-        if self.observer.ident is not None:
-            self.observer.join(timeout)
+        for observer in self.threads:
+            if observer.ident is not None:
+                observer.join(timeout)
 
     @property
     def threads(self) -> list:
-        return [self.observer]
+        return [self.observer] + ([self._poller] if self._poller is not None else [])
+
+
+def _lost(folders: list[str]) -> list[str]:
+    """The folders in and below these that inotify could not watch for want of watches (in
+    fewer folders above them where there are many)."""
+    # first the probe (microseconds): while inotify gives watches, watchdog was given all it
+    # asked for a moment ago; only then the walk over every folder (~0.5 s for 3,759 of them)
+    if not coverage.limit_reached(folders[0]):
+        return []
+    missing = coverage.unwatched(folders)
+    return coverage.fewer(missing, folders, MOST_SCANNED) if missing else []
+
+
+def _polling_observer(interval: float):
+    from watchdog.observers.polling import PollingObserver
+
+    return PollingObserver(timeout=interval)
 
 
 def _why(e: OSError) -> str:
