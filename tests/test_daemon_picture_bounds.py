@@ -1,0 +1,87 @@
+"""The picture digest stays bounded on hostile structures: a few kilobytes of TIFF offsets or
+HEIF references that would ask for terabytes of hashing, or millions of Python objects, give no
+digest (the daemon classifies the photo again) at once."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+from emowatch.daemon.picture import image_digest
+from emowatch.daemon.picture.heif import MAX_EXTENTS, MAX_ITEMS
+from emowatch.daemon.picture.source import MAX_PIECES
+from test_daemon_picture import _box
+
+u16, u32 = (lambda n: struct.pack(">H", n)), (lambda n: struct.pack(">I", n))
+
+
+def _strips(offsets: list[int], sizes: list[int], size: int) -> bytes:
+    """An 8 x 8 grey classic TIFF whose strips are at `offsets`, `sizes` long, `size` bytes in all."""
+    n, entries = len(offsets), 6
+    at = 8 + 2 + 12 * entries + 4
+    ifd = b"".join(struct.pack("<HHII", *entry) for entry in [
+        (256, 4, 1, 8), (257, 4, 1, 8), (258, 3, 1, 8), (262, 3, 1, 1),
+        (273, 4, n, at if n > 1 else offsets[0]), (279, 4, n, at + 4 * n if n > 1 else sizes[0])])
+    head = b"II*\x00" + u32(8)[::-1] + struct.pack("<H", entries) + ifd + bytes(4)
+    tables = struct.pack(f"<{n}I", *offsets) + struct.pack(f"<{n}I", *sizes) if n > 1 else b""
+    return (head + tables).ljust(size, b"\x01")
+
+
+def test_strips_that_point_at_the_same_bytes_over_and_over_give_no_digest(tmp_path):
+    path = tmp_path / "strips.tif"
+    path.write_bytes(_strips([1024], [1024], 2048))
+    assert image_digest(path) is not None
+    path.write_bytes(_strips([0] * 64, [1 << 16] * 64, 1 << 16))  # 64 times the whole file
+    assert image_digest(path) is None
+
+
+def test_more_strips_than_any_photo_has_give_no_digest(tmp_path):
+    path = tmp_path / "strips.tif"
+    n = MAX_PIECES + 1  # empty strips: nothing to hash, but a Python loop and a list each
+    path.write_bytes(_strips([0] * n, [0] * n, 0))
+    assert image_digest(path) is None
+
+
+def _heif(*, extents: int = 1, references: list[tuple[int, list[int]]] = (), associations: int = 1) -> bytes:
+    """A minimal HEIF for the digest (not for a decoder): item 1, coded in `extents` one-byte
+    pieces of the mdat (past 60000, the rest go to item 2), with `references` (dimg, from, to)
+    and `associations` ipma entries."""
+    first = min(extents, 60_000)
+    iloc = u16(0x4400) + u16(2) + u16(1) + u16(0) + u16(0) + u16(first)
+    iloc += b"".join(u32(0) + u32(1) for _ in range(first))  # offsets patched in below
+    iloc += u16(2) + u16(0) + u16(0) + u16(extents - first) + b"".join(u32(0) + u32(1) for _ in range(extents - first))
+    refs = b"".join(_box(b"dimg", u16(frm) + u16(len(tos)) + b"".join(map(u16, tos))) for frm, tos in references)
+    ipma = u32(associations) + b"".join(u16(1 + i % 2) + b"\x01\x81" for i in range(associations))
+    meta = _box(b"meta", b"".join([
+        _box(b"hdlr", bytes(4) + b"pict" + bytes(13), 0), _box(b"pitm", u16(1), 0),
+        _box(b"iinf", u16(2) + _box(b"infe", u16(1) + u16(0) + b"hvc1\0", 2)
+             + _box(b"infe", u16(2) + u16(0) + b"hvc1\0", 2), 0),
+        _box(b"iloc", iloc, 1), _box(b"iref", refs, 0),
+        _box(b"iprp", _box(b"ipco", _box(b"ispe", u32(8) + u32(8), 0)) + _box(b"ipma", ipma, 0))]), 0)
+    ftyp = _box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+    mdat = len(ftyp) + len(meta) + 8
+    at = meta.index(iloc) + 12
+    meta = bytearray(meta)
+    for i in range(first):
+        meta[at + 8 * i:at + 8 * i + 4] = u32(mdat + i)  # one byte each
+    return ftyp + bytes(meta) + _box(b"mdat", bytes(range(256)) * (first // 256 + 1))
+
+
+def test_a_heif_in_more_pieces_than_any_photo_has_gives_no_digest(tmp_path):
+    path = tmp_path / "pieces.heic"
+    path.write_bytes(_heif(extents=1000))
+    assert image_digest(path) is not None
+    path.write_bytes(_heif(extents=MAX_EXTENTS + 1))
+    assert image_digest(path) is None
+    path.write_bytes(_heif(associations=MAX_ITEMS + 1))
+    assert image_digest(path) is None
+    path.write_bytes(_heif(references=[(1, [2] * (MAX_ITEMS + 1))]))
+    assert image_digest(path) is None
+
+
+def test_a_long_chain_of_derived_items_is_followed_in_linear_time(tmp_path):
+    path = tmp_path / "chain.heic"
+    path.write_bytes(_heif(references=[(i, [i + 1]) for i in range(1, MAX_ITEMS - 1)]))
+    start = time.perf_counter()
+    assert image_digest(path) is None  # item 3 on is not in iinf; found only after the whole chain
+    assert time.perf_counter() - start < 1  # (quadratic: seconds)
