@@ -213,6 +213,8 @@ def _items(meta: _Meta, r: _Reader) -> None:
         item = e.uint(2 if version == 2 else 4)
         if e.uint(2):
             raise Malformed(f"item {item} is protected")
+        if item in meta.types:
+            raise Malformed(f"item {item} twice in iinf")
         meta.types[item] = e.take(4)
         if meta.types[item] == b"mime":
             _, content_type = (e.take(e.end - e.pos).split(b"\0") + [b"", b""])[:2]
@@ -232,7 +234,7 @@ def _locations(meta: _Meta, r: _Reader) -> None:
     count = r.uint(2 if version < 2 else 4)
     if count > MAX_ITEMS:
         raise Malformed("too many items")
-    pieces = 0
+    pieces, seen = 0, set()
     for _ in range(count):
         item = r.uint(2 if version < 2 else 4)
         method = r.uint(2) & 15 if version else 0
@@ -250,6 +252,9 @@ def _locations(meta: _Meta, r: _Reader) -> None:
             if length == 0 or length > 1 << 40:
                 method = -1  # "to the end of the file", or absurd: not read here
             extents.append((method, offset, length))
+        if item in seen:
+            raise Malformed(f"item {item} twice in iloc")
+        seen.add(item)
         if method != -1:
             meta.locations[item] = extents
         # an item located in a way not read here has no location: Malformed if it is part of the picture

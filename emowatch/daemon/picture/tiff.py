@@ -140,6 +140,8 @@ class _Layout:
                 continue  # not even read: an embedded original raw file can be larger than the picture
             if typ not in _TYPES:
                 raise Malformed(f"tag {tag} has unknown type {typ}")
+            if tag in values:  # libtiff reads one, this another: which is shown is not known here
+                raise Malformed(f"tag {tag} twice in the IFD at {offset}")
             length = n * _TYPES[typ][0]
             if length <= inline:
                 data = entry[4 + inline:4 + inline + length]

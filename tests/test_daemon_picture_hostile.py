@@ -1,11 +1,14 @@
-"""The picture digest stays bounded on hostile structures: a few kilobytes of TIFF offsets or
-HEIF references that would ask for terabytes of hashing, or millions of Python objects, give no
-digest (the daemon classifies the photo again) at once."""
+"""The picture digest on hostile or ambiguous structures: a few kilobytes of TIFF offsets or HEIF
+references that would ask for terabytes of hashing or millions of Python objects, and a tag or
+item given twice (a decoder may read the other one), give no digest (the daemon classifies the
+photo again), at once."""
 
 from __future__ import annotations
 
 import struct
 import time
+
+import numpy as np
 
 from emowatch.daemon.picture import image_digest
 from emowatch.daemon.picture.heif import MAX_EXTENTS, MAX_ITEMS
@@ -42,20 +45,21 @@ def test_more_strips_than_any_photo_has_give_no_digest(tmp_path):
     assert image_digest(path) is None
 
 
-def _heif(*, extents: int = 1, references: list[tuple[int, list[int]]] = (), associations: int = 1) -> bytes:
+def _heif(*, extents: int = 1, references: list[tuple[int, list[int]]] = (), associations: int = 1,
+          second: tuple[int, int] = (2, 2)) -> bytes:
     """A minimal HEIF for the digest (not for a decoder): item 1, coded in `extents` one-byte
     pieces of the mdat (past 60000, the rest go to item 2), with `references` (dimg, from, to)
-    and `associations` ipma entries."""
+    and `associations` ipma entries; `second`: the ids of the second item in iinf and iloc."""
     first = min(extents, 60_000)
     iloc = u16(0x4400) + u16(2) + u16(1) + u16(0) + u16(0) + u16(first)
     iloc += b"".join(u32(0) + u32(1) for _ in range(first))  # offsets patched in below
-    iloc += u16(2) + u16(0) + u16(0) + u16(extents - first) + b"".join(u32(0) + u32(1) for _ in range(extents - first))
+    iloc += u16(second[1]) + u16(0) + u16(0) + u16(extents - first) + b"".join(u32(0) + u32(1) for _ in range(extents - first))
     refs = b"".join(_box(b"dimg", u16(frm) + u16(len(tos)) + b"".join(map(u16, tos))) for frm, tos in references)
     ipma = u32(associations) + b"".join(u16(1 + i % 2) + b"\x01\x81" for i in range(associations))
     meta = _box(b"meta", b"".join([
         _box(b"hdlr", bytes(4) + b"pict" + bytes(13), 0), _box(b"pitm", u16(1), 0),
         _box(b"iinf", u16(2) + _box(b"infe", u16(1) + u16(0) + b"hvc1\0", 2)
-             + _box(b"infe", u16(2) + u16(0) + b"hvc1\0", 2), 0),
+             + _box(b"infe", u16(second[0]) + u16(0) + b"hvc1\0", 2), 0),
         _box(b"iloc", iloc, 1), _box(b"iref", refs, 0),
         _box(b"iprp", _box(b"ipco", _box(b"ispe", u32(8) + u32(8), 0)) + _box(b"ipma", ipma, 0))]), 0)
     ftyp = _box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
@@ -85,3 +89,33 @@ def test_a_long_chain_of_derived_items_is_followed_in_linear_time(tmp_path):
     start = time.perf_counter()
     assert image_digest(path) is None  # item 3 on is not in iinf; found only after the whole chain
     assert time.perf_counter() - start < 1  # (quadratic: seconds)
+
+
+def test_a_tiff_tag_given_twice_gives_no_digest(tmp_path):
+    # libtiff decodes by one Predictor, the digest would hash the other: not a picture to trust
+    import tifffile
+
+    from emowatch.runtime.decode import decode
+
+    path = tmp_path / "twice.tif"
+    tifffile.imwrite(path, np.arange(64 * 48 * 3, dtype=np.uint8).reshape(48, 64, 3), photometric="rgb",
+                     compression="zlib", predictor=True, resolution=(72, 72))
+    assert image_digest(path) is not None
+    data = bytearray(path.read_bytes())
+    ifd = int.from_bytes(data[4:8], "little")
+    entries = [ifd + 2 + 12 * i for i in range(int.from_bytes(data[ifd:ifd + 2], "little"))]
+    tags = [int.from_bytes(data[at:at + 2], "little") for at in entries]
+    assert tags[-1] == 317 and 296 in tags  # Predictor (2) last; ResolutionUnit to replace
+    shown = decode(path, 32).image.tobytes()
+    at = entries[tags.index(296)]
+    data[at:at + 12] = struct.pack("<HHIHH", 317, 3, 1, 1, 0)  # Predictor 1, before the real one
+    path.write_bytes(bytes(data))
+    assert decode(path, 32).image.tobytes() != shown
+    assert image_digest(path) is None
+
+
+def test_a_heif_item_given_twice_gives_no_digest(tmp_path):
+    path = tmp_path / "twice.heic"
+    for second in ((2, 2), (1, 2), (2, 1)):  # as it should be; item 1 twice in iinf; in iloc
+        path.write_bytes(_heif(second=second))
+        assert (image_digest(path) is None) == (second != (2, 2)), second
