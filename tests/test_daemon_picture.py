@@ -231,6 +231,28 @@ def test_the_alpha_flag_of_a_lossy_webp_with_alpha_is_part_of_its_picture(tmp_pa
     assert None is not before != image_digest(path) is not None
 
 
+@pytest.mark.parametrize("name", ["alpha.heic", "alpha.avif"])
+def test_a_heif_whose_alpha_is_premultiplied_is_another_picture(name, tmp_path):
+    # a `prem` reference from the colour item to its alpha: the decoders undo the premultiplication
+    from emowatch.runtime.decode import decode
+
+    path = tmp_path / name
+    alpha = np.full((H, W), 120, np.uint8)
+    exif = Image.Exif()
+    exif[0x010F] = "camera"  # an Exif item: a `cdsc` reference the same size as a `prem` one
+    Image.fromarray(np.dstack([picture(), alpha])).save(path, "AVIF" if name.endswith(".avif") else "HEIF",
+                                                        quality=90, exif=exif.tobytes())
+    data = bytearray(path.read_bytes())
+    iref = dict(_walk(dict(_walk(dict(_walk(bytes(data)))[b"meta"], 4))[b"iref"], 4))
+    primary, alpha_item = iref[b"cdsc"][2:4], iref[b"auxl"][:2]
+    shown, before = decode(path, 32).image.tobytes(), image_digest(path)
+    at = data.index(b"cdsc")
+    data[at:at + 10] = b"prem" + primary + b"\x00\x01" + alpha_item
+    path.write_bytes(bytes(data))
+    assert decode(path, 32).image.tobytes() != shown
+    assert None is not before != image_digest(path) is not None
+
+
 def test_another_compression_of_the_same_pixels_is_another_digest(tmp_path):
     digests = [image_digest(build(tmp_path, name)) for name in ("strips.tif", "lzw.tif", "tiled.tif")]
     digests += [image_digest(build(tmp_path, name)) for name in ("lossy.webp", "lossless.webp")]

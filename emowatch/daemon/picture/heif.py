@@ -4,9 +4,10 @@ The items that make the picture are the primary item (`pitm`), the tiles or laye
 overlay is derived from (`dimg` references, in order) and the auxiliary images of those (`auxl`:
 an alpha plane). For each: its type, the properties associated with it (`ipma`: `ispe` size,
 `hvcC`/`av1C` decoder configuration, `pixi`, `irot`/`imir` orientation, `clap`, `auxC`, a
-`colr` of type nclx, whose matrix decides how YCbCr becomes RGB), and its data, read through
-`iloc` from the file or from `idat` - by content, never by offset (exiftool moves the media data
-when it adds metadata). Not hashed: Exif and XMP items, thumbnails, an ICC profile in `colr`
+`colr` of type nclx, whose matrix decides how YCbCr becomes RGB), the references from it
+(`prem`: its alpha is premultiplied, which the decoders undo), and its data, read through `iloc`
+from the file or from `idat` - by content, never by offset (exiftool moves the media data when
+it adds metadata). Not hashed: Exif and XMP items, thumbnails, an ICC profile in `colr`
 (nothing here colour-manages, as for JPEG and PNG). An EXIF orientation is not hashed either:
 the decoders show a HEIF as its `irot`/`imir` say (pillow-heif and Pillow's AVIF plugin write
 the orientation they are given as `irot`, and ignore the EXIF one when reading). But Pillow's
@@ -32,7 +33,8 @@ _XMP = b"application/rdf+xml"
 def feed(src: Source, h) -> None:
     meta = _meta(src)
     h.update(b"heif")
-    for n, item in enumerate(meta.picture_items()):
+    items = meta.picture_items()
+    for n, item in enumerate(items):
         if item not in meta.types:
             raise Malformed(f"item {item} is not in iinf")
         h.update(struct.pack(">I", n) + meta.types[item])
@@ -51,6 +53,7 @@ def feed(src: Source, h) -> None:
             else:
                 h.update(length.to_bytes(8, "little"))
                 h.update(meta.idat[offset:offset + length])
+    h.update(_relations(meta.references, items))
     for item in meta.xmp:
         extents = meta.extents(item)
         if sum(length for _, _, length in extents) > MAX_VALUE:
@@ -97,6 +100,15 @@ class _Meta:
                     order.append(other)
                     seen.add(other)
         return order
+
+
+def _relations(references: list[tuple[bytes, int, list[int]]], items: list[int]) -> bytes:
+    """The references from the picture's items (`dimg`, `auxl`, `prem`: premultiplied alpha, ...),
+    by their items' places in `items`; not those from metadata or thumbnails (`cdsc`, `thmb`)."""
+    place = {item: n for n, item in enumerate(items)}
+    return b"".join(kind + struct.pack(f">{2 + len(tos)}I", place[frm], len(tos),
+                                       *(place.get(to, 0xFFFFFFFF) for to in tos))
+                    for kind, frm, tos in references if frm in place)
 
 
 def _meta(src: Source) -> _Meta:
