@@ -119,3 +119,23 @@ def test_a_heif_item_given_twice_gives_no_digest(tmp_path):
     for second in ((2, 2), (1, 2), (2, 1)):  # as it should be; item 1 twice in iinf; in iloc
         path.write_bytes(_heif(second=second))
         assert (image_digest(path) is None) == (second != (2, 2)), second
+
+
+def test_a_tiff_tag_of_megabytes_of_numbers_is_hashed_in_little_memory(tmp_path):
+    # 8 M SHORTs (16 MB) as 64-bit numbers at once would be 64 MB, and a copy of those
+    import tracemalloc
+
+    n = 8 << 20
+    entries = [(256, 4, 1, 8), (257, 4, 1, 8), (258, 3, 1, 8), (262, 3, 1, 1), (273, 4, 1, 200),
+               (279, 4, 1, 64), (50712, 3, n, 512)]  # ... and a LinearizationTable of n values
+    head = b"II*\x00" + u32(8)[::-1] + struct.pack("<H", len(entries)) \
+        + b"".join(struct.pack("<HHII", *entry) for entry in entries) + bytes(4)
+    path = tmp_path / "table.tif"
+    path.write_bytes(head.ljust(512, b"\x01") + bytes(2 * n))
+    tracemalloc.start()
+    try:
+        assert image_digest(path) is not None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * 2 * n  # the value itself, and a little more

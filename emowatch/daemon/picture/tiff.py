@@ -31,6 +31,7 @@ _DATA = {273: 279, 324: 325, 513: 514}  # StripOffsets, TileOffsets, JPEGInterch
 _SIZES = frozenset(_DATA.values())
 _SUBIFDS = 330
 _XMP = 0x02BC
+_SLICE = 1 << 16  # numbers of a value hashed at a time
 # old-style JPEG's per-component tables: offsets to data of no recorded size, so they cannot be
 # hashed by content; such a file gets no digest
 _UNSUPPORTED = frozenset({519, 520, 521})
@@ -111,7 +112,7 @@ class _Layout:
                 continue
             typ, count, data = values[tag]
             h.update(struct.pack("<HHQ", tag, typ if _TYPES[typ][1] is None else 0, count))
-            h.update(self._canonical(typ, data))
+            self._feed_value(h, typ, data)
         if not _DATA.keys() & values.keys():
             raise Malformed(f"IFD at {offset} has no image data")
         for where, size in _DATA.items():
@@ -158,12 +159,17 @@ class _Layout:
             raise Malformed("an offset or size that is not a number")
         return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder(self.e))
 
-    def _canonical(self, typ: int, data: bytes) -> bytes:
+    def _feed_value(self, h, typ: int, data: bytes) -> None:
+        """Hash a value: bytes as they are, numbers as 64-bit ones (a slice at a time: a value of
+        tens of megabytes would take eight times as much memory at once)."""
         dtype = _TYPES[typ][1]
         if dtype is None:
-            return data
+            h.update(data)
+            return
         numbers = self._numbers(typ, data)
-        return numbers.astype("<f8" if dtype.startswith("f") else "<i8").tobytes()
+        wide = "<f8" if dtype.startswith("f") else "<i8"
+        for start in range(0, len(numbers), _SLICE):
+            h.update(numbers[start:start + _SLICE].astype(wide).tobytes())
 
     def _feed_data(self, h, tag: int, where: tuple[int, int, bytes], size: tuple[int, int, bytes] | None) -> None:
         if size is None:
@@ -175,5 +181,6 @@ class _Layout:
         if self.pieces > MAX_PIECES:
             raise Malformed(f"more than {MAX_PIECES} strips or tiles")
         h.update(struct.pack("<HQ", tag, len(offsets)))
-        for at, n in zip(offsets.tolist(), sizes.tolist()):
-            self.src.feed(h, int(at), int(n))
+        for start in range(0, len(offsets), _SLICE):
+            for at, n in zip(offsets[start:start + _SLICE].tolist(), sizes[start:start + _SLICE].tolist()):
+                self.src.feed(h, int(at), int(n))
