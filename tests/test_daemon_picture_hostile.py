@@ -12,7 +12,7 @@ import numpy as np
 
 from emowatch.daemon.picture import image_digest
 from emowatch.daemon.picture.heif import MAX_EXTENTS, MAX_ITEMS
-from emowatch.daemon.picture.source import MAX_PIECES
+from emowatch.daemon.picture.tiff import MAX_PIECES
 from test_daemon_picture import _box
 
 u16, u32 = (lambda n: struct.pack(">H", n)), (lambda n: struct.pack(">I", n))

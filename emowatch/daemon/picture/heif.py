@@ -301,11 +301,11 @@ def _properties(meta: _Meta, data: bytes, start: int, end: int) -> None:
                 raise Malformed("too many items")
             for _ in range(count):
                 item = r.uint(2 if version < 1 else 4)
-                wide, count = flags & 1, r.uint(1)
-                associations += count
+                wide, n = flags & 1, r.uint(1)
+                associations += n
                 if associations > MAX_EXTENTS:
                     raise Malformed("too many property associations")
-                indices = [r.uint(2 if wide else 1) & (0x7FFF if wide else 0x7F) for _ in range(count)]
+                indices = [r.uint(2 if wide else 1) & (0x7FFF if wide else 0x7F) for _ in range(n)]
                 meta.properties.setdefault(item, []).extend(indices)
     if not meta.ipco:
         raise Malformed("no ipco box")

@@ -15,7 +15,6 @@ MAX_VALUE = 64 << 20  # one structure value (a TIFF tag, a box read whole) large
 # image data hashed, as a multiple of the file's size: strips, tiles or extents that point at the
 # same bytes over and over (a few kilobytes of offsets can ask for terabytes) are malformed
 MAX_FED = 4
-MAX_PIECES = 1 << 20  # strips, tiles or extents in one photo: more than this is malformed
 
 
 class Malformed(ValueError):

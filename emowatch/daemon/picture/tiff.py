@@ -20,12 +20,13 @@ import struct
 import numpy as np
 
 from . import orientation
-from .source import MAX_PIECES, Malformed, Source
+from .source import Malformed, Source
 
 MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 MAX_IFDS = 1024
 MAX_ENTRIES = 4096
 MAX_DEPTH = 4  # SubIFDs of SubIFDs of ...
+MAX_PIECES = 1 << 20  # strips and tiles in all (a Python loop and list entry each)
 
 _DATA = {273: 279, 324: 325, 513: 514}  # StripOffsets, TileOffsets, JPEGInterchangeFormat -> their sizes
 _SIZES = frozenset(_DATA.values())
@@ -105,7 +106,7 @@ class _Layout:
             raise Malformed("old-style JPEG tables")
         h.update(label.encode())
         xmp = values.pop(_XMP, None)
-        if len(self.seen) == 1:  # the first image's, which Pillow reads
+        if self.seen == {offset}:  # the first image's, which Pillow reads
             h.update(orientation.xmp(xmp[2] if xmp else b""))
         for tag in sorted(values):
             if tag in _DATA or tag in _SIZES or tag == _SUBIFDS:
@@ -137,7 +138,7 @@ class _Layout:
         for i in range(count):
             entry = table[i * entry_size:(i + 1) * entry_size]
             tag, typ, n = struct.unpack(e + ("HHQ" if big else "HHI"), entry[:4 + inline])
-            if tag in _DESCRIBES or (tag == _XMP and self.seen != {offset}):
+            if tag in _DESCRIBES or (tag == _XMP and self.seen != {offset}):  # XMP: the first image's
                 continue  # not even read: an embedded original raw file can be larger than the picture
             if typ not in _TYPES:
                 raise Malformed(f"tag {tag} has unknown type {typ}")
