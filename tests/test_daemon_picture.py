@@ -168,6 +168,91 @@ def test_heif_orientation_is_its_irot_property_not_exif(name, tmp_path):
     assert image_digest(path) == turned and decode(path, 32).image.tobytes() == shown.tobytes()
 
 
+@pytest.mark.parametrize("name", ["strips.tif", "lossy.webp", "photo.avif"])
+def test_an_xmp_orientation_turns_the_picture_and_changes_the_digest(name, tmp_path):
+    # Pillow turns a photo whose EXIF has no orientation by its XMP tiff:Orientation (Lightroom
+    # writes it); Pillow's AVIF plugin keeps it too (pillow-heif drops it: HEIC is shown as is)
+    from emowatch.runtime.decode import decode
+
+    path = build(tmp_path, name)
+    before = image_digest(path)
+    exiftool("-XMP-xmp:Rating=3", path)  # an XMP packet without an orientation: the same picture
+    assert image_digest(path) == before
+    exiftool("-XMP-tiff:Orientation=Rotate 90 CW", path)
+    assert decode(path, 32).image.size == (H, W)
+    assert None is not before != image_digest(path) is not None
+
+
+def _webp_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    pos, chunks = 12, []
+    while pos + 8 <= len(data):
+        kind, n = struct.unpack_from("<4sI", data, pos)
+        chunks.append((kind, data[pos + 8:pos + 8 + n]))
+        pos += 8 + n + (n & 1)
+    return chunks
+
+
+def _webp(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    body = b"WEBP" + b"".join(k + struct.pack("<I", len(v)) + v + bytes(len(v) & 1) for k, v in chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_a_webp_shown_by_its_first_exif_chunk_is_digested_by_it(tmp_path):
+    # libwebp hands Pillow the first EXIF chunk; a second one must not hide a change to the first
+    from emowatch.runtime.decode import decode
+
+    def exif(orientation):
+        found = Image.Exif()
+        found[0x0112] = orientation
+        return found.tobytes()
+
+    chunks = _webp_chunks(build(tmp_path, "lossy.webp").read_bytes())
+    assert [kind for kind, _ in chunks] == [b"VP8 "]
+    vp8x = bytes([0x08, 0, 0, 0]) + (W - 1).to_bytes(3, "little") + (H - 1).to_bytes(3, "little")
+    chunks.insert(0, (b"VP8X", vp8x))  # an extended WebP with EXIF
+    paths = [tmp_path / "turned.webp", tmp_path / "upright.webp"]
+    for path, first in zip(paths, (6, 1)):
+        path.write_bytes(_webp(chunks + [(b"EXIF", exif(first)), (b"EXIF", exif(1))]))
+    assert [decode(p, 32).image.size for p in paths] == [(H, W), (W, H)]
+    assert None is not image_digest(paths[0]) != image_digest(paths[1]) is not None
+
+
+def test_the_alpha_flag_of_a_lossy_webp_with_alpha_is_part_of_its_picture(tmp_path):
+    # without the VP8X alpha flag the ALPH chunk is not shown: another picture
+    from emowatch.runtime.decode import decode
+
+    path = build(tmp_path, "alpha-lossy.webp")
+    chunks = _webp_chunks(path.read_bytes())
+    assert [kind for kind, _ in chunks] == [b"VP8X", b"ALPH", b"VP8 "] and chunks[0][1][0] & 0x10
+    shown, before = decode(path, 32).image.tobytes(), image_digest(path)
+    chunks[0] = (b"VP8X", bytes([chunks[0][1][0] & ~0x10]) + chunks[0][1][1:])
+    path.write_bytes(_webp(chunks))
+    assert decode(path, 32).image.tobytes() != shown
+    assert None is not before != image_digest(path) is not None
+
+
+@pytest.mark.parametrize("name", ["alpha.heic", "alpha.avif"])
+def test_a_heif_whose_alpha_is_premultiplied_is_another_picture(name, tmp_path):
+    # a `prem` reference from the colour item to its alpha: the decoders undo the premultiplication
+    from emowatch.runtime.decode import decode
+
+    path = tmp_path / name
+    alpha = np.full((H, W), 120, np.uint8)
+    exif = Image.Exif()
+    exif[0x010F] = "camera"  # an Exif item: a `cdsc` reference the same size as a `prem` one
+    Image.fromarray(np.dstack([picture(), alpha])).save(path, "AVIF" if name.endswith(".avif") else "HEIF",
+                                                        quality=90, exif=exif.tobytes())
+    data = bytearray(path.read_bytes())
+    iref = dict(_walk(dict(_walk(dict(_walk(bytes(data)))[b"meta"], 4))[b"iref"], 4))
+    primary, alpha_item = iref[b"cdsc"][2:4], iref[b"auxl"][:2]
+    shown, before = decode(path, 32).image.tobytes(), image_digest(path)
+    at = data.index(b"cdsc")
+    data[at:at + 10] = b"prem" + primary + b"\x00\x01" + alpha_item
+    path.write_bytes(bytes(data))
+    assert decode(path, 32).image.tobytes() != shown
+    assert None is not before != image_digest(path) is not None
+
+
 def test_another_compression_of_the_same_pixels_is_another_digest(tmp_path):
     digests = [image_digest(build(tmp_path, name)) for name in ("strips.tif", "lzw.tif", "tiled.tif")]
     digests += [image_digest(build(tmp_path, name)) for name in ("lossy.webp", "lossless.webp")]

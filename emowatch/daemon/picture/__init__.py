@@ -9,6 +9,7 @@ container family:
 - `tiff`     TIFF and DNG (classic and BigTIFF): every image's data and decoding tags
 - `webp`     the RIFF image chunks and features
 - `heif`     HEIC/AVIF: the primary item's coded data and properties
+- `orientation` the EXIF and XMP orientation, read as Pillow reads it to turn the picture
 - `source`   bounded reads: a broken structure is `Malformed`, and the digest None
 """
 

@@ -4,12 +4,15 @@ The items that make the picture are the primary item (`pitm`), the tiles or laye
 overlay is derived from (`dimg` references, in order) and the auxiliary images of those (`auxl`:
 an alpha plane). For each: its type, the properties associated with it (`ipma`: `ispe` size,
 `hvcC`/`av1C` decoder configuration, `pixi`, `irot`/`imir` orientation, `clap`, `auxC`, a
-`colr` of type nclx, whose matrix decides how YCbCr becomes RGB), and its data, read through
-`iloc` from the file or from `idat` - by content, never by offset (exiftool moves the media data
-when it adds metadata). Not hashed: Exif and XMP items, thumbnails, an ICC profile in `colr`
+`colr` of type nclx, whose matrix decides how YCbCr becomes RGB), the references from it
+(`prem`: its alpha is premultiplied, which the decoders undo), and its data, read through `iloc`
+from the file or from `idat` - by content, never by offset (exiftool moves the media data when
+it adds metadata). Not hashed: Exif and XMP items, thumbnails, an ICC profile in `colr`
 (nothing here colour-manages, as for JPEG and PNG). An EXIF orientation is not hashed either:
 the decoders show a HEIF as its `irot`/`imir` say (pillow-heif and Pillow's AVIF plugin write
-the orientation they are given as `irot`, and ignore the EXIF one when reading).
+the orientation they are given as `irot`, and ignore the EXIF one when reading). But Pillow's
+AVIF plugin leaves an XMP `tiff:Orientation` in place, and Pillow turns a picture whose EXIF
+has no orientation by it, so that of every XMP item is hashed (`orientation.xmp`).
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .source import Malformed, Source
+from . import orientation
+from .source import MAX_VALUE, Malformed, Source
 
 MAX_BOXES = 10_000
 MAX_ITEMS = 10_000
+MAX_EXTENTS = 100_000  # and as many property associations: more of either is malformed
 _DERIVED, _AUXILIARY = b"dimg", b"auxl"
+_XMP = b"application/rdf+xml"
 
 
 def feed(src: Source, h) -> None:
     meta = _meta(src)
     h.update(b"heif")
-    for n, item in enumerate(meta.picture_items()):
+    items = meta.picture_items()
+    for n, item in enumerate(items):
         if item not in meta.types:
             raise Malformed(f"item {item} is not in iinf")
         h.update(struct.pack(">I", n) + meta.types[item])
@@ -40,17 +47,20 @@ def feed(src: Source, h) -> None:
             if box[4:8] == b"colr" and box[8:12] != b"nclx":
                 continue  # an ICC profile
             h.update(box)
-        extents = meta.locations.get(item)
-        if extents is None:
-            raise Malformed(f"item {item} has no location")
-        for method, offset, length in extents:
+        for method, offset, length in meta.extents(item):
             if method == 0:
                 src.feed(h, offset, length)
             else:
-                if offset + length > len(meta.idat):
-                    raise Malformed(f"item {item} lies outside idat")
                 h.update(length.to_bytes(8, "little"))
                 h.update(meta.idat[offset:offset + length])
+    h.update(_relations(meta.references, items))
+    for item in meta.xmp:
+        extents = meta.extents(item)
+        if sum(length for _, _, length in extents) > MAX_VALUE:
+            raise Malformed(f"XMP item {item} is too large")
+        h.update(orientation.xmp(b"".join(src.read(offset, length) if method == 0 else
+                                          meta.idat[offset:offset + length]
+                                          for method, offset, length in extents)))
 
 
 @dataclass
@@ -62,17 +72,43 @@ class _Meta:
     ipco: list[bytes] = field(default_factory=list)
     properties: dict[int, list[int]] = field(default_factory=dict)
     idat: bytes = b""
+    xmp: list[int] = field(default_factory=list)  # the XMP items
+
+    def extents(self, item: int) -> list[tuple[int, int, int]]:
+        """Where the item's data lies: (0, offset in the file, length) or (1, offset in idat, length)."""
+        extents = self.locations.get(item)
+        if extents is None:
+            raise Malformed(f"item {item} has no location")
+        if any(method == 1 and offset + length > len(self.idat) for method, offset, length in extents):
+            raise Malformed(f"item {item} lies outside idat")
+        return extents
 
     def picture_items(self) -> list[int]:
         """The primary item, then what it is derived from, then their auxiliary images."""
-        order = [self.primary]
+        derived: dict[int, list[int]] = {}
+        auxiliary: dict[int, list[int]] = {}  # item -> the auxiliary images of it
+        for kind, frm, tos in self.references:
+            if kind == _DERIVED:
+                derived.setdefault(frm, []).extend(tos)
+            elif kind == _AUXILIARY:
+                for to in tos:
+                    auxiliary.setdefault(to, []).append(frm)
+        order, seen = [self.primary], {self.primary}
         for item in order:  # grows as it goes
-            found = [to for kind, frm, tos in self.references if kind == _DERIVED and frm == item for to in tos]
-            found += [frm for kind, frm, tos in self.references if kind == _AUXILIARY and item in tos]
-            order += [other for other in dict.fromkeys(found) if other not in order]
-            if len(order) > MAX_ITEMS:
-                raise Malformed("too many items")
+            for other in derived.get(item, []) + auxiliary.get(item, []):
+                if other not in seen:
+                    order.append(other)
+                    seen.add(other)
         return order
+
+
+def _relations(references: list[tuple[bytes, int, list[int]]], items: list[int]) -> bytes:
+    """The references from the picture's items (`dimg`, `auxl`, `prem`: premultiplied alpha, ...),
+    by their items' places in `items`; not those from metadata or thumbnails (`cdsc`, `thmb`)."""
+    place = {item: n for n, item in enumerate(items)}
+    return b"".join(kind + struct.pack(f">{2 + len(tos)}I", place[frm], len(tos),
+                                       *(place.get(to, 0xFFFFFFFF) for to in tos))
+                    for kind, frm, tos in references if frm in place)
 
 
 def _meta(src: Source) -> _Meta:
@@ -189,7 +225,13 @@ def _items(meta: _Meta, r: _Reader) -> None:
         item = e.uint(2 if version == 2 else 4)
         if e.uint(2):
             raise Malformed(f"item {item} is protected")
+        if item in meta.types:
+            raise Malformed(f"item {item} twice in iinf")
         meta.types[item] = e.take(4)
+        if meta.types[item] == b"mime":
+            _, content_type = (e.take(e.end - e.pos).split(b"\0") + [b"", b""])[:2]
+            if content_type == _XMP:
+                meta.xmp.append(item)
 
 
 def _locations(meta: _Meta, r: _Reader) -> None:
@@ -204,6 +246,7 @@ def _locations(meta: _Meta, r: _Reader) -> None:
     count = r.uint(2 if version < 2 else 4)
     if count > MAX_ITEMS:
         raise Malformed("too many items")
+    pieces, seen = 0, set()
     for _ in range(count):
         item = r.uint(2 if version < 2 else 4)
         method = r.uint(2) & 15 if version else 0
@@ -211,13 +254,19 @@ def _locations(meta: _Meta, r: _Reader) -> None:
         if method not in (0, 1) or elsewhere:  # by item offset, or in another file: not read here
             method = -1
         base = r.uint(base_size)
-        extents = []
-        for _ in range(r.uint(2)):
+        extents, n = [], r.uint(2)
+        pieces += n
+        if pieces > MAX_EXTENTS:
+            raise Malformed("too many extents")
+        for _ in range(n):
             r.skip(index_size)
             offset, length = base + r.uint(offset_size), r.uint(length_size)
             if length == 0 or length > 1 << 40:
                 method = -1  # "to the end of the file", or absurd: not read here
             extents.append((method, offset, length))
+        if item in seen:
+            raise Malformed(f"item {item} twice in iloc")
+        seen.add(item)
         if method != -1:
             meta.locations[item] = extents
         # an item located in a way not read here has no location: Malformed if it is part of the picture
@@ -226,14 +275,18 @@ def _locations(meta: _Meta, r: _Reader) -> None:
 def _references(meta: _Meta, data: bytes, start: int, end: int) -> None:
     r = _Reader(data, start, end)
     version, _ = r.full()
-    width = 2 if version == 0 else 4
+    width, targets = 2 if version == 0 else 4, 0
     for kind, _, body, box_end in _children(data, r.pos, end):
         e = _Reader(data, body, box_end)
-        frm = e.uint(width)
-        meta.references.append((kind, frm, [e.uint(width) for _ in range(e.uint(2))]))
+        frm, count = e.uint(width), e.uint(2)
+        targets += count
+        if targets > MAX_ITEMS:
+            raise Malformed("too many references")
+        meta.references.append((kind, frm, [e.uint(width) for _ in range(count)]))
 
 
 def _properties(meta: _Meta, data: bytes, start: int, end: int) -> None:
+    entries = associations = 0  # over all ipma boxes
     for kind, _, body, box_end in _children(data, start, end):
         if kind == b"ipco":
             if meta.ipco:
@@ -242,10 +295,17 @@ def _properties(meta: _Meta, data: bytes, start: int, end: int) -> None:
         elif kind == b"ipma":
             r = _Reader(data, body, box_end)
             version, flags = r.full()
-            for _ in range(r.uint(4)):
+            count = r.uint(4)
+            entries += count
+            if entries > MAX_ITEMS:
+                raise Malformed("too many items")
+            for _ in range(count):
                 item = r.uint(2 if version < 1 else 4)
-                wide = flags & 1
-                indices = [r.uint(2 if wide else 1) & (0x7FFF if wide else 0x7F) for _ in range(r.uint(1))]
+                wide, n = flags & 1, r.uint(1)
+                associations += n
+                if associations > MAX_EXTENTS:
+                    raise Malformed("too many property associations")
+                indices = [r.uint(2 if wide else 1) & (0x7FFF if wide else 0x7F) for _ in range(n)]
                 meta.properties.setdefault(item, []).extend(indices)
     if not meta.ipco:
         raise Malformed("no ipco box")

@@ -6,10 +6,11 @@ describe the photo (text, dates, ratings, resolution, the XMP/IPTC/Photoshop blo
 the EXIF and GPS IFDs, the ICC profile - left out like a JPEG's APP2 and a PNG's iCCP: nothing
 here colour-manages), so a tag a decoder may read (dimensions, samples, compression,
 photometric, predictor, tiles, colour map, JPEG tables, subsampling, extra samples, orientation,
-a DNG's CFA and colour tags) is never missed. Values are hashed, never positions: strips, tiles
-and an embedded JPEG by the bytes their offsets point at (exiftool moves them when it rewrites
-a file), integers as numbers (a SHORT rewritten as a LONG is the same value), and out-of-line
-values by their content. Classic TIFF and BigTIFF, either byte order.
+a DNG's CFA and colour tags) is never missed; of the first image's XMP, the orientation Pillow
+falls back to when the EXIF has none (`orientation.xmp`). Values are hashed, never positions:
+strips, tiles and an embedded JPEG by the bytes their offsets point at (exiftool moves them when
+it rewrites a file), integers as numbers (a SHORT rewritten as a LONG is the same value), and
+out-of-line values by their content. Classic TIFF and BigTIFF, either byte order.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ import struct
 
 import numpy as np
 
+from . import orientation
 from .source import Malformed, Source
 
 MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 MAX_IFDS = 1024
 MAX_ENTRIES = 4096
 MAX_DEPTH = 4  # SubIFDs of SubIFDs of ...
+MAX_PIECES = 1 << 20  # strips and tiles in all (a Python loop and list entry each)
 
 _DATA = {273: 279, 324: 325, 513: 514}  # StripOffsets, TileOffsets, JPEGInterchangeFormat -> their sizes
 _SIZES = frozenset(_DATA.values())
 _SUBIFDS = 330
+_XMP = 0x02BC
+_SLICE = 1 << 16  # numbers of a value hashed at a time
 # old-style JPEG's per-component tables: offsets to data of no recorded size, so they cannot be
 # hashed by content; such a file gets no digest
 _UNSUPPORTED = frozenset({519, 520, 521})
@@ -37,7 +42,7 @@ _DESCRIBES = frozenset({
     0x011A, 0x011B, 0x0128,  # XResolution, YResolution, ResolutionUnit
     0x011D, 0x0120, 0x0121,  # PageName, FreeOffsets, FreeByteCounts
     0x0131, 0x0132, 0x013B, 0x013C,  # Software, DateTime, Artist, HostComputer
-    0x02BC, 0x83BB, 0x8649,  # XMP, IPTC, Photoshop resources
+    0x83BB, 0x8649,  # IPTC, Photoshop resources (XMP: _XMP)
     0x4746, 0x4749,  # Rating, RatingPercent
     0x800D, 0x8298,  # ImageID, Copyright
     0x8769, 0x8825, 0xA005,  # EXIF, GPS and interoperability IFDs
@@ -89,6 +94,7 @@ class _Layout:
     def __init__(self, src: Source, e: str, big: bool):
         self.src, self.e, self.big = src, e, big
         self.seen: set[int] = set()
+        self.pieces = 0
 
     def image(self, h, offset: int, label: str, depth: int) -> int:
         """Hash the image whose IFD is at `offset`, then its SubIFDs; the next IFD's offset."""
@@ -99,12 +105,15 @@ class _Layout:
         if _UNSUPPORTED & values.keys():
             raise Malformed("old-style JPEG tables")
         h.update(label.encode())
+        xmp = values.pop(_XMP, None)
+        if self.seen == {offset}:  # the first image's, which Pillow reads
+            h.update(orientation.xmp(xmp[2] if xmp else b""))
         for tag in sorted(values):
             if tag in _DATA or tag in _SIZES or tag == _SUBIFDS:
                 continue
             typ, count, data = values[tag]
             h.update(struct.pack("<HHQ", tag, typ if _TYPES[typ][1] is None else 0, count))
-            h.update(self._canonical(typ, data))
+            self._feed_value(h, typ, data)
         if not _DATA.keys() & values.keys():
             raise Malformed(f"IFD at {offset} has no image data")
         for where, size in _DATA.items():
@@ -129,10 +138,12 @@ class _Layout:
         for i in range(count):
             entry = table[i * entry_size:(i + 1) * entry_size]
             tag, typ, n = struct.unpack(e + ("HHQ" if big else "HHI"), entry[:4 + inline])
-            if tag in _DESCRIBES:
+            if tag in _DESCRIBES or (tag == _XMP and self.seen != {offset}):  # XMP: the first image's
                 continue  # not even read: an embedded original raw file can be larger than the picture
             if typ not in _TYPES:
                 raise Malformed(f"tag {tag} has unknown type {typ}")
+            if tag in values:  # libtiff reads one, this another: which is shown is not known here
+                raise Malformed(f"tag {tag} twice in the IFD at {offset}")
             length = n * _TYPES[typ][0]
             if length <= inline:
                 data = entry[4 + inline:4 + inline + length]
@@ -149,12 +160,17 @@ class _Layout:
             raise Malformed("an offset or size that is not a number")
         return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder(self.e))
 
-    def _canonical(self, typ: int, data: bytes) -> bytes:
+    def _feed_value(self, h, typ: int, data: bytes) -> None:
+        """Hash a value: bytes as they are, numbers as 64-bit ones (a slice at a time: a value of
+        tens of megabytes would take eight times as much memory at once)."""
         dtype = _TYPES[typ][1]
         if dtype is None:
-            return data
+            h.update(data)
+            return
         numbers = self._numbers(typ, data)
-        return numbers.astype("<f8" if dtype.startswith("f") else "<i8").tobytes()
+        wide = "<f8" if dtype.startswith("f") else "<i8"
+        for start in range(0, len(numbers), _SLICE):
+            h.update(numbers[start:start + _SLICE].astype(wide).tobytes())
 
     def _feed_data(self, h, tag: int, where: tuple[int, int, bytes], size: tuple[int, int, bytes] | None) -> None:
         if size is None:
@@ -162,6 +178,10 @@ class _Layout:
         offsets, sizes = self._numbers(where[0], where[2]), self._numbers(size[0], size[2])
         if len(offsets) != len(sizes):
             raise Malformed(f"tag {tag}: {len(offsets)} offsets, {len(sizes)} sizes")
+        self.pieces += len(offsets)
+        if self.pieces > MAX_PIECES:
+            raise Malformed(f"more than {MAX_PIECES} strips or tiles")
         h.update(struct.pack("<HQ", tag, len(offsets)))
-        for at, n in zip(offsets.tolist(), sizes.tolist()):
-            self.src.feed(h, int(at), int(n))
+        for start in range(0, len(offsets), _SLICE):
+            for at, n in zip(offsets[start:start + _SLICE].tolist(), sizes[start:start + _SLICE].tolist()):
+                self.src.feed(h, int(at), int(n))

@@ -1,22 +1,24 @@
-"""What makes a WebP's picture: its image chunks, its features, and the EXIF orientation.
+"""What makes a WebP's picture: its image chunks, its features, and its orientation.
 
 Hashed: the VP8 (lossy), VP8L (lossless), ALPH (alpha), ANIM and ANMF (animation) chunks; for
 an animation, the canvas and alpha flag of its VP8X chunk too. A still picture's size and alpha
 are those of its bitstream (libwebp reads them there, not from VP8X), so a simple WebP that
 exiftool turns into an extended one to hold XMP - a VP8X whose alpha flag exiftool 12.57 leaves
-unset - keeps its digest. Not hashed: EXIF, XMP, ICCP (nothing here colour-manages, as for JPEG
-and PNG) and unknown chunks, except the EXIF orientation, which the decoder applies.
+unset - keeps its digest; but a lossy picture's ALPH chunk is shown only when the VP8X alpha
+flag is set, so with an ALPH chunk that flag is hashed. Not hashed: EXIF, XMP, ICCP (nothing
+here colour-manages, as for JPEG and PNG) and unknown chunks, except the orientation the EXIF
+and XMP chunks give (`orientation`: every one of them, as the decoder reads the first).
 """
 
 from __future__ import annotations
 
 import struct
 
+from . import orientation
 from .source import Malformed, Source
 
 PICTURE_CHUNKS = frozenset({b"VP8 ", b"VP8L", b"ALPH", b"ANIM", b"ANMF"})
 MAX_CHUNKS = 100_000
-_ORIENTATION = 0x0112
 _ALPHA, _ANIMATED = 0x10, 0x02
 
 
@@ -28,7 +30,7 @@ def feed(src: Source, h) -> None:
     if end > src.size:
         raise Malformed("WebP is truncated")
     h.update(b"webp")
-    animation, orientation, pictures, pos = b"still", 1, 0, 12
+    vp8x, kinds, shown, pos = bytes(10), set(), [], 12
     for _ in range(MAX_CHUNKS):
         if end - pos < 8:  # the end, or a pad byte past the last chunk
             break
@@ -37,38 +39,29 @@ def feed(src: Source, h) -> None:
         if body + length > end:
             raise Malformed("a chunk runs past the RIFF's end")
         if fourcc == b"VP8X":
-            animation = _animation(src.read(body, length))
+            if length < 10:
+                raise Malformed("VP8X chunk too short")
+            vp8x = src.read(body, 10)
         if fourcc in PICTURE_CHUNKS:
-            pictures += 1
+            kinds.add(fourcc)
             h.update(fourcc)
             src.feed(h, body, length)
         elif fourcc == b"EXIF":
-            orientation = _orientation(src.read(body, length))
+            shown.append(orientation.exif(src.read(body, length)))
+        elif fourcc == b"XMP ":
+            shown.append(orientation.xmp(src.read(body, length)))
         pos = body + length + (length & 1)
     else:
         raise Malformed("too many chunks")
-    if not pictures:
+    if not kinds:
         raise Malformed("no image chunk")
-    h.update(animation + b" orientation %d" % orientation)
+    h.update(_features(vp8x, alpha_chunk=b"ALPH" in kinds) + b"".join(shown))
 
 
-def _animation(vp8x: bytes) -> bytes:
-    """What an animation's VP8X says about its picture: canvas and alpha (b"still" otherwise)."""
-    if len(vp8x) < 10:
-        raise Malformed("VP8X chunk too short")
+def _features(vp8x: bytes, alpha_chunk: bool) -> bytes:
+    """What the VP8X chunk says about the picture: for an animation its canvas and alpha flag;
+    for a still picture with an ALPH chunk the alpha flag (without it the ALPH is not shown)."""
     flags = vp8x[0]
-    if not flags & _ANIMATED:
-        return b"still"
-    return b"animation alpha %d canvas " % bool(flags & _ALPHA) + vp8x[4:10]
-
-
-def _orientation(exif: bytes) -> int:
-    """The orientation in an EXIF chunk, read as the decoder (Pillow) reads it to turn the picture."""
-    from PIL import Image
-
-    found = Image.Exif()
-    try:
-        found.load(exif)  # with or without the "Exif\0\0" prefix
-        return int(found.get(_ORIENTATION, 1) or 1)
-    except Exception:  # noqa: BLE001 - Pillow's EXIF reader raises many kinds
-        raise Malformed("unreadable EXIF chunk") from None
+    if flags & _ANIMATED:
+        return b"animation alpha %d canvas " % bool(flags & _ALPHA) + vp8x[4:10]
+    return b"still alpha %d" % bool(flags & _ALPHA) if alpha_chunk else b"still"
