@@ -150,9 +150,14 @@ def test_json_for_a_name_that_is_not_utf8_is_valid_and_gives_the_name_back(env, 
     assert os.fsencode(record["path"]) == os.fsencode(name) and record["error"] is None
 
 
+# Ctrl-C as at a terminal: a non-interactive shell starts its background jobs (`pytest … &` in a
+# script) with SIGINT ignored, which every child inherits and Python then leaves ignored
+_INTERRUPTIBLE = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
 def _tagging(args: list, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from emowatch.cli.main import main; main()", "tag",
-                             *map(str, args)], **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs})
+    return subprocess.Popen([sys.executable, "-c", _INTERRUPTIBLE + "from emowatch.cli.main import main; main()",
+                             "tag", *map(str, args)], **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs})
 
 
 def _tagged_on_disk(photos: list[Path]) -> int:
