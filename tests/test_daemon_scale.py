@@ -61,7 +61,9 @@ WATCH_SCRIPT = textwrap.dedent('''
             deadline = time.monotonic() + 10
             while str(folder) in watcher.scanned and time.monotonic() < deadline:
                 time.sleep(0.05)  # until its scan has seen it go (or never does)
+            was_told.clear()
             folder.mkdir()
+            was_told.wait(10)
             out["made_again"] = arrives(folder / "IMG_3.jpg")
         out["told"] = told
     finally:

@@ -153,7 +153,10 @@ class Watcher:
     def _scan_ended(self, folder: str) -> None:
         """A folder scanned is gone (the polling observer's thread, which holds that observer's
         lock): its scan has stopped, so a folder made again at its place (deleted and made anew,
-        renamed away and back) is looked at afresh rather than taken for one still scanned."""
+        renamed away and back) is looked at afresh rather than taken for one still scanned. (A
+        watched folder itself gone is the daemon's to tell, as where inotify watched it.)"""
+        if folder in self.roots:
+            return
         with self._lock:
             watch = self._scans.pop(folder, None)
             if watch is None:
