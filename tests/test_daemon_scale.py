@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 WATCH_SCRIPT = textwrap.dedent('''
-    import json, os, queue, sys, threading
+    import json, os, queue, shutil, sys, threading, time
     from pathlib import Path
     from emowatch.daemon.paths import PathFilter
     from emowatch.daemon.watcher import Watcher
@@ -55,6 +55,16 @@ WATCH_SCRIPT = textwrap.dedent('''
             (root / "2025" / "new").mkdir(parents=True)
             was_told.wait(10)  # what the folder held before its scan began is the daemon's walk's
             out["new_folder"] = arrives(root / "2025" / "new" / "IMG_2.jpg")
+        if sys.argv[3] == "made-again":  # a scanned folder deleted, then made anew at its place
+            folder = root / "2024" / "03-01"
+            shutil.rmtree(folder)
+            deadline = time.monotonic() + 10
+            while str(folder) in watcher.scanned and time.monotonic() < deadline:
+                time.sleep(0.05)  # until its scan has seen it go (or never does)
+            was_told.clear()
+            folder.mkdir()
+            was_told.wait(10)
+            out["made_again"] = arrives(folder / "IMG_3.jpg")
         out["told"] = told
     finally:
         watcher.stop()
@@ -96,6 +106,15 @@ def test_folders_beyond_the_inotify_watch_limit_are_scanned_and_said_so(tmp_path
     [folders, why] = out["told"][0]
     assert folders == [str(root / "2025")]
     assert "max_user_watches (now 2)" in why and "sysctl" in why
+
+
+@pytest.mark.skipif(_unshare() is None, reason="needs a user namespace whose inotify limit can be set")
+def test_a_scanned_folder_deleted_and_made_again_is_scanned_again(tmp_path):
+    # its scan ended with the folder, but it was still taken for scanned: a photo put in the
+    # folder made anew (an import folder emptied by deleting it, a folder renamed away and
+    # back) was never seen
+    out = _watch_with_limit(tmp_path / "Pictures", 2, "made-again")
+    assert out["made_again"], "a photo in a scanned folder made again was missed"
 
 
 @pytest.mark.skipif(_unshare() is None, reason="needs a user namespace whose inotify limit can be set")

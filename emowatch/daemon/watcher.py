@@ -44,7 +44,8 @@ class WatchError(EmowatchError):
 class _Handler(FileSystemEventHandler):
     def __init__(self, accept: PathFilter, sink: Callable[[Seen], None], walk_new_dirs: bool,
                  roots: Sequence[str] = (), on_root_gone: Callable[[str], None] | None = None,
-                 on_new_dir: Callable[[str], None] | None = None, scans: bool = False):
+                 on_new_dir: Callable[[str], None] | None = None, scans: bool = False,
+                 on_dir_gone: Callable[[str], None] | None = None):
         """`scans`: the events come from scanning folders beside inotify's, never with a close."""
         self.written = CHANGED if scans else WRITTEN
         self.accept = accept
@@ -53,6 +54,7 @@ class _Handler(FileSystemEventHandler):
         self.roots = frozenset(roots)
         self.on_root_gone = on_root_gone
         self.on_new_dir = on_new_dir  # inotify: is the new folder watched?
+        self.on_dir_gone = on_dir_gone  # scans: a scanned folder's scan ends with the folder
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         src, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
@@ -61,6 +63,8 @@ class _Handler(FileSystemEventHandler):
             # watch has ended with it
             if isinstance(event, DirDeletedEvent) and src in self.roots and self.on_root_gone:
                 self.on_root_gone(src)
+            if isinstance(event, DirDeletedEvent) and self.on_dir_gone is not None:
+                self.on_dir_gone(src)
             # inotify reports what a moved-in folder holds itself (synthetic events); the other
             # observers may not, so there the folder is walked
             if isinstance(event, (DirCreatedEvent, DirMovedEvent)):
@@ -99,6 +103,7 @@ class Watcher:
         self.on_unwatched = on_unwatched
         self._poller = None  # the polling observer for folders inotify could not watch
         self.scanned: list[str] = []  # those folders
+        self._scans: dict[str, object] = {}  # folder -> its watch in the polling observer
         self._lock = threading.Lock()
         self._stopped = False
         if polling:
@@ -119,7 +124,7 @@ class Watcher:
         self._handler = _Handler(accept, sink, walk_new_dirs=not self.close_events, roots=self.roots,
                                  on_root_gone=on_root_gone, on_new_dir=self._new_dir if inotify else None)
         self._poll_handler = _Handler(accept, sink, walk_new_dirs=True, roots=self.roots, on_root_gone=on_root_gone,
-                                      scans=True)
+                                      scans=True, on_dir_gone=self._scan_ended)
 
     def start(self) -> None:
         for root in self.roots:
@@ -145,10 +150,31 @@ class Watcher:
         if not self._is_scanned(folder):
             self._scan(_lost([folder]))
 
+    def _scan_ended(self, folder: str) -> None:
+        """A folder scanned is gone (the polling observer's thread, which holds that observer's
+        lock): its scan has stopped, so a folder made again at its place (deleted and made anew,
+        renamed away and back) is looked at afresh rather than taken for one still scanned. (A
+        watched folder itself gone is the daemon's to tell, as where inotify watched it.)"""
+        if folder in self.roots:
+            return
+        with self._lock:
+            watch = self._scans.pop(folder, None)
+            if watch is None:
+                return
+            self.scanned.remove(folder)
+        try:
+            self._poller.unschedule(watch)
+        except KeyError:  # the observer is stopping
+            pass
+        if os.path.isdir(folder):  # made again before its scan was ended: its event has passed
+            self._new_dir(folder)
+
     def _is_scanned(self, folder: str) -> bool:
-        return any(folder == s or folder.startswith(s + os.sep) for s in self.scanned)
+        return any(folder == s or folder.startswith(s + os.sep) for s in list(self.scanned))
 
     def _scan(self, folders: list[str], tell: bool = True) -> None:
+        # self._lock guards our own lists only and is never held while calling the polling
+        # observer: its thread calls `_scan_ended` holding the observer's lock
         with self._lock:
             folders = [f for f in folders if not self._is_scanned(f)]
             if not folders or self._stopped:  # a folder made as the daemon stops: no new thread
@@ -156,20 +182,28 @@ class Watcher:
             if self._poller is None:
                 self._poller = _polling_observer(self.poll_interval)
                 self._poller.name = "emowatch-scan"
-            for folder in folders:
-                try:
-                    self._poller.schedule(self._poll_handler, folder, recursive=True)
-                except OSError:
-                    continue  # gone meanwhile
-                self.scanned.append(folder)
-            folders = [f for f in folders if f in self.scanned]
-            if not self._poller.is_alive():
-                self._poller.start()
-        if tell and folders:  # a new folder: what it held before its scan began is looked at as a whole
-            for folder in folders:
+            poller = self._poller
+        scanned = []
+        for folder in folders:
+            try:
+                watch = poller.schedule(self._poll_handler, folder, recursive=True)
+            except OSError:
+                continue  # gone meanwhile
+            with self._lock:
+                if folder not in self._scans:
+                    self._scans[folder] = watch
+                    self.scanned.append(folder)
+                    scanned.append(folder)
+        with self._lock:
+            if self._stopped:
+                return
+            if not poller.is_alive():
+                poller.start()
+        if tell and scanned:  # a new folder: what it held before its scan began is looked at as a whole
+            for folder in scanned:
                 self._poll_handler.sink(Seen(DIR, folder))
             if self.on_unwatched is not None:
-                self.on_unwatched(folders, self.limit_hint())
+                self.on_unwatched(scanned, self.limit_hint())
 
     def limit_hint(self) -> str:
         limit = coverage.limit()
