@@ -65,6 +65,17 @@ WATCH_SCRIPT = textwrap.dedent('''
             folder.mkdir()
             was_told.wait(10)
             out["made_again"] = arrives(folder / "IMG_3.jpg")
+        if sys.argv[3] == "many-new":  # a folder a day, at the limit: scanned, with a few threads
+            import emowatch.daemon.watcher as watcher_module
+            watcher_module.MOST_SCANNED = 4
+            days = [root / f"2025-12-{day:02d}" for day in range(1, 13)]  # in the watched folder
+            for day in days:
+                was_told.clear()
+                day.mkdir(parents=True)
+                was_told.wait(0.3)
+            out["many_scanned"] = list(watcher.scanned)
+            out["many_threads"] = len(watcher._poller.emitters)
+            out["many_arrive"] = [arrives(day / "IMG.jpg") for day in (days[0], days[-1])]
         out["told"] = told
     finally:
         watcher.stop()
@@ -115,6 +126,15 @@ def test_a_scanned_folder_deleted_and_made_again_is_scanned_again(tmp_path):
     # back) was never seen
     out = _watch_with_limit(tmp_path / "Pictures", 2, "made-again")
     assert out["made_again"], "a photo in a scanned folder made again was missed"
+
+
+@pytest.mark.skipif(_unshare() is None, reason="needs a user namespace whose inotify limit can be set")
+def test_new_folders_past_the_limit_are_scanned_through_a_few_folders_not_a_thread_each(tmp_path):
+    # a thread each, for as long as the daemon ran: 40 daily folders were 46 threads
+    root = tmp_path / "Pictures"
+    out = _watch_with_limit(root, 2, "many-new")
+    assert len(out["many_scanned"]) <= 4 and out["many_threads"] <= 4, out["many_scanned"]
+    assert out["many_arrive"] == [True, True]
 
 
 @pytest.mark.skipif(_unshare() is None, reason="needs a user namespace whose inotify limit can be set")

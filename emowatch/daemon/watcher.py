@@ -158,14 +158,9 @@ class Watcher:
         if folder in self.roots:
             return
         with self._lock:
-            watch = self._scans.pop(folder, None)
-            if watch is None:
+            if folder not in self._scans:
                 return
-            self.scanned.remove(folder)
-        try:
-            self._poller.unschedule(watch)
-        except KeyError:  # the observer is stopping
-            pass
+        self._retire([folder])
         if os.path.isdir(folder):  # made again before its scan was ended: its event has passed
             self._new_dir(folder)
 
@@ -179,6 +174,13 @@ class Watcher:
             folders = [f for f in folders if not self._is_scanned(f)]
             if not folders or self._stopped:  # a folder made as the daemon stops: no new thread
                 return
+            retired: list[str] = []
+            if len(self.scanned) + len(folders) > MOST_SCANNED:
+                # each new folder at the limit (a daily import folder...) would be a thread more,
+                # for as long as the daemon runs: the scanned ones go up to folders above them
+                merged = coverage.fewer(self.scanned + folders, self.roots, MOST_SCANNED)
+                retired = [f for f in self.scanned if f not in merged]
+                folders = [f for f in merged if f not in self.scanned]
             if self._poller is None:
                 self._poller = _polling_observer(self.poll_interval)
                 self._poller.name = "emowatch-scan"
@@ -194,6 +196,8 @@ class Watcher:
                     self._scans[folder] = watch
                     self.scanned.append(folder)
                     scanned.append(folder)
+        # once a folder above them is scanned (one that vanished meanwhile covers nothing)
+        self._retire([f for f in retired if any(f.startswith(s + os.sep) for s in scanned)])
         with self._lock:
             if self._stopped:
                 return
@@ -204,6 +208,19 @@ class Watcher:
                 self._poll_handler.sink(Seen(DIR, folder))
             if self.on_unwatched is not None:
                 self.on_unwatched(scanned, self.limit_hint())
+
+    def _retire(self, folders: list[str]) -> None:
+        """Stop scanning these folders apart (a folder above them is scanned now)."""
+        for folder in folders:
+            with self._lock:
+                watch = self._scans.pop(folder, None)
+                if watch is None:
+                    continue
+                self.scanned.remove(folder)
+            try:
+                self._poller.unschedule(watch)
+            except KeyError:  # the observer is stopping
+                pass
 
     def limit_hint(self) -> str:
         limit = coverage.limit()
