@@ -40,6 +40,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see MEASURED.md: BLAS thre
 import numpy as np  # noqa: E402
 
 from machine import machine  # noqa: E402
+from report import write_report  # noqa: E402
 from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,20 +250,6 @@ def targets(ours: Row) -> list[str]:
     ]
 
 
-NOTES = "<!-- notes: kept when the bench rewrites this file -->"
-
-
-def write_report(path: Path, report: str) -> None:
-    """Write the report, keeping any hand-written notes below the NOTES marker."""
-    notes = ""
-    if path.exists():
-        old = path.read_text()
-        if NOTES in old:
-            notes = "\n" + old[old.index(NOTES):]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report + "\n" + notes)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=None, help="emowatch model (default: the shipped one)")
@@ -326,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         split_table(ours),
         "",
-        "Targets (issue 4):",
+        "Targets:",
         "",
         *targets(ours),
     ])

@@ -96,7 +96,7 @@ class DaemonSettings:
     ignore: tuple[str, ...] = ()
     retag_on_model_change: bool = False
     max_attempts: int = 4
-    poll_seconds: float = 2.0  # --polling: how often the watched trees are scanned
+    poll_seconds: float = 2.0  # seconds between scans (--polling; folders past the watch limit)
 
 
 MAX_BATCH, MAX_THREADS = 1024, 256

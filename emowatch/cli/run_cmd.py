@@ -51,7 +51,9 @@ def _with_daemon_flags(settings: Settings, params: dict) -> Settings:
 @click.option("--polling", is_flag=True, default=None,
               help="Scan the folders instead of using file-system events (for network shares, where "
                    "inotify misses writes made by other machines).")
-@click.option("--poll-seconds", type=click.FloatRange(min=0.1), help="With --polling: seconds between scans [default: 2].")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.1),
+              help="Seconds between scans, with --polling and of folders past the inotify watch "
+                   "limit [default: 2].")
 @click.option("--quiet-seconds", type=click.FloatRange(min=0.05),
               help="A new photo must sit unchanged this long before it is read [default: 1].")
 @click.option("--retag-on-model-change", is_flag=True, default=None,
