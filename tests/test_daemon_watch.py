@@ -532,3 +532,13 @@ def test_a_photo_whose_heatmap_cannot_be_saved_is_tagged_and_failed_once(dirs, m
         row = ledger.get(str(photo))
         assert row.status == "failed" and row.fingerprint == fingerprint(photo)
     assert keywords([photo])[str(photo)][0].startswith("Emotion|")
+
+
+def test_the_panel_says_when_part_of_the_tree_is_scanned_rather_than_watched(tmp_path):
+    # it said "inotify" while folders past the watch limit were being scanned every few seconds
+    pictures, state = tmp_path / "Pictures", tmp_path / "state"
+    (pictures / "2024").mkdir(parents=True)
+    with running([pictures], state, make_model(tmp_path / "m.onnx")) as (d, tagger, events, ledger):
+        assert d.stats.snapshot().mode == "inotify"
+        d.watcher.on_unwatched([str(pictures / "2024")], d.watcher.limit_hint())  # as the watcher tells it
+        assert d.stats.snapshot().mode == "inotify; scanning where the watch limit was reached"

@@ -210,6 +210,7 @@ class Daemon:
         n = len(folders)
         which = folders[0] if n == 1 else f"{n} folders, e.g. {folders[0]}"
         self.emit(DaemonEvent(WARNING, self.clock.time(), path=folders[0], reason=f"cannot watch {which} {why}"))
+        self.stats.set(mode=f"{self.watcher.mode}; scanning where the watch limit was reached")
 
     def _crashed(self, where: str, error: BaseException) -> None:
         self.emit(DaemonEvent(ERROR, self.clock.time(), reason=f"{where}: {type(error).__name__}: {error}"))
