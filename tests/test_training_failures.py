@@ -52,9 +52,9 @@ def test_evaluate_with_missing_data_or_a_missing_or_broken_model_is_one_line(tmp
     assert evaluate_main([str(tmp_path / "m.onnx"), "--set", "data.root='/nonexistent'"]) == 2
     assert "folder not found" in _one_line(capsys.readouterr().err)
     # each names the model once (it was "error: M: M: ONNX model not found")
-    assert evaluate_main([str(tmp_path / "missing.onnx"), *data]) == 1
+    assert evaluate_main([str(tmp_path / "missing.onnx"), *data]) == 2  # found before any work
     assert _one_line(capsys.readouterr().err) == f"error: {tmp_path / 'missing.onnx'}: ONNX model not found"
-    assert evaluate_main([str(tmp_path / "missing.pt"), *data]) == 1
+    assert evaluate_main([str(tmp_path / "missing.pt"), *data]) == 2
     assert _one_line(capsys.readouterr().err) == f"error: {tmp_path / 'missing.pt'}: checkpoint not found"
     assert evaluate_main([str(tmp_path / "broken.onnx"), *data]) == 1
     line = _one_line(capsys.readouterr().err)
@@ -244,6 +244,9 @@ def test_evaluate_refuses_what_it_cannot_use_before_evaluating_in_one_line(tmp_p
         ([partial, "--set", "data.fi=''", "--set", "data.emotion6=''"], 2, "the config names no evaluation data"),
         ([partial, "--config", tmp_path / "folder"], 2, f"{tmp_path / 'folder'}: [Errno 21] Is a directory"),
         ([partial, "--config", tmp_path / "bad.toml"], 2, f"{tmp_path / 'bad.toml'}: "),
+        # a second model that is not there is found before the first is evaluated
+        ([partial, tmp_path / "missing.onnx", *data], 2, f"{tmp_path / 'missing.onnx'}: ONNX model not found"),
+        ([partial, tmp_path / "folder", *data], 2, f"{tmp_path / 'folder'}: checkpoint is not a file"),
     ]
     for args, code, line in cases:
         assert evaluate_main([str(a) for a in args]) == code, args

@@ -102,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise C.ConfigError("the config names no evaluation data ([data] *_eval_splits, labelled_eval)")
         for samples in sets.values():
             photos_there(samples)
+        for model in args.models:  # every one of them, before the first is evaluated (~25 s each)
+            if not model.is_file():
+                what = "ONNX model" if model.suffix == ".onnx" else "checkpoint"
+                raise C.ConfigError(f"{model}: {what} " + ("is not a file" if model.exists() else "not found"))
         # where the tables go can be written: found now, not after the evaluation
         for model, out in outs.items():
             why = why_unwritable(out)
