@@ -150,3 +150,29 @@ def test_a_network_with_nan_outputs_is_refused_not_verified(net, photos, tmp_pat
     with pytest.raises(ExportError, match=r"PyTorch gives non-finite logits \(NaN or inf\)"):
         export(ExportForward(broken), _info(net), out, photos[:2])
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("method", ["MinMax", "Percentile"])
+def test_an_int8_copy_keeps_the_metadata_and_the_answers_of_the_fp32_file(exported, photos, tmp_path, method):
+    from export.quantize import compare, quantize
+
+    fp32, out = exported[0], tmp_path / "int8.onnx"
+    quantize(fp32, out, photos, method=method)
+    assert read_info(out) == read_info(fp32)
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, out))
+    pa, pb = (s.run(["logits"], {"image": photos})[0] for s in (a, b))
+    assert np.corrcoef(pa.ravel(), pb.ravel())[0, 1] > 0.9
+    report = compare(fp32, out, photos, pa.argmax(1))
+    assert report.photos == len(photos) and report.accuracy_fp32 == 1.0
+    assert report.kept == (report.agreement >= 0.99)
+
+
+def test_calibration_batches_are_all_one_size():
+    from export.quantize import calibration_batches
+
+    photos = np.arange(50)
+    assert [len(b) for b in calibration_batches(photos)] == [16, 16, 16]
+    assert [len(b) for b in calibration_batches(photos[:7])] == [7]
+    assert [len(b) for b in calibration_batches(photos[:32])] == [16, 16]
