@@ -1,7 +1,8 @@
 """Where a photo's XMP lives, and how a new packet gets there safely.
 
 - Embedded (JPEG, PNG): our own splice, built in memory. When IPTC keywords or XPKeywords must
-  change too, exiftool edits those blocks on our temp file, never the photo.
+  change too, exiftool edits those blocks on our temp file, never the photo (for a JPEG, on a
+  copy of its header alone when it can: jpeg_head).
 - ViaExiftool (TIFF, WebP, HEIF, DNG): exiftool stores our packet verbatim (`-XMP<=file`) into
   a private copy; the same packet code as for JPEG decides its content.
 - Sidecar (raw files always; the formats above when exiftool is missing): an .xmp file.
@@ -21,7 +22,7 @@ from .. import atomic
 from ..errors import EmowatchError, FileChangedError, MetadataError, WriteError, about_sidecar
 from ..exiftool import ExiftoolCommands
 from ..formats import Format, is_bigtiff
-from . import jpeg, png, sidecar, stores, verify
+from . import jpeg, jpeg_head, png, sidecar, stores, verify
 from .emotion import LABEL, XMP_TAGS
 from .packet import END, Packet, new_packet, parse
 
@@ -97,13 +98,20 @@ class Embedded(_InPhoto):
         digest = stores.digest_args(self.stores, edits) if self.stores is not None else []
         et = self.exiftool
 
-        def writer(tmp: Path) -> None:
-            with open(tmp, "xb") as f:
-                f.write(new)
+        def edit(file: Path) -> None:
             assert et is not None
-            et.write_in_place(tmp, edits)
+            et.write_in_place(file, edits)
             if digest:
-                et.write_in_place(tmp, digest)
+                et.write_in_place(file, digest)
+
+        def writer(tmp: Path) -> None:
+            got = None
+            if self.fmt is Format.JPEG:  # exiftool edits the header alone, when it can
+                got = jpeg_head.edited(new, jpeg.layout(new, self.path), edit)
+            with open(tmp, "xb") as f:
+                f.write(new if got is None else got)
+            if got is None:
+                edit(tmp)
 
         def check_bytes(got: bytes) -> None:
             if self.fmt is Format.JPEG:
