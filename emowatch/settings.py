@@ -40,6 +40,7 @@ from typing import Any, Mapping
 import platformdirs
 
 from .errors import ConfigError
+from .formats import PHOTO_EXTENSIONS
 
 APP = "emowatch"
 DEVICES = ("auto", "cuda", "cpu")
@@ -87,10 +88,8 @@ class DaemonSettings:
     state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir(APP)))
     polling: bool = False
     quiet_seconds: float = 1.0
-    extensions: tuple[str, ...] = (
-        ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif", ".dng",
-        ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2",
-    )
+    # by default every type `emowatch tag` reads (formats.PHOTO_EXTENSIONS)
+    extensions: tuple[str, ...] = tuple(sorted(PHOTO_EXTENSIONS))
     # patterns of your own, on top of those always ignored (emowatch/daemon/paths.py: partial
     # downloads, temp files, .xmp sidecars, hidden files and folders, emowatch's own sidecars)
     ignore: tuple[str, ...] = ()

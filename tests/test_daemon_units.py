@@ -164,6 +164,10 @@ def test_the_daemon_takes_every_format_tag_reads_by_default(tmp_path):
     accept = PathFilter([tmp_path], DaemonSettings())
     for name in ("a.jpg", "b.PNG", "c.tif", "d.webp", "e.heic", "f.avif", "g.dng", "h.cr3", "i.nef"):
         assert accept.accepts(tmp_path / name), name
+    # and the rarer names of those types: Canon's .hif, .jpe, Pentax .pef, Samsung .srw, ...
+    from emowatch.formats import PHOTO_EXTENSIONS
+    missed = [e for e in sorted(PHOTO_EXTENSIONS) if not accept.accepts(tmp_path / f"photo{e}")]
+    assert not missed
 
 
 def test_readonly_ledger_that_does_not_exist_says_so(tmp_path):
