@@ -26,7 +26,7 @@ NO_DRIVER = "libcuda.so.1: cannot open shared object file: No such file or direc
 def test_a_missing_cuda_library_names_it_and_the_install_that_brings_it():
     why = cuda_libs.explain_load_error(NO_CUBLAS, "13.0")
     assert why.startswith("libcublasLt.so.13 not found")
-    assert "CUDA 13 and cuDNN 9" in why and "pip install 'emowatch[gpu]'" in why
+    assert "CUDA 13 and cuDNN 9" in why and "pip install '.[gpu]' in emowatch's folder" in why
     assert "CUDA and cuDNN" in cuda_libs.explain_load_error(NO_CUBLAS, None)
 
 

@@ -126,7 +126,7 @@ def test_cuda_requested_on_a_cpu_build_runs_on_cpu_and_says_so(tmp_path, caplog)
     assert "running on CPU" in state.fallback
     assert any("CUDA" in r.getMessage() for r in caplog.records)
     # the install the README gives: onnxruntime-gpu alone lacks the CUDA libraries it needs
-    assert "pip install 'emowatch[gpu]'" in state.fallback
+    assert "pip install '.[gpu]' in emowatch's folder" in state.fallback
 
 
 class _BrokenCudaSession:

@@ -1,6 +1,6 @@
 """The CUDA libraries onnxruntime-gpu needs: loading them, and saying why they cannot be used.
 
-`pip install 'emowatch[gpu]'` brings onnxruntime-gpu with CUDA and cuDNN from PyPI (its `cuda`
+`pip install '.[gpu]'` (in emowatch's folder) brings onnxruntime-gpu with CUDA and cuDNN from PyPI (its `cuda`
 and `cudnn` extras, ONNX Runtime >= 1.21). ONNX Runtime finds those only once they are loaded
 into the process (`onnxruntime.preload_dlls()`); a system-wide CUDA install is found either way.
 Then only the NVIDIA driver (`libcuda.so.1`) must come from the system.
@@ -89,7 +89,7 @@ def explain_load_error(message: str, cuda: str | None) -> str:
     if name.startswith("libcuda.so"):
         return f"no NVIDIA driver ({name} not found)"
     needs = f"CUDA {cuda.split('.')[0]} and cuDNN 9" if cuda else "CUDA and cuDNN"
-    return f"{name} not found: this onnxruntime-gpu needs {needs} (pip install 'emowatch[gpu]' brings them)"
+    return f"{name} not found: this onnxruntime-gpu needs {needs} (pip install '.[gpu]' in emowatch's folder brings them)"
 
 
 def cuda_version() -> str | None:

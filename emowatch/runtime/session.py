@@ -133,7 +133,7 @@ class OrtSession:
         if self.device != "cpu" and CUDA not in available:
             if self.device == "cuda":
                 self._warn("CUDA was asked for but this ONNX Runtime build has no CUDA provider "
-                           "(pip uninstall onnxruntime, then pip install 'emowatch[gpu]')")
+                           "(pip uninstall onnxruntime, then pip install '.[gpu]' in emowatch's folder)")
             providers = [CPU]
         if CUDA not in providers:
             return self._build(providers)
