@@ -323,7 +323,7 @@ def test_min_confidence_makes_photos_uncertain(env, model):
     assert "Subject" not in exif_keywords(path)
     text = run("tag", "--no-explain", "--model", model, "--min-confidence", "1", path).stdout
     # the label column keeps its width; the line says what being uncertain meant
-    assert re.match(rf"^{line['label']:<9} \d\.\d\d  .*a\.jpg  uncertain: no emotion keyword;", text), text
+    assert re.match(rf"^{line['label']:<9} \d\.\d\d  .*a\.jpg  uncertain: no emotion keyword; ", text), text
 
 
 def test_dry_run_changes_nothing(env, model):
@@ -614,3 +614,23 @@ def test_run_names_a_folder_it_cannot_watch_as_it_was_typed(env, typed, message)
                           "--state", str(env / "state"), typed], cwd=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2 and out.stderr.strip().endswith(message), out.stderr
+
+
+def test_result_lines_say_what_each_command_did_and_line_up():
+    from rich.text import Text
+
+    from emowatch.cli.render import result_line
+    from emowatch.tagging import TagResult
+
+    def plain(r: TagResult) -> str:
+        return Text.from_markup(result_line(r)).plain
+
+    heat = {"heatmap": Path("a.jpg.heatmap.png")}
+    explained = plain(TagResult(Path("a.jpg"), "positive", 0.41, uncertain=True, sidecars=heat))
+    assert explained.endswith("a.jpg  uncertain; heatmap saved")  # explain writes no keyword
+    tagged = plain(TagResult(Path("a.jpg"), "positive", 0.41, uncertain=True, sidecars=heat,
+                             action="embedded", target=Path("a.jpg")))
+    assert tagged.endswith("a.jpg  uncertain: no emotion keyword; embedded; heatmap saved")
+    untagged = [plain(TagResult(Path(f"{n}.jpg"), action=a)) for n, a in
+                (("a", "removed"), ("b", "nothing-to-remove"), ("c", "would-write"))]
+    assert len({line.index(".jpg") for line in untagged}) == 1, untagged

@@ -42,6 +42,9 @@ def shown(name: object) -> str:
     return escape(text)
 
 
+ACTION_WIDTH = len("nothing-to-remove")  # untag's longest word: its names line up
+
+
 def result_line(r: TagResult, show_changes: bool = False) -> str:
     """One line of rich markup for a photo's result."""
     name = shown(r.shown_path)
@@ -49,21 +52,23 @@ def result_line(r: TagResult, show_changes: bool = False) -> str:
         return f"[bold red]error[/]     {name}: {escape(r.error)}"
     tail = []
     if r.label is None:  # untag: no prediction, only what was done
-        head = f"[cyan]{r.action or 'done':<9}[/]"
+        head = f"[cyan]{r.action or 'done':<{ACTION_WIDTH}}[/]"
     else:
         style = LABEL_STYLE.get(r.label, "cyan")
         conf = f"{r.confidence:.2f}" if r.confidence is not None else "    "
         head = f"[{style}]{r.label:<9}[/] {conf}"
         if r.uncertain:  # said after the name, so that the columns stay aligned
-            tail.append("uncertain: no emotion keyword;")
+            # `explain` writes no keywords: there, uncertain is all there is to say
+            tail.append("uncertain: no emotion keyword" if r.action else "uncertain")
     if r.action and r.label is not None:
         where = f" {shown(r.target.name)}" if r.target is not None and r.target != r.path else ""
-        tail.append(f"{r.action}{where}")
-    if r.reason:
+        reason = f" ({escape(r.reason)})" if r.reason else ""
+        tail.append(f"{r.action}{where}{reason}")
+    elif r.reason:
         tail.append(f"({escape(r.reason)})")
     if r.sidecars:
-        tail.append("heatmap" if "heatmap" in r.sidecars else "sidecars")
-    line = f"{head}  {name}" + (f"  [dim]{' '.join(tail)}[/]" if tail else "")
+        tail.append("heatmap saved" if "heatmap" in r.sidecars else "sidecars saved")
+    line = f"{head}  {name}" + (f"  [dim]{'; '.join(tail)}[/]" if tail else "")
     if show_changes and r.changes:
         line += "".join(f"\n    [dim]{escape(c)}[/]" for c in r.changes)
     return line
