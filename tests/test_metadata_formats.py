@@ -12,7 +12,7 @@ import re
 import pytest
 
 import corpus
-from emowatch.errors import MetadataError
+from emowatch.errors import ExiftoolMissingError, MetadataError
 from emowatch.metadata import read_tags, remove_tags, write_tags
 
 EMBEDDED = ["full.jpg", "plain.jpg", "exif.jpg", "xmp.png", "plain.png", "iptc.png"]
@@ -316,6 +316,23 @@ def test_without_exiftool_other_formats_get_a_sidecar_and_say_why(name, photo, s
     assert corpus.same_result(read_tags(path), tags)
     assert remove_tags(path, settings=settings, exiftool=None).action == "removed"
     assert not result.target.exists()  # ours, and nothing else was in it
+
+
+@pytest.mark.parametrize("name", VIA_EXIFTOOL)
+def test_a_photo_tagged_inside_with_exiftool_is_refused_without_it(name, photo, et, settings, tags):
+    # without exiftool, the values inside can be neither changed nor removed: a sidecar beside
+    # them would contradict them, and untag would say there was nothing to remove
+    path = photo(name)
+    assert write_tags(path, tags, settings=settings, exiftool=et).action == "exiftool"
+    tagged = path.read_bytes()
+    other = corpus.emotion(label="negative")
+    for attempt in (lambda: write_tags(path, other, settings=settings, exiftool=None),
+                    lambda: remove_tags(path, settings=settings, exiftool=None)):
+        with pytest.raises(ExiftoolMissingError, match="inside this .* file.*without exiftool"):
+            attempt()
+        assert path.read_bytes() == tagged
+        assert not path.with_name(path.name + ".xmp").exists()
+    assert remove_tags(path, settings=settings, exiftool=et).action == "removed"
 
 
 def test_iptc_photo_without_exiftool_is_refused_not_left_inconsistent(photo, settings, tags):

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Callable
 
 from .. import atomic
-from ..errors import EmowatchError, FileChangedError, MetadataError, WriteError, about_sidecar
+from ..errors import (EmowatchError, ExiftoolMissingError, FileChangedError, MetadataError, WriteError,
+                      about_sidecar)
 from ..exiftool import ExiftoolCommands
 from ..formats import Format, is_bigtiff
-from . import jpeg, jpeg_head, png, sidecar, stores, verify
+from . import emotion, jpeg, jpeg_head, pillow_xmp, png, sidecar, stores, verify
 from .emotion import LABEL, XMP_TAGS
 from .packet import END, Packet, new_packet, parse
 
@@ -265,10 +266,28 @@ def open_target(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -> T
     if fmt in (Format.JPEG, Format.PNG):
         return Embedded(path, fmt, exiftool)
     if exiftool is None:
+        _nothing_of_ours_inside(path, fmt)
         return Sidecar(path, fmt, f"exiftool not installed; {fmt.name} tagged in an XMP sidecar")
     if is_bigtiff(path):
         return Sidecar(path, fmt, "exiftool cannot write BigTIFF files; tagged in an XMP sidecar")
     return ViaExiftool(path, fmt, exiftool)
+
+
+def _nothing_of_ours_inside(path: Path, fmt: Format) -> None:
+    """Without exiftool, a photo emowatch once wrote into (with exiftool) is refused: its values
+    there could be neither changed nor removed, and a sidecar beside them would contradict them."""
+    found = pillow_xmp.packet_in(path, fmt)
+    if found is None:
+        return
+    try:
+        recorded = emotion.read(parse(found))
+    except MetadataError:
+        return  # not a packet emowatch wrote, then
+    if recorded.tags is not None or recorded.added:
+        raise ExiftoolMissingError(
+            f"emowatch's values are inside this {fmt.name} file, written with exiftool; without "
+            "exiftool they can be neither changed nor removed (a sidecar would contradict them): "
+            "on Debian/Ubuntu: sudo apt-get install libimage-exiftool-perl")
 
 
 def stored_packets(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -> list[bytes]:
