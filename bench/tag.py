@@ -160,13 +160,13 @@ def main() -> None:
     from emowatch.exiftool import ExiftoolPool
     from emowatch.runtime.model import EmotionModel
     from emowatch.settings import load_settings
-    from emowatch.tagging import Tagger
+    from emowatch.tagging import WRITERS, Tagger
 
     threadpool_limits(1, user_api="blas")
     settings = load_settings(None, environ={}, overrides={"model": args.model, "explain.enabled": False,
                                                          "min_confidence": 0.0, "device": "cpu"})
     model = EmotionModel.load(settings.model, device="cpu")
-    exiftool = ExiftoolPool.find(settings.exiftool, size=2)  # as `emowatch tag` runs it
+    exiftool = ExiftoolPool.find(settings.exiftool, size=WRITERS)  # as `emowatch tag` runs it
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         if exiftool is not None:
             stack.enter_context(exiftool)

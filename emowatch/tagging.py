@@ -33,6 +33,7 @@ log = logging.getLogger("emowatch.tagging")
 EXPLAIN_MIN_SIDE = 768
 # threads that decode, and threads that explain + write (each may hold an exiftool process)
 WORKERS = 2
+WRITERS = 4  # a write waits on exiftool and fsync more than it computes
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Tagger:
         write: bool = True,
         dry_run: bool = False,
         workers: int = WORKERS,
+        writers: int = WRITERS,
     ):
         self.model = model
         self.settings = settings
@@ -128,6 +130,7 @@ class Tagger:
         self.write = write
         self.dry_run = dry_run
         self.workers = workers
+        self.writers = writers
 
     # -- stages ---------------------------------------------------------------------------
     def prepare(self, path: Path) -> Prepared:
@@ -234,7 +237,7 @@ class Tagger:
         pending: deque[tuple[Path, float, Future | None, InputProblem | None]] = deque()
         finishing: deque[Future] = deque()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="emowatch-decode") as decoders, \
-                ThreadPoolExecutor(self.workers, thread_name_prefix="emowatch-write") as writers:
+                ThreadPoolExecutor(self.writers, thread_name_prefix="emowatch-write") as writers:
             def top_up() -> None:
                 while len(pending) < lookahead:
                     item = next(items, None)

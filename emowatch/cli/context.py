@@ -44,9 +44,9 @@ class AppContext:
         if not self._exiftool_looked:
             self._exiftool_looked = True
             from ..exiftool import ExiftoolPool
-            from ..tagging import WORKERS
+            from ..tagging import WRITERS
 
-            self._exiftool = ExiftoolPool.find(self.settings.exiftool, size=WORKERS)
+            self._exiftool = ExiftoolPool.find(self.settings.exiftool, size=WRITERS)
             if self._exiftool is not None:
                 self._stack.enter_context(self._exiftool)
         return self._exiftool
