@@ -175,7 +175,8 @@ def test_ctrl_c_stops_the_batch_says_so_and_exits_130(env, model):
     proc.send_signal(signal.SIGINT)
     # read on through the same buffered pipe: communicate() reads the file descriptor itself,
     # and lines readline() had already buffered would be lost
-    rest, err = proc.stdout.read(), proc.stderr.read()
+    with proc.stdout, proc.stderr:
+        rest, err = proc.stdout.read(), proc.stderr.read()
     assert proc.wait(timeout=60) == 130, err
     assert err.decode().strip().splitlines()[-1] == "emowatch: interrupted" and b"Traceback" not in err
     reported = 1 + len(rest.splitlines())
@@ -192,7 +193,8 @@ def test_a_reader_that_goes_away_stops_the_batch_quietly(env, model, as_json):
     proc.stdout.readline()
     proc.stdout.close()  # `| head -1`
     assert proc.wait(timeout=60) == 141
-    assert b"Traceback" not in proc.stderr.read()
+    with proc.stderr:
+        assert b"Traceback" not in proc.stderr.read()
     assert _tagged_on_disk(photos) < len(photos)
 
 
