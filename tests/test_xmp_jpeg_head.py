@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import corpus
-from emowatch.errors import ExiftoolError
+from emowatch.errors import ExiftoolError, MetadataError
 from emowatch.metadata import write_tags
 from emowatch.xmp import jpeg, jpeg_head
 from photos import camera_jpeg, pattern
@@ -132,3 +133,71 @@ def test_a_header_edit_keeps_fill_bytes_and_everything_after_the_scan_header(tmp
 
     got = jpeg_head.edited(data, lay, add_comment)
     assert got == data[:2] + b"\xff\xfe\x00\x04hi" + data[2:]
+
+
+def _minolta_with_preview_after_eoi(path: Path) -> Path:
+    """A camera JPEG whose maker note points at its preview after the end marker (Konica
+    Minolta, Olympus E-1/E-300, Sony DSLRs, Samsung): exiftool moves that pointer to wherever
+    the preview lands in the file it writes, so it must see the whole file."""
+    exif = Image.Exif()
+    exif[0x010F] = "Minolta"  # Make: the maker note is a bare IFD, offsets from the TIFF header
+    exif[0x0110] = "DiMAGE A2"
+    sub = exif.get_ifd(0x8769)
+    sub[0x927C] = b"\x00\x02MARK" + b"\x00" * 24 + b"\x00" * 4  # 2 entries, filled in below
+    camera_jpeg(path, pattern(800, 600, seed=3), exif=exif.tobytes())
+    data = bytearray(path.read_bytes())
+    app1 = next(s for s in jpeg.layout(bytes(data)).segments if s.marker == jpeg.APP1)
+    tiff = app1.body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    ifd = data.index(b"\x00\x02MARK", tiff) if end == ">" else data.index(b"\x02\x00MARK", tiff)
+    preview = bytes(data).index(b"\xff\xd9\xff\xd8") + 2  # the MPF preview after the photo's EOI
+    struct.pack_into(end + "HHHII", data, ifd, 2, 0x0088, 4, 1, preview - tiff)  # PreviewImageStart
+    struct.pack_into(end + "HHII", data, ifd + 14, 0x0089, 4, 1, len(data) - preview)  # its length
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_maker_note_preview_after_the_image_data_still_points_at_it(tmp_path, et, settings, tags):
+    path = _minolta_with_preview_after_eoi(tmp_path / "minolta.jpg")
+    start = int(corpus.tags_of(path)["Minolta:PreviewImageStart"])
+    assert path.read_bytes()[start:start + 3] == b"\xff\xd8\xff"  # exiftool lists file offsets
+
+    write_tags(path, tags, settings=settings, exiftool=et)
+    after = corpus.tags_of(path)
+    assert after["IFD0:XPKeywords"] == "Emotion;Positive"
+    start = int(after["Minolta:PreviewImageStart"])
+    assert path.read_bytes()[start:start + 3] == b"\xff\xd8\xff"  # not into the image data
+
+
+def _with_afcp_iptc(path: Path) -> Path:
+    """An AFCP trailer (AXS) after the photo, holding a copy of its IPTC keywords: exiftool
+    edits that copy along with the APP13 one, but only when it is given the whole file."""
+    data = path.read_bytes()
+    iim = b"\x1c\x02\x00\x00\x02\x00\x04" + b"".join(
+        b"\x1c\x02\x19" + struct.pack(">H", len(w)) + w for w in (b"Beach", b"Family", b"Places"))
+    start = len(data)
+    head = b"AXS!" + b"\x01\x00" + struct.pack(">H", 1) + b"\x00" * 4
+    entry = b"IPTC" + struct.pack(">II", len(iim), start + 24)
+    path.write_bytes(data + head + entry + iim + b"AXS!" + struct.pack(">I", start) + b"\x00" * 4)
+    return path
+
+
+def test_a_trailer_holding_a_copy_of_the_iptc_is_not_left_behind(photo, et, settings, tags):
+    path = _with_afcp_iptc(photo("full.jpg"))
+    assert corpus.tags_of(path)["IPTC2:Keywords"] == ["Beach", "Family", "Places"]
+    try:
+        write_tags(path, tags, settings=settings, exiftool=et)
+    except MetadataError:
+        return  # refused, as before the header alone was handed over: both copies as they were
+    after = corpus.tags_of(path)
+    assert after["IPTC2:Keywords"] == after["IPTC:Keywords"]
+
+
+def test_only_the_images_mpf_lists_may_follow_the_photo(tmp_path, pristine):
+    data = _camera(tmp_path).read_bytes()
+    lay = jpeg.layout(data)
+    assert not jpeg_head.whole_file_needed(data, lay, {})
+    assert jpeg_head.whole_file_needed(data + b"junk", lay, {})
+    plain = pristine["exif.jpg"].read_bytes()
+    assert not jpeg_head.whole_file_needed(plain, jpeg.layout(plain), {})
+    assert jpeg_head.whole_file_needed(plain + b"PhotoMechanic", jpeg.layout(plain), {})

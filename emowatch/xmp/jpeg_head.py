@@ -16,6 +16,7 @@ the whole file as before. Either way the result is verified like any other write
 
 from __future__ import annotations
 
+import re
 import struct
 import tempfile
 from pathlib import Path
@@ -53,6 +54,73 @@ def edited(data: bytes, lay: jpeg.Layout, edit: Callable[[Path], None]) -> bytes
         return None
     view = memoryview(data)
     return b"".join((memoryview(got)[:got_lay.scan], view[lay.scan:]))
+
+
+def whole_file_needed(data: bytes, lay: jpeg.Layout, info: dict) -> bool:
+    """Whether exiftool must see more of `data` than its header to edit it right (`info`: its
+    `-j -G1 -a` listing). A maker note pointing at a preview after the image data (Minolta,
+    Olympus, Sony, Samsung): exiftool resets the pointer to where it writes the preview, which
+    in a header alone is right after the token scan, so in the joined file into the image data.
+    Bytes after the photo that are not the images its MPF index lists: a trailer exiftool reads
+    and rewrites along with the header (AFCP's copy of the IPTC, Leica's maker note)."""
+    return _points_past(info, lay.scan) or not _only_mpf_images_after(data, lay)
+
+
+_POINTER = re.compile(r"(Start|Offset|Offsets)$")
+
+
+def _points_past(info: dict, scan: int) -> bool:
+    for key, value in info.items():
+        group, _, name = key.partition(":")
+        if group.startswith("MPImage") or not _POINTER.search(name):
+            continue  # (MPF offsets count from the MPF segment: _mpf_moves_with_images)
+        if any(int(n) >= scan for n in re.findall(r"\d+", str(value))):
+            return True
+    return False
+
+
+def _only_mpf_images_after(data: bytes, lay: jpeg.Layout) -> bool:
+    """Whether the photo's end marker is followed by nothing, or by exactly the images its
+    MPF index lists, one after the other."""
+    header_end = _scan_header_end(data, lay)
+    end = -1 if header_end is None else data.find(b"\xff\xd9", header_end)
+    if end < 0:
+        return False
+    at = end + 2
+    if at == len(data):
+        return True
+    try:
+        images = sorted(_mpf_images(data, lay))
+    except struct.error:
+        return False
+    for start, size in images:
+        if start != at:
+            return False
+        at += size
+    return bool(images) and at == len(data)
+
+
+def _mpf_images(data: bytes, lay: jpeg.Layout) -> list[tuple[int, int]]:
+    """(offset in the file, size) of each image the MPF index lists after the first."""
+    segs = [s for s in lay.segments
+            if s.marker == jpeg.APP2 and s.payload(data).startswith(jpeg.MPF_HEADER)]
+    if len(segs) != 1:
+        return []
+    base = segs[0].body + len(jpeg.MPF_HEADER)  # offsets count from the TIFF header here
+    order = {b"II": "<", b"MM": ">"}.get(data[base:base + 2])
+    if order is None:
+        return []
+    (ifd,) = struct.unpack_from(order + "I", data, base + 4)
+    (count,) = struct.unpack_from(order + "H", data, base + ifd)
+    out = []
+    for i in range(count):
+        tag, _, n, value = struct.unpack_from(order + "HHII", data, base + ifd + 2 + 12 * i)
+        if tag == 0xB002:  # MPEntry: attribute, size, offset; 16 bytes per image
+            for k in range(n // 16):
+                _, size, offset = struct.unpack_from(order + "III", data, base + value + 16 * k)
+                if offset:  # 0: the first image, this one
+                    out.append((base + offset, size))
+    return out
 
 
 def _scan_header_end(data: bytes, lay: jpeg.Layout) -> int | None:

@@ -107,7 +107,8 @@ class Embedded(_InPhoto):
 
         def writer(tmp: Path) -> None:
             got = None
-            if self.fmt is Format.JPEG:  # exiftool edits the header alone, when it can
+            # exiftool edits the header alone, when it can
+            if self.fmt is Format.JPEG and not jpeg_head.whole_file_needed(self.data, self.lay, self.info):
                 got = jpeg_head.edited(new, jpeg.layout(new, self.path), edit)
             with open(tmp, "xb") as f:
                 f.write(new if got is None else got)
