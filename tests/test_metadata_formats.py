@@ -341,3 +341,18 @@ def test_iptc_photo_without_exiftool_is_refused_not_left_inconsistent(photo, set
     with pytest.raises(MetadataError, match="IPTC keywords.*exiftool"):
         write_tags(path, tags, settings=settings, exiftool=None)
     assert path.read_bytes() == original
+
+
+@pytest.mark.parametrize("kind,value", [(4, (1000, 2000)), (11, (1.5,)), (5, ((1, 2),))],
+                         ids=["long", "float", "rational"])
+def test_a_tiff_whose_xmp_tag_holds_numbers_is_tagged_in_a_sidecar_without_exiftool(
+        tmp_path, settings, tags, kind, value):
+    # tag 700 (XMLPacket) as numbers, not bytes: no packet to read, so no crash either
+    from PIL import Image, TiffImagePlugin
+
+    path = tmp_path / "odd.tif"
+    extra = TiffImagePlugin.ImageFileDirectory_v2()
+    extra[700] = value
+    extra.tagtype[700] = kind
+    Image.new("RGB", (8, 8), (90, 120, 150)).save(path, tiffinfo=extra)
+    assert write_tags(path, tags, settings=settings, exiftool=None).action == "sidecar"

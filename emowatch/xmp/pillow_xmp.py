@@ -28,7 +28,10 @@ def packet_in(path: Path, fmt: Format) -> bytes | None:
     except Exception:  # unreadable here: nothing can be said about it, as without this check
         return None
     if isinstance(found, str):
-        found = found.encode("utf-8")
-    elif isinstance(found, tuple):
-        found = bytes(found)
-    return found or None
+        found = found.encode("utf-8", "replace")
+    elif isinstance(found, tuple):  # a tag typed as numbers: a packet only if they are bytes
+        try:
+            found = bytes(found)
+        except (TypeError, ValueError):
+            return None
+    return found if isinstance(found, bytes) and found else None
