@@ -201,3 +201,15 @@ def test_only_the_images_mpf_lists_may_follow_the_photo(tmp_path, pristine):
     plain = pristine["exif.jpg"].read_bytes()
     assert not jpeg_head.whole_file_needed(plain, jpeg.layout(plain), {})
     assert jpeg_head.whole_file_needed(plain + b"PhotoMechanic", jpeg.layout(plain), {})
+
+
+def test_a_pointer_past_the_header_that_did_not_move_with_its_data_is_refused(
+        tmp_path, et, settings, tags, monkeypatch):
+    # as if the header alone had been handed over: exiftool resets the preview pointer to
+    # just past its token scan, which the check of the result must catch
+    monkeypatch.setattr(jpeg_head, "whole_file_needed", lambda data, lay, info: False)
+    path = _minolta_with_preview_after_eoi(tmp_path / "minolta.jpg")
+    before = path.read_bytes()
+    with pytest.raises(MetadataError, match="PreviewImageStart would no longer point at its data"):
+        write_tags(path, tags, settings=settings, exiftool=et)
+    assert path.read_bytes() == before

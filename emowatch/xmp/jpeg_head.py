@@ -63,20 +63,23 @@ def whole_file_needed(data: bytes, lay: jpeg.Layout, info: dict) -> bool:
     in a header alone is right after the token scan, so in the joined file into the image data.
     Bytes after the photo that are not the images its MPF index lists: a trailer exiftool reads
     and rewrites along with the header (AFCP's copy of the IPTC, Leica's maker note)."""
-    return _points_past(info, lay.scan) or not _only_mpf_images_after(data, lay)
+    return bool(pointers_past(info, lay.scan)) or not _only_mpf_images_after(data, lay)
 
 
 _POINTER = re.compile(r"(Start|Offset|Offsets)$")
 
 
-def _points_past(info: dict, scan: int) -> bool:
+def pointers_past(info: dict, scan: int) -> dict[str, list[int]]:
+    """The offsets exiftool lists (file offsets) that point at or past `scan`, by tag."""
+    out = {}
     for key, value in info.items():
         group, _, name = key.partition(":")
         if group.startswith("MPImage") or not _POINTER.search(name):
             continue  # (MPF offsets count from the MPF segment: _mpf_moves_with_images)
-        if any(int(n) >= scan for n in re.findall(r"\d+", str(value))):
-            return True
-    return False
+        numbers = [int(n) for n in re.findall(r"\d+", str(value))]
+        if any(n >= scan for n in numbers):
+            out[key] = numbers
+    return out
 
 
 def _only_mpf_images_after(data: bytes, lay: jpeg.Layout) -> bool:

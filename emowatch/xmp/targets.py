@@ -13,6 +13,7 @@ Every write ends in atomic_write: verified temp file, original re-checked, excha
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -132,11 +133,14 @@ class Embedded(_InPhoto):
             _check_stored(stored, packet, check, self.path)
 
         def verify_edited(tmp: Path) -> None:
-            check_bytes(tmp.read_bytes())
+            got = tmp.read_bytes()
+            check_bytes(got)
             assert et is not None and self.stores is not None
             after = et.read_json(tmp)
             stores.check(stores.parse(after), self.stores, lists, self.path)
             _check_tags(self.info, after, self.path)
+            if self.fmt is Format.JPEG:
+                _check_pointers(self.info, self.lay.scan, after, jpeg.layout(got).scan, self.path)
 
         def verify_written(tmp: Path) -> None:
             if os.path.getsize(tmp) != len(new):
@@ -326,6 +330,16 @@ def _check_stored(stored: bytes | None, packet: bytes | None, check: CheckPacket
         raise MetadataError("the XMP did not come out as written; nothing was written", path)
     if packet is not None:
         check(parse(packet))
+
+
+def _check_pointers(before: dict, scan: int, after: dict, new_scan: int, path: Path) -> None:
+    """A JPEG's image data and what follows it are carried over unchanged, only moved by as many
+    bytes as its header grew: a pointer into them (a maker note's preview) must move alike.
+    (Offsets are otherwise not compared: _check_tags leaves them out.)"""
+    for key, numbers in jpeg_head.pointers_past(before, scan).items():
+        now = {int(n) for n in re.findall(r"\d+", str(after.get(key, "")))}
+        if any(n + new_scan - scan not in now for n in numbers if n >= scan):
+            raise MetadataError(f"{key} would no longer point at its data; nothing was written", path)
 
 
 def _check_tags(before: dict, after: dict, path: Path) -> None:
