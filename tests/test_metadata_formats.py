@@ -343,7 +343,7 @@ def test_iptc_photo_without_exiftool_is_refused_not_left_inconsistent(photo, set
     assert path.read_bytes() == original
 
 
-@pytest.mark.parametrize("kind,value", [(4, (1000, 2000)), (11, (1.5,)), (5, ((1, 2),))],
+@pytest.mark.parametrize("kind,value", [(4, (1000,)), (11, (1.5,)), (5, (0.5,))],
                          ids=["long", "float", "rational"])
 def test_a_tiff_whose_xmp_tag_holds_numbers_is_tagged_in_a_sidecar_without_exiftool(
         tmp_path, settings, tags, kind, value):
