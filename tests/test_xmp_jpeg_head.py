@@ -213,3 +213,15 @@ def test_a_pointer_past_the_header_that_did_not_move_with_its_data_is_refused(
     with pytest.raises(MetadataError, match="PreviewImageStart would no longer point at its data"):
         write_tags(path, tags, settings=settings, exiftool=et)
     assert path.read_bytes() == before
+
+
+def test_without_a_usable_system_temp_folder_the_whole_file_is_edited(tmp_path, et, settings, tags,
+                                                                      monkeypatch):
+    import tempfile
+
+    path = _camera(tmp_path)
+    not_a_folder = tmp_path / "tmp"
+    not_a_folder.write_bytes(b"")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
+    assert write_tags(path, tags, settings=settings, exiftool=et).action == "embedded"
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"

@@ -35,14 +35,14 @@ def edited(data: bytes, lay: jpeg.Layout, edit: Callable[[Path], None]) -> bytes
     if scan is None:
         return None
     head = data[:scan] + TOKEN_SCAN
-    with tempfile.TemporaryDirectory(prefix="emowatch-head-") as work:
-        file = Path(work) / "head.jpg"
-        file.write_bytes(head)
-        try:
+    try:
+        with tempfile.TemporaryDirectory(prefix="emowatch-head-") as work:
+            file = Path(work) / "head.jpg"
+            file.write_bytes(head)
             edit(file)
-        except EmowatchError:
-            return None  # the whole file may still be editable: the caller tries that
-        got = file.read_bytes()
+            got = file.read_bytes()
+    except (EmowatchError, OSError):  # (OSError: the system's temp folder full or unwritable)
+        return None  # the whole file may still be editable: the caller tries that
     try:
         got_lay = jpeg.layout(got)
     except EmowatchError:
