@@ -225,3 +225,16 @@ def test_without_a_usable_system_temp_folder_the_whole_file_is_edited(tmp_path, 
     monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
     assert write_tags(path, tags, settings=settings, exiftool=et).action == "embedded"
     assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
+
+
+def test_a_value_that_only_looks_like_an_offset_is_not_taken_for_a_pointer(tmp_path):
+    from emowatch.xmp.targets import _check_pointers
+
+    # a maker-note setting named "...Offset" whose number happens to be past the header: it
+    # does not move when the header grows, and the write is not refused for it
+    before = {"MakerNotes:FocusOffset": "65000", "Minolta:PreviewImageStart": "70000"}
+    moved = {"MakerNotes:FocusOffset": "65000", "Minolta:PreviewImageStart": "70046"}
+    _check_pointers(before, 3000, moved, 3046, tmp_path / "a.jpg")
+    wrong = {"MakerNotes:FocusOffset": "65000", "Minolta:PreviewImageStart": "3064"}
+    with pytest.raises(MetadataError, match="PreviewImageStart would no longer point"):
+        _check_pointers(before, 3000, wrong, 3046, tmp_path / "a.jpg")

@@ -1,11 +1,13 @@
 """Let exiftool edit a JPEG's header without handing it the megabytes of image data.
 
 exiftool rewrites the whole file it edits: for XPKeywords (EXIF) or IPTC keywords in a 24 MP
-JPEG, most of its time went into copying the 3.5 MB of image data through Perl. It only ever
-changes the segments before the first SOS, so it is given those and a token scan instead:
+JPEG, most of its time went into copying the 3.5 MB of image data through Perl. What it changes
+is in the segments before the first SOS, so it is given those and a token scan instead:
 SOI ... SOS header, 16 zero bytes, EOI. Its edited header is then joined to the original
-image data and whatever follows it (MPF previews, gain maps, trailers), which exiftool never
-sees and so cannot change.
+image data and the MPF images after it (previews, gain maps), which exiftool never sees and so
+cannot change. Files where exiftool changes more than the header get the whole file
+(`whole_file_needed`): a tag pointing past the header (a maker note's preview after EOI, whose
+pointer exiftool resets), or a trailer it reads and rewrites (AFCP's copy of the IPTC).
 
 Measured on the test corpus (camera EXIF and maker note, IPTC, Lightroom XMP, an MPF preview),
 exiftool's header came out byte for byte as when it edits the whole file. Anything unexpected

@@ -337,6 +337,9 @@ def _check_pointers(before: dict, scan: int, after: dict, new_scan: int, path: P
     bytes as its header grew: a pointer into them (a maker note's preview) must move alike.
     (Offsets are otherwise not compared: _check_tags leaves them out.)"""
     for key, numbers in jpeg_head.pointers_past(before, scan).items():
+        if after.get(key) == before[key]:
+            continue  # left alone: a value that only looks like an offset (a tag named "...Offset"),
+            # or the header kept its size; exiftool rewrites a pointer it knows when data moves
         now = {int(n) for n in re.findall(r"\d+", str(after.get(key, "")))}
         if any(n + new_scan - scan not in now for n in numbers if n >= scan):
             raise MetadataError(f"{key} would no longer point at its data; nothing was written", path)
