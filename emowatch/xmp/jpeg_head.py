@@ -78,10 +78,15 @@ def pointers_past(info: dict, scan: int) -> dict[str, list[int]]:
         group, _, name = key.partition(":")
         if group.startswith("MPImage") or not _POINTER.search(name):
             continue  # (MPF offsets count from the MPF segment: _mpf_moves_with_images)
-        numbers = [int(n) for n in re.findall(r"\d+", str(value))]
+        numbers = numbers_in(value)
         if any(n >= scan for n in numbers):
             out[key] = numbers
     return out
+
+
+def numbers_in(value: object) -> list[int]:
+    """The whole numbers in a value as exiftool lists it ("107392", "1234 5678")."""
+    return [int(n) for n in re.findall(r"\d+", str(value))]
 
 
 def _only_mpf_images_after(data: bytes, lay: jpeg.Layout) -> bool:

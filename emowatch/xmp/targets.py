@@ -13,7 +13,6 @@ Every write ends in atomic_write: verified temp file, original re-checked, excha
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -340,7 +339,7 @@ def _check_pointers(before: dict, scan: int, after: dict, new_scan: int, path: P
         if after.get(key) == before[key]:
             continue  # left alone: a value that only looks like an offset (a tag named "...Offset"),
             # or the header kept its size; exiftool rewrites a pointer it knows when data moves
-        now = {int(n) for n in re.findall(r"\d+", str(after.get(key, "")))}
+        now = set(jpeg_head.numbers_in(after.get(key, "")))
         if any(n + new_scan - scan not in now for n in numbers if n >= scan):
             raise MetadataError(f"{key} would no longer point at its data; nothing was written", path)
 
