@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +239,34 @@ def test_a_value_that_only_looks_like_an_offset_is_not_taken_for_a_pointer(tmp_p
     wrong = {"MakerNotes:FocusOffset": "65000", "Minolta:PreviewImageStart": "3064"}
     with pytest.raises(MetadataError, match="PreviewImageStart would no longer point"):
         _check_pointers(before, 3000, wrong, 3046, tmp_path / "a.jpg")
+
+
+def test_header_copies_a_killed_run_left_in_the_temp_folder_are_swept(tmp_path, monkeypatch, et):
+    import os
+    import tempfile
+
+    def made(name: str, age_s: float, folder: bool = True) -> Path:
+        path = tmp_path / name
+        if folder:
+            path.mkdir()
+            (path / "head.jpg").write_bytes(b"\xff\xd8GPS and all")
+        else:
+            path.write_bytes(b"not ours to remove")
+        then = time.time() - age_s
+        os.utime(path, (then, then))
+        return path
+
+    stale = made(f"{jpeg_head.PREFIX}old", 2 * jpeg_head.STALE_S)
+    busy = made(f"{jpeg_head.PREFIX}now", 5)  # another run's edit going on
+    other = made("someone-else", 2 * jpeg_head.STALE_S)
+    a_file = made(f"{jpeg_head.PREFIX}file", 2 * jpeg_head.STALE_S, folder=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(jpeg_head, "_swept", jpeg_head.threading.Event())  # a fresh process
+
+    data = _camera(tmp_path).read_bytes()  # the first header edit sweeps
+    got = jpeg_head.edited(data, jpeg.layout(data), lambda f: et.write_in_place(f, EDITS[0]))
+    assert got is not None
+    assert not stale.exists()
+    assert busy.exists() and other.exists() and a_file.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(jpeg_head.PREFIX)
+                and p not in (busy, a_file)]  # the edit's own folder is gone too

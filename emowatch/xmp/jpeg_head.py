@@ -18,9 +18,14 @@ the whole file as before. Either way the result is verified like any other write
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import stat
 import struct
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +33,10 @@ from ..errors import EmowatchError
 from . import jpeg
 
 TOKEN_SCAN = b"\x00" * 16 + b"\xff\xd9"
+PREFIX = "emowatch-head-"  # the private folder each header copy is made in
+STALE_S = 3600.0  # a folder this old is a killed process's leftover, never an edit going on
+_swept = threading.Event()
+_sweeping = threading.Lock()
 
 
 def edited(data: bytes, lay: jpeg.Layout, edit: Callable[[Path], None]) -> bytes | None:
@@ -37,8 +46,9 @@ def edited(data: bytes, lay: jpeg.Layout, edit: Callable[[Path], None]) -> bytes
     if scan is None:
         return None
     head = data[:scan] + TOKEN_SCAN
+    _sweep_once()
     try:
-        with tempfile.TemporaryDirectory(prefix="emowatch-head-") as work:
+        with tempfile.TemporaryDirectory(prefix=PREFIX) as work:
             file = Path(work) / "head.jpg"
             file.write_bytes(head)
             edit(file)
@@ -56,6 +66,39 @@ def edited(data: bytes, lay: jpeg.Layout, edit: Callable[[Path], None]) -> bytes
         return None
     view = memoryview(data)
     return b"".join((memoryview(got)[:got_lay.scan], view[lay.scan:]))
+
+
+def sweep_stale(folder: str | None = None, older_than_s: float = STALE_S) -> int:
+    """Remove the header copies a killed emowatch left in the temp folder (they hold the photo's
+    metadata, GPS included); only this user's, and only folders older than `older_than_s`.
+    Returns how many were removed."""
+    folder = folder or tempfile.gettempdir()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    removed, now = 0, time.time()
+    for entry in entries:
+        if not entry.name.startswith(PREFIX):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and now - st.st_mtime >= older_than_s:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += not os.path.lexists(entry.path)
+    return removed
+
+
+def _sweep_once() -> None:
+    """The first header edit of a process sweeps what earlier ones left."""
+    if _swept.is_set():
+        return
+    with _sweeping:
+        if not _swept.is_set():
+            sweep_stale()
+            _swept.set()
 
 
 def whole_file_needed(data: bytes, lay: jpeg.Layout, info: dict) -> bool:
