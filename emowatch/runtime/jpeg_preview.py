@@ -70,33 +70,10 @@ def find(data: bytes, main_size: tuple[int, int], min_side: int,
 def _large_thumbnails(data: bytes, lay: jpeg.Layout) -> list[tuple[int, int]]:
     """(absolute offset, size) of each Large Thumbnail JPEG the MPF index lists."""
     out: list[tuple[int, int]] = []
-    for seg in lay.segments:
-        if seg.marker != jpeg.APP2 or not seg.payload(data).startswith(jpeg.MPF_HEADER):
-            continue
-        tiff = seg.payload(data)[len(jpeg.MPF_HEADER):]
-        base = seg.body + len(jpeg.MPF_HEADER)  # offsets count from this TIFF header
+    for seg in lay.mpf(data):
         try:
-            out += [(base + offset, size) for kind, size, offset in _entries(tiff)
-                    if kind in LARGE_THUMBNAILS and offset > 0]
+            out += [(start, size) for attr, size, start in jpeg.mpf_images(data, seg)
+                    if (attr >> 24) & 0x7 == 0 and attr & 0xFFFFFF in LARGE_THUMBNAILS]  # JPEG data
         except struct.error:
             continue
     return out
-
-
-def _entries(tiff: bytes) -> list[tuple[int, int, int]]:
-    """(MP type, size, offset) of every image in an MPF index (a small TIFF structure)."""
-    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(tiff[:4])
-    if order is None:
-        return []
-    (ifd,) = struct.unpack_from(order + "I", tiff, 4)
-    (count,) = struct.unpack_from(order + "H", tiff, ifd)
-    for i in range(count):
-        tag, kind, n, value = struct.unpack_from(order + "HHII", tiff, ifd + 2 + 12 * i)
-        if tag == 0xB002 and kind == 7:  # MPEntry, UNDEFINED: 16 bytes per image
-            entries = []
-            for k in range(n // 16):
-                attr, size, offset = struct.unpack_from(order + "III", tiff, value + 16 * k)
-                if (attr >> 24) & 0x7 == 0:  # image data format 0: JPEG
-                    entries.append((attr & 0xFFFFFF, size, offset))
-            return entries
-    return []

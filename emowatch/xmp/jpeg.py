@@ -65,6 +65,10 @@ class Layout:
         return any(s.marker == APP1 and s.payload(data).startswith(EXIF_HEADER)
                    for s in self.segments)
 
+    def mpf(self, data: bytes) -> list[Segment]:
+        """The APP2 segments holding a multi-picture (MPF, CIPA DC-007) index."""
+        return [s for s in self.segments if s.marker == APP2 and s.payload(data).startswith(MPF_HEADER)]
+
     def has_photoshop(self, data: bytes) -> bool:
         return any(s.marker == APP13 and s.payload(data).startswith(PHOTOSHOP_HEADER)
                    for s in self.segments)
@@ -154,10 +158,27 @@ def _check_mpf(data: bytes, lay: Layout, at: int, delta: int) -> None:
     EOI relative to its own APP2 segment: growing or shrinking a segment before MPF moves both
     alike, but one after it would leave every offset pointing into the wrong bytes.
     """
-    if delta and any(s.marker == APP2 and s.start < at and s.payload(data).startswith(MPF_HEADER)
-                     for s in lay.segments):
+    if delta and any(s.start < at for s in lay.mpf(data)):
         raise MetadataError("JPEG's XMP sits after its multi-picture (MPF) index, and resizing it "
                             "would break the offsets of the other images; nothing was written")
+
+
+def mpf_images(data: bytes, seg: Segment) -> list[tuple[int, int, int]]:
+    """(MP attribute, size, offset in the file) of each further image an MPF index lists (the
+    photo itself, offset 0, left out). Raises struct.error for an index that runs out of bytes."""
+    tiff = seg.payload(data)[len(MPF_HEADER):]
+    base = seg.body + len(MPF_HEADER)  # offsets count from this TIFF header
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(tiff[:4])
+    if order is None:
+        return []
+    (ifd,) = struct.unpack_from(order + "I", tiff, 4)
+    (count,) = struct.unpack_from(order + "H", tiff, ifd)
+    for i in range(count):
+        tag, kind, n, value = struct.unpack_from(order + "HHII", tiff, ifd + 2 + 12 * i)
+        if tag == 0xB002 and kind == 7:  # MPEntry, UNDEFINED: 16 bytes per image
+            entries = (struct.unpack_from(order + "III", tiff, value + 16 * k) for k in range(n // 16))
+            return [(attr, size, base + offset) for attr, size, offset in entries if offset > 0]
+    return []
 
 
 def _join(data: bytes, cut: int, insert: bytes, resume: int) -> bytes:

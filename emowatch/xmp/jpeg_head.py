@@ -155,25 +155,10 @@ def _only_mpf_images_after(data: bytes, lay: jpeg.Layout) -> bool:
 
 def _mpf_images(data: bytes, lay: jpeg.Layout) -> list[tuple[int, int]]:
     """(offset in the file, size) of each image the MPF index lists after the first."""
-    segs = [s for s in lay.segments
-            if s.marker == jpeg.APP2 and s.payload(data).startswith(jpeg.MPF_HEADER)]
+    segs = lay.mpf(data)
     if len(segs) != 1:
         return []
-    base = segs[0].body + len(jpeg.MPF_HEADER)  # offsets count from the TIFF header here
-    order = {b"II": "<", b"MM": ">"}.get(data[base:base + 2])
-    if order is None:
-        return []
-    (ifd,) = struct.unpack_from(order + "I", data, base + 4)
-    (count,) = struct.unpack_from(order + "H", data, base + ifd)
-    out = []
-    for i in range(count):
-        tag, _, n, value = struct.unpack_from(order + "HHII", data, base + ifd + 2 + 12 * i)
-        if tag == 0xB002:  # MPEntry: attribute, size, offset; 16 bytes per image
-            for k in range(n // 16):
-                _, size, offset = struct.unpack_from(order + "III", data, base + value + 16 * k)
-                if offset:  # 0: the first image, this one
-                    out.append((base + offset, size))
-    return out
+    return [(start, size) for _, size, start in jpeg.mpf_images(data, segs[0])]
 
 
 def _scan_header_end(data: bytes, lay: jpeg.Layout) -> int | None:
@@ -191,11 +176,8 @@ def _scan_header_end(data: bytes, lay: jpeg.Layout) -> int | None:
 def _mpf_moves_with_images(old: bytes, old_lay: jpeg.Layout, new: bytes, new_lay: jpeg.Layout) -> bool:
     """MPF offsets count from the MPF segment itself: the images after EOI must move by as many
     bytes as that segment does, or every offset would point into the wrong bytes."""
-    def mpf(data: bytes, lay: jpeg.Layout) -> list[int]:
-        return [s.start for s in lay.segments
-                if s.marker == jpeg.APP2 and s.payload(data).startswith(jpeg.MPF_HEADER)]
-
-    before, after = mpf(old, old_lay), mpf(new, new_lay)
+    before = [s.start for s in old_lay.mpf(old)]
+    after = [s.start for s in new_lay.mpf(new)]
     if len(before) != len(after):
         return False
     shift = new_lay.scan - old_lay.scan
