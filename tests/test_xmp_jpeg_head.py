@@ -16,7 +16,7 @@ from PIL import Image
 import corpus
 from emowatch.errors import ExiftoolError, MetadataError
 from emowatch.metadata import write_tags
-from emowatch.xmp import jpeg, jpeg_head
+from emowatch.xmp import exif_pointers, jpeg, jpeg_head, scratch
 from photos import camera_jpeg, pattern
 
 EDITS = [
@@ -207,8 +207,10 @@ def test_only_the_images_mpf_lists_may_follow_the_photo(tmp_path, pristine):
 def test_a_pointer_past_the_header_that_did_not_move_with_its_data_is_refused(
         tmp_path, et, settings, tags, monkeypatch):
     # as if the header alone had been handed over: exiftool resets the preview pointer to
-    # just past its token scan, which the check of the result must catch
+    # just past its token scan, which the check of the result must catch (and as if emowatch's
+    # own search had missed the pointer, which would have exiftool store the XMP too)
     monkeypatch.setattr(jpeg_head, "whole_file_needed", lambda data, lay, info: False)
+    monkeypatch.setattr(exif_pointers, "pointed", lambda data, lay, bases_before=None: set())
     path = _minolta_with_preview_after_eoi(tmp_path / "minolta.jpg")
     before = path.read_bytes()
     with pytest.raises(MetadataError, match="PreviewImageStart would no longer point at its data"):
@@ -241,7 +243,7 @@ def test_a_value_that_only_looks_like_an_offset_is_not_taken_for_a_pointer(tmp_p
         _check_pointers(before, 3000, wrong, 3046, tmp_path / "a.jpg")
 
 
-def test_header_copies_a_killed_run_left_in_the_temp_folder_are_swept(tmp_path, monkeypatch, et):
+def test_copies_a_killed_run_left_in_the_temp_folder_are_swept(tmp_path, monkeypatch, et):
     import os
     import tempfile
 
@@ -256,17 +258,18 @@ def test_header_copies_a_killed_run_left_in_the_temp_folder_are_swept(tmp_path, 
         os.utime(path, (then, then))
         return path
 
-    stale = made(f"{jpeg_head.PREFIX}old", 2 * jpeg_head.STALE_S)
-    busy = made(f"{jpeg_head.PREFIX}now", 5)  # another run's edit going on
-    other = made("someone-else", 2 * jpeg_head.STALE_S)
-    a_file = made(f"{jpeg_head.PREFIX}file", 2 * jpeg_head.STALE_S, folder=False)
+    stale = made(f"{scratch.PREFIX}head-old", 2 * scratch.STALE_S)
+    stale_packet = made(f"{scratch.PREFIX}xmp-old", 2 * scratch.STALE_S)  # a TIFF's, a WebP's
+    busy = made(f"{scratch.PREFIX}now", 5)  # another run's edit going on
+    other = made("someone-else", 2 * scratch.STALE_S)
+    a_file = made(f"{scratch.PREFIX}file", 2 * scratch.STALE_S, folder=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(jpeg_head, "_swept", jpeg_head.threading.Event())  # a fresh process
+    monkeypatch.setattr(scratch, "_swept", scratch.threading.Event())  # a fresh process
 
     data = _camera(tmp_path).read_bytes()  # the first header edit sweeps
     got = jpeg_head.edited(data, jpeg.layout(data), lambda f: et.write_in_place(f, EDITS[0]))
     assert got is not None
-    assert not stale.exists()
+    assert not stale.exists() and not stale_packet.exists()
     assert busy.exists() and other.exists() and a_file.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(jpeg_head.PREFIX)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(scratch.PREFIX)
                 and p not in (busy, a_file)]  # the edit's own folder is gone too

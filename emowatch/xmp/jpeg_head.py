@@ -18,38 +18,27 @@ the whole file as before. Either way the result is verified like any other write
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import stat
 import struct
-import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Callable
 
 from ..errors import EmowatchError
-from . import jpeg
+from . import jpeg, scratch
 
 TOKEN_SCAN = b"\x00" * 16 + b"\xff\xd9"
-PREFIX = "emowatch-head-"  # the private folder each header copy is made in
-STALE_S = 3600.0  # a folder this old is a killed process's leftover, never an edit going on
-_swept = threading.Event()
-_sweeping = threading.Lock()
 
 
 def edited(data: bytes, lay: jpeg.Layout, edit: Callable[[Path], None]) -> bytes | None:
     """`data` (a whole JPEG, laid out as `lay`) with `edit` applied to its header, or None when
     that cannot be done this way. `edit` changes the file it is given in place."""
-    scan = _scan_header_end(data, lay)
+    scan = jpeg.scan_header_end(data, lay)
     if scan is None:
         return None
     head = data[:scan] + TOKEN_SCAN
-    _sweep_once()
     try:
-        with tempfile.TemporaryDirectory(prefix=PREFIX) as work:
-            file = Path(work) / "head.jpg"
+        with scratch.folder("head") as work:
+            file = work / "head.jpg"
             file.write_bytes(head)
             edit(file)
             got = file.read_bytes()
@@ -59,46 +48,13 @@ def edited(data: bytes, lay: jpeg.Layout, edit: Callable[[Path], None]) -> bytes
         got_lay = jpeg.layout(got)
     except EmowatchError:
         return None
-    got_scan = _scan_header_end(got, got_lay)
+    got_scan = jpeg.scan_header_end(got, got_lay)
     if got_scan is None or got[got_lay.scan:] != head[lay.scan:]:
         return None  # the SOS header or the token scan changed, or something was appended
     if not _mpf_moves_with_images(data, lay, got, got_lay):
         return None
     view = memoryview(data)
     return b"".join((memoryview(got)[:got_lay.scan], view[lay.scan:]))
-
-
-def sweep_stale(folder: str | None = None, older_than_s: float = STALE_S) -> int:
-    """Remove the header copies a killed emowatch left in the temp folder (they hold the photo's
-    metadata, GPS included); only this user's, and only folders older than `older_than_s`.
-    Returns how many were removed."""
-    folder = folder or tempfile.gettempdir()
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return 0
-    removed, now = 0, time.time()
-    for entry in entries:
-        if not entry.name.startswith(PREFIX):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and now - st.st_mtime >= older_than_s:
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed += not os.path.lexists(entry.path)
-    return removed
-
-
-def _sweep_once() -> None:
-    """The first header edit of a process sweeps what earlier ones left."""
-    if _swept.is_set():
-        return
-    with _sweeping:
-        if not _swept.is_set():
-            sweep_stale()
-            _swept.set()
 
 
 def whole_file_needed(data: bytes, lay: jpeg.Layout, info: dict) -> bool:
@@ -112,9 +68,6 @@ def whole_file_needed(data: bytes, lay: jpeg.Layout, info: dict) -> bool:
 
 
 _POINTER = re.compile(r"(Start|Offset|Offsets)$")
-# the first end marker after the scan header: entropy-coded data never holds FF D9 (a regex
-# finds it ~3x faster than bytes.find, which stalls on the many FF bytes of JPEG data)
-_EOI = re.compile(rb"\xff\xd9")
 
 
 def pointers_past(info: dict, scan: int) -> dict[str, list[int]]:
@@ -138,11 +91,9 @@ def numbers_in(value: object) -> list[int]:
 def _only_mpf_images_after(data: bytes, lay: jpeg.Layout) -> bool:
     """Whether the photo's end marker is followed by nothing, or by exactly the images its
     MPF index lists, one after the other."""
-    header_end = _scan_header_end(data, lay)
-    found = None if header_end is None else _EOI.search(data, header_end)
-    if found is None:
+    at = jpeg.image_end(data, lay)
+    if at is None:
         return False
-    at = found.end()
     if at == len(data):
         return True
     try:
@@ -162,18 +113,6 @@ def _mpf_images(data: bytes, lay: jpeg.Layout) -> list[tuple[int, int]]:
     if len(segs) != 1:
         return []
     return [(start, size) for _, size, start in jpeg.mpf_images(data, segs[0])]
-
-
-def _scan_header_end(data: bytes, lay: jpeg.Layout) -> int | None:
-    """Offset just past the first SOS segment's header (its marker, length and fields)."""
-    at = lay.scan
-    while at < len(data) and data[at] == 0xFF:  # fill bytes, then the SOS marker itself
-        at += 1
-    if at + 3 > len(data) or data[at] != jpeg.SOS:
-        return None
-    (length,) = struct.unpack_from(">H", data, at + 1)
-    end = at + 1 + length
-    return end if length >= 2 and end <= len(data) else None
 
 
 def _mpf_moves_with_images(old: bytes, old_lay: jpeg.Layout, new: bytes, new_lay: jpeg.Layout) -> bool:

@@ -2,7 +2,9 @@
 
 - Embedded (JPEG, PNG): our own splice, built in memory. When IPTC keywords or XPKeywords must
   change too, exiftool edits those blocks on our temp file, never the photo (for a JPEG, on a
-  copy of its header alone when it can: jpeg_head).
+  copy of its header alone when it can: jpeg_head). A JPEG whose maker note points past the
+  bytes the splice would move (exif_pointers) has exiftool store the packet instead, which
+  moves the pointer with them.
 - ViaExiftool (TIFF, WebP, HEIF, DNG): exiftool stores our packet verbatim (`-XMP<=file`) into
   a private copy; the same packet code as for JPEG decides its content.
 - Sidecar (raw files always; the formats above when exiftool is missing): an .xmp file.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +24,7 @@ from ..errors import (EmowatchError, ExiftoolMissingError, FileChangedError, Met
                       about_sidecar)
 from ..exiftool import ExiftoolCommands
 from ..formats import Format, is_bigtiff
-from . import emotion, jpeg, jpeg_head, pillow_xmp, png, sidecar, stores, verify
+from . import emotion, exif_pointers, jpeg, jpeg_head, pillow_xmp, png, scratch, sidecar, stores, verify
 from .emotion import LABEL, XMP_TAGS
 from .packet import END, Packet, new_packet, parse
 
@@ -91,7 +92,13 @@ class Embedded(_InPhoto):
 
     def commit(self, packet: bytes | None, lists: dict[str, list[str]], check: CheckPacket,
                preserve_mtime: bool) -> None:
-        if self.fmt is Format.JPEG:
+        jpg = self.fmt is Format.JPEG
+        # a maker note pointing past the bytes our splice would move: exiftool stores the packet
+        # and moves the pointer along
+        xmp_by_exiftool = jpg and self._splice_would_strand_a_pointer(packet)
+        if xmp_by_exiftool:
+            new = self.data
+        elif jpg:
             new = jpeg.splice(self.data, self.lay, packet)
         else:
             new = png.splice(self.data, self.chunks, packet)
@@ -101,14 +108,18 @@ class Embedded(_InPhoto):
 
         def edit(file: Path) -> None:
             assert et is not None
-            et.write_in_place(file, edits)
+            if xmp_by_exiftool:
+                with scratch.folder("xmp") as work:
+                    et.write_in_place(file, [_store_packet(work, packet), *edits])
+            else:
+                et.write_in_place(file, edits)
             if digest:
                 et.write_in_place(file, digest)
 
         def writer(tmp: Path) -> None:
             got = None
             # exiftool edits the header alone, when it can
-            if self.fmt is Format.JPEG and not jpeg_head.whole_file_needed(self.data, self.lay, self.info):
+            if jpg and not xmp_by_exiftool and not jpeg_head.whole_file_needed(self.data, self.lay, self.info):
                 got = jpeg_head.edited(new, jpeg.layout(new, self.path), edit)
             with open(tmp, "xb") as f:
                 f.write(new if got is None else got)
@@ -116,9 +127,9 @@ class Embedded(_InPhoto):
                 edit(tmp)
 
         def check_bytes(got: bytes) -> None:
-            if self.fmt is Format.JPEG:
+            if jpg:
                 lay = jpeg.layout(got, self.path)
-                extra = (jpeg.EXIF_HEADER, jpeg.PHOTOSHOP_HEADER) if edits else ()
+                extra = (jpeg.EXIF_HEADER, jpeg.PHOTOSHOP_HEADER) if edits or xmp_by_exiftool else ()
                 same = jpeg.same_except(self.data, self.lay, got, lay, (jpeg.XMP_HEADER, *extra))
                 stored = jpeg.read_packet(got, lay)
             else:
@@ -138,20 +149,42 @@ class Embedded(_InPhoto):
             after = et.read_json(tmp)
             stores.check(stores.parse(after), self.stores, lists, self.path)
             _check_tags(self.info, after, self.path)
-            if self.fmt is Format.JPEG:
-                _check_pointers(self.info, self.lay.scan, after, jpeg.layout(got).scan, self.path)
+            if jpg:
+                lay = jpeg.layout(got)
+                _check_pointers(self.info, self.lay.scan, after, lay.scan, self.path)
+                if not exif_pointers.kept(self.data, self.lay, got, lay):
+                    raise MetadataError("a pointer in the EXIF (a maker note's preview) would no "
+                                        "longer point at its data; nothing was written", self.path)
 
         def verify_written(tmp: Path) -> None:
             if os.path.getsize(tmp) != len(new):
                 raise MetadataError("the temp file came out short; nothing was written", self.path)
 
-        if edits:
+        if edits or xmp_by_exiftool:
             atomic.atomic_write(self.path, writer, expect=self.expect,
                                 preserve_mtime=preserve_mtime, verify=verify_edited)
         else:
             check_bytes(new)  # the spliced bytes, verified in memory before any write
             atomic.atomic_write(self.path, new, expect=self.expect,
                                 preserve_mtime=preserve_mtime, verify=verify_written)
+
+    def _splice_would_strand_a_pointer(self, packet: bytes | None) -> bool:
+        """Whether splicing `packet` in would move data that the EXIF points at from before the
+        splice (exif_pointers). Then exiftool must write it: ExiftoolMissingError without it.
+        Loads exiftool's listing of the file, to verify the result against."""
+        at, delta = jpeg.size_change(self.data, self.lay, packet)
+        if not delta or not exif_pointers.pointed(self.data, self.lay, bases_before=at):
+            return False
+        if self.exiftool is None:
+            raise ExiftoolMissingError(
+                "its maker note points at data after the image (a camera's preview), which adding "
+                "XMP moves: only exiftool moves the pointer with it; on Debian/Ubuntu: "
+                "sudo apt-get install libimage-exiftool-perl")
+        if self.stores is None:
+            self.info = self.exiftool.read_json(self.real)
+            self.stores = stores.parse(self.info)
+            _unchanged_since(self.path, self.expect)
+        return True
 
 
 class ViaExiftool(_InPhoto):
@@ -178,12 +211,8 @@ class ViaExiftool(_InPhoto):
         et = self.exiftool
         _unchanged_since(self.path, self.expect)  # the pixels must be those of the file we read
         pixels = verify.pixel_digest(self.real, self.fmt)
-        with tempfile.TemporaryDirectory(prefix="emowatch-") as work:
-            source = Path(work) / "packet.xmp"
-            if packet is not None:
-                source.write_bytes(packet)
-            edits = [f"-XMP<={source}" if packet is not None else "-XMP="]
-            edits += stores.args(self.stores, lists, self.path)
+        with scratch.folder("xmp") as work:
+            edits = [_store_packet(work, packet), *stores.args(self.stores, lists, self.path)]
             digest = stores.digest_args(self.stores, edits)
 
             def writer(tmp: Path) -> None:
@@ -316,6 +345,15 @@ def stored_packets(path: Path, fmt: Format, exiftool: ExiftoolCommands | None) -
                 raise  # the sidecar emowatch uses: its trouble is the photo's
             # a second one (a dangling link, a folder): nothing of ours can be read from it
     return out
+
+
+def _store_packet(work: Path, packet: bytes | None) -> str:
+    """The exiftool argument that makes `packet` the file's XMP, verbatim (None: no XMP)."""
+    if packet is None:
+        return "-XMP="
+    source = work / "packet.xmp"
+    source.write_bytes(packet)
+    return f"-XMP<={source}"
 
 
 def _unchanged_since(path: Path, expect: atomic.FileIdentity) -> None:

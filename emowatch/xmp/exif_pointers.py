@@ -1,0 +1,101 @@
+"""Pointers from a JPEG's EXIF to what follows its image data: a camera's preview.
+
+Some cameras store a preview after the photo's end marker and point at it from their maker
+note: Konica Minolta, Sony DSLRs (newer ones point into the MPF preview), Olympus E-1/E-300,
+Pentax, Samsung. The pointer counts bytes from the EXIF block's TIFF header (from the file's
+start for Samsung, from the maker note for Nikon-style notes). An XMP segment that is added,
+grows or shrinks between the two moves the preview but not the pointer, which then points into
+other bytes. exiftool knows these pointers and moves them with the data; emowatch's own splice
+does not, so it first asks `pointed` whether any such pointer would be crossed.
+
+There is no maker-note parser here: every 4-byte value in the maker note, in either byte order,
+is tried as an offset from each base against the places where something starts after the image
+data: the end of the image itself, and each JPEG start (FF D8 FF; D8 FF DB one byte on, where a
+Sony preview's start overlaps the segment before it). A value must hit one of those few exact
+places, so a setting taken for a pointer is rare. When it happens the write goes through
+exiftool, which is slower, and its result is checked as for a real pointer (`kept`): a setting
+that does not move with the data it seemed to point at gets the photo refused, untouched.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+from . import jpeg
+
+_JPEG_START = re.compile(rb"\xff\xd8\xff")
+_SONY_START = re.compile(rb"\xd8\xff\xdb")  # its SOI's FF is the byte before
+_MAKER_NOTE, _EXIF_IFD = 0x927C, 0x8769
+
+
+def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -> set[int]:
+    """The offsets past the photo's image data that a value in its maker note points at. With
+    `bases_before`, only offsets counted from a base before that offset (bytes moved from there
+    on take the pointers counted from their own bytes along)."""
+    exif = next((s for s in lay.segments if s.marker == jpeg.APP1
+                 and s.payload(data).startswith(jpeg.EXIF_HEADER)), None)
+    if exif is None:
+        return set()
+    tiff = exif.body + len(jpeg.EXIF_HEADER)
+    block = data[tiff:exif.end]
+    note = _maker_note(block)
+    if note is None:
+        return set()  # (only maker notes point past the image data of a JPEG)
+    targets = starts(data, lay)
+    start, size = note
+    values = block[start:start + size]
+    bases = {0, tiff, tiff + start, tiff + start + 10}  # file, TIFF header, maker note, Nikon's header
+    if bases_before is not None:
+        bases = {b for b in bases if b < bases_before}
+    found = set()
+    for target in targets:
+        for base in bases:
+            value = target - base
+            if 0 <= value < 1 << 32 and (struct.pack("<I", value) in values
+                                         or struct.pack(">I", value) in values):
+                found.add(target)
+    return found
+
+
+def starts(data: bytes, lay: jpeg.Layout) -> set[int]:
+    """Where something may start after the photo's image data: right after its end marker, and
+    at each JPEG start beyond."""
+    end = jpeg.image_end(data, lay)
+    if end is None or end >= len(data):
+        return set()  # nothing follows the image data
+    found = {end} | {m.start() for m in _JPEG_START.finditer(data, end)}
+    return found | {m.start() - 1 for m in _SONY_START.finditer(data, end)}
+
+
+def kept(old: bytes, old_lay: jpeg.Layout, new: bytes, new_lay: jpeg.Layout) -> bool:
+    """Whether everything `old`'s EXIF pointed at past its image data is still pointed at in
+    `new`, whose image data and what follows are `old`'s, moved."""
+    before = {t - old_lay.scan for t in pointed(old, old_lay)}
+    return not before or before <= {t - new_lay.scan for t in pointed(new, new_lay)}
+
+
+def _maker_note(block: bytes) -> tuple[int, int] | None:
+    """(offset, size) of the maker note in an EXIF block (TIFF header first), if it has one."""
+    order = {b"II": "<", b"MM": ">"}.get(block[:2])
+    if order is None:
+        return None
+    try:
+        (ifd0,) = struct.unpack_from(order + "I", block, 4)
+        exif_ifd = _entry(block, order, ifd0, _EXIF_IFD)
+        note = None if exif_ifd is None else _entry(block, order, exif_ifd[1], _MAKER_NOTE)
+    except struct.error:
+        return None
+    if note is None or note[0] <= 4:
+        return None  # (a note of 4 bytes or fewer sits in the entry itself: no pointers)
+    return note[1], note[0]
+
+
+def _entry(block: bytes, order: str, ifd: int, wanted: int) -> tuple[int, int] | None:
+    """(count, value) of tag `wanted` in the IFD at `ifd`."""
+    (count,) = struct.unpack_from(order + "H", block, ifd)
+    for i in range(count):
+        tag, _kind, n, value = struct.unpack_from(order + "HHII", block, ifd + 2 + 12 * i)
+        if tag == wanted:
+            return n, value
+    return None

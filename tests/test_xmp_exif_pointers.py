@@ -1,0 +1,189 @@
+"""A maker note pointing at a preview after the image data (emowatch/xmp/exif_pointers.py):
+adding or resizing the XMP segment moves the preview, so the pointer must move with it. emowatch's
+own splice cannot move it: exiftool stores the packet instead (and is verified), and without
+exiftool the photo is refused, untouched. Photos with nothing pointing past their image data
+keep the fast splice."""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import corpus
+from emowatch.errors import ExiftoolMissingError, MetadataError
+from emowatch.metadata import read_tags, remove_tags, write_tags
+from emowatch.settings import Settings
+from emowatch.xmp import exif_pointers, jpeg
+from photos import camera_jpeg, pattern
+
+
+def _minolta(path: Path, *, mpf: bool, trailer: tuple[int, int] = (1616, 1080)) -> Path:
+    """A Konica Minolta style JPEG: its maker note (a bare IFD, offsets counted from the EXIF
+    TIFF header) holds PreviewImageStart/Length, pointing at a preview after the photo's end
+    marker: an MPF-indexed one (`mpf`, as newer Sonys point into theirs) or a bare trailer
+    (`trailer`: its size)."""
+    exif = Image.Exif()
+    exif[0x010F] = "Minolta"
+    exif[0x0110] = "DiMAGE A2"
+    sub = exif.get_ifd(0x8769)
+    sub[0x927C] = b"\x00\x02MARK" + b"\x00" * 28  # 2 entries, filled in below
+    if mpf:
+        camera_jpeg(path, pattern(800, 600, seed=3), exif=exif.tobytes())
+    else:
+        Image.fromarray(pattern(800, 600, seed=3)).save(path, quality=90, exif=exif.tobytes())
+        shown = io.BytesIO()
+        Image.fromarray(pattern(*trailer, seed=4)).save(shown, format="JPEG", quality=80)
+        path.write_bytes(path.read_bytes() + shown.getvalue())
+    data = bytearray(path.read_bytes())
+    lay = jpeg.layout(bytes(data))
+    app1 = next(s for s in lay.segments if s.marker == jpeg.APP1)
+    tiff = app1.body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    ifd = bytes(data).index(b"\x00\x02MARK" if end == ">" else b"\x02\x00MARK", tiff)
+    preview = jpeg.image_end(bytes(data), lay)
+    assert data[preview:preview + 3] == b"\xff\xd8\xff"
+    struct.pack_into(end + "HHHII", data, ifd, 2, 0x0088, 4, 1, preview - tiff)  # PreviewImageStart
+    struct.pack_into(end + "HHII", data, ifd + 14, 0x0089, 4, 1, len(data) - preview)  # its length
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _preview(path: Path) -> bytes:
+    """The bytes PreviewImageStart/Length point at, as any reader would take them."""
+    tags = corpus.tags_of(path)
+    start, size = int(tags["Minolta:PreviewImageStart"]), int(tags["Minolta:PreviewImageLength"])
+    return path.read_bytes()[start:start + size]
+
+
+def _without_xp(settings: Settings) -> Settings:
+    return replace(settings, keywords=replace(settings.keywords, xp_keywords=False))
+
+
+@pytest.mark.parametrize("mpf", [True, False], ids=["into-mpf-preview", "trailer"])
+def test_the_preview_pointer_moves_with_the_preview(tmp_path, et, settings, tags, mpf):
+    path = _minolta(tmp_path / "minolta.jpg", mpf=mpf)
+    preview = _preview(path)
+    assert preview.startswith(b"\xff\xd8\xff") and preview.endswith(b"\xff\xd9")
+    image = corpus.jpeg_image_data(path.read_bytes())
+    before = corpus.tags_of(path)
+
+    # XMP alone (no XPKeywords): emowatch's own splice would have moved the preview alone
+    result = write_tags(path, tags, settings=_without_xp(settings), exiftool=et)
+    assert result.action == "embedded"
+    assert _preview(path) == preview
+    assert corpus.jpeg_image_data(path.read_bytes()) == image
+    assert "Emotion|Positive" in corpus.as_list(corpus.tags_of(path)["XMP-lr:HierarchicalSubject"])
+    assert corpus.same_result(read_tags(path, exiftool=et), tags)
+
+    remove_tags(path, settings=_without_xp(settings), exiftool=et)  # the segment goes: the preview moves back
+    assert _preview(path) == preview
+    def kept(listing: dict) -> dict:  # (where the preview now starts, and the file's times)
+        return {k: v for k, v in listing.items() if not k.startswith(("System:", "SourceFile"))
+                and k not in ("Minolta:PreviewImageStart", "MPImage2:MPImageStart")}
+
+    assert kept(corpus.tags_of(path)) == kept(before)
+
+
+def test_a_small_trailer_preview_exiftool_would_move_into_the_exif_is_refused(tmp_path, et, settings, tags):
+    # exiftool puts a preview that fits into the EXIF block and drops the trailer: the preview
+    # survives, but the bytes after the image change, which emowatch does not accept
+    path = _minolta(tmp_path / "minolta.jpg", mpf=False, trailer=(160, 120))
+    before = path.read_bytes()
+    with pytest.raises(MetadataError, match="would change; nothing was written"):
+        write_tags(path, tags, settings=_without_xp(settings), exiftool=et)
+    assert path.read_bytes() == before
+
+
+def test_without_exiftool_such_a_photo_is_refused_untouched(tmp_path, settings, tags):
+    path = _minolta(tmp_path / "minolta.jpg", mpf=True)
+    before = path.read_bytes()
+    with pytest.raises(ExiftoolMissingError, match="maker note points at data after the image"):
+        write_tags(path, tags, settings=settings, exiftool=None)
+    assert path.read_bytes() == before
+
+
+def test_a_retag_that_keeps_the_segment_size_needs_no_exiftool(tmp_path, et, settings, tags):
+    path = _minolta(tmp_path / "minolta.jpg", mpf=True)
+    preview = _preview(path)
+    write_tags(path, tags, settings=_without_xp(settings), exiftool=et)
+    size = path.stat().st_size
+    # another result fits in the padding left for it: nothing after the segment moves
+    other = corpus.emotion("negative", 0.8)
+    write_tags(path, other, settings=_without_xp(settings), exiftool=None)
+    assert path.stat().st_size == size
+    assert _preview(path) == preview
+    assert corpus.same_result(read_tags(path), other)
+
+
+def test_bytes_after_the_photo_that_nothing_points_at_keep_the_fast_splice(tmp_path, settings, tags):
+    # a phone's trailer (a motion photo's video, located from the end of the file): nothing in
+    # the EXIF points at it, so no exiftool is needed and it stays the file's last bytes
+    path = corpus.jpeg_exif_only(tmp_path / "motion.jpg")
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+    path.write_bytes(path.read_bytes() + video)
+    data = path.read_bytes()
+    assert exif_pointers.pointed(data, jpeg.layout(data)) == set()
+    assert write_tags(path, tags, settings=settings, exiftool=None).action == "embedded"
+    assert path.read_bytes().endswith(video)
+    assert corpus.same_result(read_tags(path), tags)
+
+
+def _with_pointer(base_of, order: str = "<") -> tuple[bytes, int]:
+    """A JPEG whose EXIF holds one 4-byte value counted from `base_of(data, tiff, note)` to a
+    preview after its image data; returns it and the preview's offset."""
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    exif.get_ifd(0x8769)[0x927C] = b"Nikon\x00\x02\x10\x00\x00" + b"\x00" * 22 + b"PTR!" + b"\x00" * 8
+    out = io.BytesIO()
+    Image.fromarray(pattern(320, 240, seed=5)).save(out, format="JPEG", exif=exif.tobytes())
+    shown = io.BytesIO()
+    Image.fromarray(pattern(160, 120, seed=6)).save(shown, format="JPEG")
+    data = bytearray(out.getvalue() + shown.getvalue())
+    lay = jpeg.layout(bytes(data))
+    app1 = next(s for s in lay.segments if s.marker == jpeg.APP1)
+    tiff = app1.body + len(jpeg.EXIF_HEADER)
+    note = bytes(data).index(b"Nikon\x00\x02")
+    target = jpeg.image_end(bytes(data), lay)
+    at = bytes(data).index(b"PTR!")
+    struct.pack_into(order + "I", data, at, target - base_of(tiff, note))
+    return bytes(data), target
+
+
+@pytest.mark.parametrize("base_of", [
+    lambda tiff, note: tiff,  # most maker notes, and IFD0
+    lambda tiff, note: 0,  # an offset from the file's start (Samsung)
+    lambda tiff, note: note,  # from the maker note itself (newer Olympus)
+    lambda tiff, note: note + 10,  # from the maker note's own TIFF header (Nikon)
+], ids=["tiff", "file", "maker-note", "nikon"])
+@pytest.mark.parametrize("order", ["<", ">"], ids=["II", "MM"])
+def test_a_pointer_is_found_from_each_base_and_in_either_byte_order(base_of, order):
+    data, target = _with_pointer(base_of, order)
+    lay = jpeg.layout(data)
+    assert exif_pointers.pointed(data, lay) == {target}
+    # counted from a base the change moves too, it moves along: nothing is stranded
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    moved_with_it = base_of(tiff, data.index(b"Nikon\x00\x02"))
+    assert exif_pointers.pointed(data, lay, bases_before=moved_with_it) == set()
+    assert exif_pointers.pointed(data, lay, bases_before=moved_with_it + 1) == {target}
+
+
+def test_a_sony_preview_overlapping_the_segment_before_it_is_a_target():
+    # newer Sonys point one byte before "D8 FF DB" inside their MPF preview: that byte is where
+    # exiftool says the preview starts, not an FF
+    data, target = _with_pointer(lambda tiff, note: tiff)
+    inner = data.index(b"\xff\xdb", target + 2)  # the preview's quantization table
+    spliced = data[:inner - 2] + b"\x00\xd8" + data[inner:]  # as if its SOI overlapped the segment end
+    assert inner - 2 in exif_pointers.starts(spliced, jpeg.layout(spliced))
+
+
+def test_a_verified_result_must_still_point_at_what_the_photo_pointed_at(tmp_path):
+    data, target = _with_pointer(lambda tiff, note: tiff)
+    lay = jpeg.layout(data)
+    grown = jpeg.splice(data, lay, b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    assert not exif_pointers.kept(data, lay, grown, jpeg.layout(grown))  # our splice strands it
+    assert exif_pointers.kept(data, lay, data, lay)
