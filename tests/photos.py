@@ -47,9 +47,9 @@ LARGE_THUMBNAIL_VGA = 0x010001
 UNDEFINED = 0x000000  # what a gain map or depth map is
 
 
-def patch_mpf_entries(data: bytes, change) -> bytes:
+def patch_mpf_entries(data: bytes, change, *, first: bool = False) -> bytes:
     """The JPEG with each further image's MPF entry (attribute, size, offset) replaced by
-    `change(attribute, size, offset)`."""
+    `change(attribute, size, offset)` (`first`: the photo's own entry too, offset 0)."""
     import struct
 
     at = data.index(b"\xff\xe2")
@@ -63,7 +63,7 @@ def patch_mpf_entries(data: bytes, change) -> bytes:
     for i in range(count):
         tag, _, n, value = struct.unpack_from(end + "HHII", data, base + ifd + 2 + 12 * i)
         if tag == 0xB002:  # MPEntry: 16 bytes per image
-            for k in range(1, n // 16):
+            for k in range(0 if first else 1, n // 16):
                 entry = base + value + 16 * k
                 struct.pack_into(end + "III", out, entry, *change(*struct.unpack_from(end + "III", data, entry)))
     return bytes(out)
