@@ -187,3 +187,53 @@ def test_a_verified_result_must_still_point_at_what_the_photo_pointed_at(tmp_pat
     grown = jpeg.splice(data, lay, b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     assert not exif_pointers.kept(data, lay, grown, jpeg.layout(grown))  # our splice strands it
     assert exif_pointers.kept(data, lay, data, lay)
+
+
+def _leica(path: Path) -> Path:
+    """A Leica M (Typ 240) style JPEG: the camera stores its whole maker note after the photo's
+    end marker, and the EXIF's MakerNote entry points at it there (from the TIFF header)."""
+    exif = Image.Exif()
+    exif[0x010F] = "Leica Camera AG"
+    exif[0x0110] = "LEICA M (Typ 240)"
+    exif.get_ifd(0x8769)[0x927C] = b"MOVEDOUT" + b"\x00" * 24  # aimed at the trailer below
+    out = io.BytesIO()
+    Image.fromarray(pattern(640, 480, seed=7)).save(out, format="JPEG", quality=90, exif=exif.tobytes())
+    data = bytearray(out.getvalue())
+    lay = jpeg.layout(bytes(data))
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    note = (b"LEICA\x00\x02\xff" + struct.pack(end + "H", 1)
+            + struct.pack(end + "HHII", 0x0304, 4, 1, 1234) + b"\x00" * 4)  # FocusDistance
+    entry = bytes(data).index(struct.pack(end + "H", 0x927C), tiff)  # (Pillow: type BYTE)
+    struct.pack_into(end + "II", data, entry + 4, len(note), len(data) - tiff)
+    path.write_bytes(bytes(data) + note)
+    return path
+
+
+def _leica_note_start(path: Path) -> int:
+    data = path.read_bytes()
+    lay = jpeg.layout(data)
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1
+                and s.payload(data).startswith(jpeg.EXIF_HEADER)).body + len(jpeg.EXIF_HEADER)
+    return tiff + exif_pointers._maker_note(data[tiff:])[0]
+
+
+def test_a_maker_note_stored_after_the_image_keeps_its_pointer(tmp_path, et, settings, tags):
+    # the Leica's MakerNote entry is itself the pointer past the image data: adding XMP moved
+    # the note, and exiftool then warned "Invalid Leica MakerNote offset"
+    path = _leica(tmp_path / "leica.jpg")
+    data = path.read_bytes()
+    assert data[_leica_note_start(path):].startswith(b"LEICA\x00")
+    assert exif_pointers.pointed(data, jpeg.layout(data)) == {_leica_note_start(path)}
+
+    assert write_tags(path, tags, settings=_without_xp(settings), exiftool=et).action == "embedded"
+    assert path.read_bytes()[_leica_note_start(path):].startswith(b"LEICA\x00")
+    listing = corpus.tags_of(path)
+    assert listing["Leica:FocusDistance"] == "1234" and "ExifTool:Warning" not in listing
+    assert corpus.same_result(read_tags(path, exiftool=et), tags)
+
+    other = _leica(tmp_path / "other.jpg")
+    before = other.read_bytes()
+    with pytest.raises(ExiftoolMissingError):
+        write_tags(other, tags, settings=settings, exiftool=None)
+    assert other.read_bytes() == before

@@ -3,7 +3,8 @@
 Some cameras store a preview after the photo's end marker and point at it from their maker
 note: Konica Minolta, Sony DSLRs (newer ones point into the MPF preview), Olympus E-1/E-300,
 Pentax, Samsung. The pointer counts bytes from the EXIF block's TIFF header (from the file's
-start for Samsung, from the maker note for Nikon-style notes). An XMP segment that is added,
+start for Samsung, from the maker note for Nikon-style notes); a Leica S2 or M (Typ 240) stores
+the whole maker note there, and the EXIF's pointer to it is one such. An XMP segment that is added,
 grows or shrinks between the two moves the preview but not the pointer, which then points into
 other bytes. exiftool knows these pointers and moves them with the data; emowatch's own splice
 does not, so it first asks `pointed` whether any such pointer would be crossed.
@@ -44,11 +45,18 @@ def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -
         return set()  # (only maker notes point past the image data of a JPEG)
     targets = starts(data, lay)
     start, size = note
-    values = block[start:start + size]
     bases = {0, tiff, tiff + start, tiff + start + 10}  # file, TIFF header, maker note, Nikon's header
     if bases_before is not None:
         bases = {b for b in bases if b < bases_before}
     found = set()
+    if lay.scan <= tiff + start < len(data):
+        # the maker note is itself stored after the image (Leica S2, M Typ 240, S Typ 006: a
+        # trailer, its own offsets counted from the file's start): the EXIF points at it
+        values = data[tiff + start:tiff + start + size]
+        if tiff in bases:
+            found.add(tiff + start)
+    else:
+        values = block[start:start + size]
     for target in targets:
         for base in bases:
             value = target - base
