@@ -237,3 +237,34 @@ def test_a_maker_note_stored_after_the_image_keeps_its_pointer(tmp_path, et, set
     with pytest.raises(ExiftoolMissingError):
         write_tags(other, tags, settings=settings, exiftool=None)
     assert other.read_bytes() == before
+
+
+def test_a_trailer_of_many_jpeg_starts_is_searched_in_linear_time(monkeypatch):
+    # a crafted trailer: every 4 bytes a JPEG start, each to be tried against every value of a
+    # maker note as large as EXIF holds (one read of the note each took seconds per 100 KB)
+    import os
+    import time
+
+    exif = Image.Exif()
+    exif[0x010F] = "Sony"
+    exif.get_ifd(0x8769)[0x927C] = os.urandom(60_000)
+    out = io.BytesIO()
+    Image.fromarray(pattern(320, 240, seed=1)).save(out, format="JPEG", exif=exif.tobytes())
+    data = out.getvalue() + b"\xff\xd8\xff\xe0" * 25_000
+    lay = jpeg.layout(data)
+    started = time.perf_counter()
+    exif_pointers.pointed(data, lay)
+    assert time.perf_counter() - started < 1.0
+    # the same answer as a search for each (on fewer of them, to be quick)
+    few = bytearray(out.getvalue() + b"\xff\xd8\xff\xe0" * 2_000)
+    lay = jpeg.layout(bytes(few))
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    note = tiff + exif_pointers._maker_note(bytes(few[tiff:]))[0]
+    planted = sorted(exif_pointers.starts(bytes(few), lay))[::700]
+    for k, (target, order, base) in enumerate(zip(planted, "<><", (tiff, 0, note))):
+        struct.pack_into(order + "I", few, note + 1001 * k + 3, target - base)  # unaligned too
+    few = bytes(few)
+    gathered = exif_pointers.pointed(few, lay)
+    assert set(planted) <= gathered
+    monkeypatch.setattr(exif_pointers, "_SEARCHES", 10 ** 9)
+    assert exif_pointers.pointed(few, lay) == gathered
