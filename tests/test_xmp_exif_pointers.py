@@ -19,7 +19,7 @@ from emowatch.errors import ExiftoolMissingError, MetadataError
 from emowatch.metadata import read_tags, remove_tags, write_tags
 from emowatch.settings import Settings
 from emowatch.xmp import exif_pointers, jpeg
-from photos import camera_jpeg, pattern
+from photos import camera_jpeg, patch_mpf_entries, pattern
 
 
 def _minolta(path: Path, *, mpf: bool, trailer: tuple[int, int] = (1616, 1080)) -> Path:
@@ -268,3 +268,64 @@ def test_a_trailer_of_many_jpeg_starts_is_searched_in_linear_time(monkeypatch):
     assert set(planted) <= gathered
     monkeypatch.setattr(exif_pointers, "_SEARCHES", 10 ** 9)
     assert exif_pointers.pointed(few, lay) == gathered
+
+
+def _sony(path: Path) -> tuple[Path, int]:
+    """A JPEG as Sony's SLT, NEX and ILCE cameras write it (exiftool's Sony.pm, Writer.pl): an
+    MPF preview whose first segment, an APP1, ends in the last bytes of a 32-byte Sony header
+    and "00 D8"; the maker note's PreviewImage (0x2001) points at that header, 33 bytes before
+    the preview's "D8 FF DB". Returns it and where the pointer points."""
+    exif = Image.Exif()
+    exif[0x010F] = "SONY"
+    exif[0x0110] = "SLT-A77V"
+    # "SONY DSC " header, then an IFD of 2 entries (filled in below) and 16 bytes of values
+    exif.get_ifd(0x8769)[0x927C] = b"SONY DSC \x00\x00\x00" + b"\x00\x02SNYP" + b"\x00" * 26 + b"0123456789abcdef"
+    camera_jpeg(path, pattern(800, 600, seed=3), exif=exif.tobytes())
+    data = path.read_bytes()
+    second = jpeg.image_end(data, jpeg.layout(data))
+    dqt = data.index(b"\xff\xdb", second)
+    payload = b"Exif\x00\x00" + b"\x00" * 90 + b"SONY PREVIEW" + b"\x00" * 20 + b"\x00\xd8"
+    seg = b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
+    grown = len(seg) - (dqt - second - 2)
+    data = data[:second + 2] + seg + data[dqt:]  # (the preview's own APP segments replaced)
+    data = bytearray(patch_mpf_entries(data, lambda attr, size, offset: (attr, size + grown, offset)))
+    lay = jpeg.layout(bytes(data))
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    ifd = bytes(data).index(b"\x00\x02SNYP" if end == ">" else b"\x02\x00SNYP", tiff)
+    start = second + 2 + len(seg) - 34
+    assert data[start + 33:start + 36] == b"\xd8\xff\xdb"
+    struct.pack_into(end + "HHHII", data, ifd, 2, 0x0001, 7, 16, ifd + 30 - tiff)
+    struct.pack_into(end + "HHII", data, ifd + 14, 0x2001, 7, len(data) - start, start - tiff)
+    path.write_bytes(bytes(data))
+    return path, start
+
+
+def _sony_preview(path: Path) -> bytes:
+    """The bytes the maker note's PreviewImage entry points at."""
+    data = path.read_bytes()
+    lay = jpeg.layout(data)
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1
+                and s.payload(data).startswith(jpeg.EXIF_HEADER)).body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    entry = data.index(struct.pack(end + "HH", 0x2001, 7), tiff)
+    size, offset = struct.unpack_from(end + "II", data, entry + 4)
+    return data[tiff + offset:tiff + offset + size]
+
+
+def test_a_sony_preview_behind_its_32_byte_header_keeps_its_pointer(tmp_path, et, settings, tags):
+    # the pointer aims 33 bytes before "D8 FF DB" (what exiftool accepts besides an FF D8 FF
+    # and the 1-byte overlap): taken for no pointer at all, the splice left it aimed at other bytes
+    path, start = _sony(tmp_path / "sony.jpg")
+    data = path.read_bytes()
+    assert exif_pointers.pointed(data, jpeg.layout(data)) == {start}
+    preview = _sony_preview(path)
+    assert preview[32:36] == b"\x00\xd8\xff\xdb"
+    try:
+        write_tags(path, tags, settings=_without_xp(settings), exiftool=et)
+    except MetadataError:
+        assert path.read_bytes() == data  # exiftool moved more than the pointer: refused
+    assert _sony_preview(path) == preview
+
+    with pytest.raises(ExiftoolMissingError):
+        write_tags(path, tags, settings=_without_xp(settings), exiftool=None)

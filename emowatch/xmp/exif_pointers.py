@@ -12,7 +12,7 @@ does not, so it first asks `pointed` whether any such pointer would be crossed.
 There is no maker-note parser here: every 4-byte value in the maker note, in either byte order,
 is tried as an offset from each base against the places where something starts after the image
 data: the end of the image itself, and each JPEG start (FF D8 FF; D8 FF DB one byte on, where a
-Sony preview's start overlaps the segment before it). A value must hit one of those few exact
+Sony preview's start overlaps the segment before it, or 33 bytes on, past Sony's own header). A value must hit one of those few exact
 places, so a setting taken for a pointer is rare. When it happens the write goes through
 exiftool, which is slower, and its result is checked as for a real pointer (`kept`): a setting
 that does not move with the data it seemed to point at gets the photo refused, untouched.
@@ -27,7 +27,10 @@ import struct
 from . import jpeg
 
 _JPEG_START = re.compile(rb"\xff\xd8\xff")
-_SONY_START = re.compile(rb"\xd8\xff\xdb")  # its SOI's FF is the byte before
+# a Sony preview inside another image: its SOI's FF is the byte before "D8 FF DB", or it has a
+# 32-byte header before that byte (almost every Sony since the A700; exiftool accepts both)
+_SONY_START = re.compile(rb"\xd8\xff\xdb")
+_SONY_HEADERS = (1, 33)
 _MAKER_NOTE, _EXIF_IFD = 0x927C, 0x8769
 # up to this many (target, base) pairs, each is searched for in the maker note (~10 GB/s); past
 # it, the note's 4-byte values are gathered once (~17 ms for 64 KB), so that a trailer of many
@@ -93,7 +96,8 @@ def starts(data: bytes, lay: jpeg.Layout) -> set[int]:
     if end is None or end >= len(data):
         return set()  # nothing follows the image data
     found = {end} | {m.start() for m in _JPEG_START.finditer(data, end)}
-    return found | {m.start() - 1 for m in _SONY_START.finditer(data, end)}
+    return found | {m.start() - skip for m in _SONY_START.finditer(data, end) for skip in _SONY_HEADERS
+                    if m.start() - skip >= end}
 
 
 def kept(old: bytes, old_lay: jpeg.Layout, new: bytes, new_lay: jpeg.Layout) -> bool:
