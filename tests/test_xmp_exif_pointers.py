@@ -18,7 +18,7 @@ import corpus
 from emowatch.errors import ExiftoolMissingError, MetadataError
 from emowatch.metadata import read_tags, remove_tags, write_tags
 from emowatch.settings import Settings
-from emowatch.xmp import exif_pointers, jpeg
+from emowatch.xmp import exif_pointers, jpeg, jpeg_head
 from photos import camera_jpeg, patch_mpf_entries, pattern
 
 
@@ -329,3 +329,37 @@ def test_a_sony_preview_behind_its_32_byte_header_keeps_its_pointer(tmp_path, et
 
     with pytest.raises(ExiftoolMissingError):
         write_tags(path, tags, settings=_without_xp(settings), exiftool=None)
+
+
+def test_exiftool_never_edits_the_header_alone_of_a_photo_with_such_a_pointer(tmp_path, et, settings, tags,
+                                                                             monkeypatch):
+    # exiftool lists Sony's pointer as PreviewImage (binary), under no offset's name, and the
+    # preview is the MPF image after the photo: jpeg_head took the header alone, where exiftool
+    # cannot see the preview it points at (the result was refused only by the final check)
+    path, _ = _sony(tmp_path / "sony.jpg")
+    data = path.read_bytes()
+    assert jpeg_head.whole_file_needed(data, jpeg.layout(data), corpus.tags_of(path))
+
+    # tagged before, with room in its packet: a new result needs no splice, only XPKeywords
+    monkeypatch.setattr(exif_pointers, "pointed", lambda data, lay, bases_before=None: set())
+    write_tags(path, tags, settings=_without_xp(settings), exiftool=None)
+    monkeypatch.undo()
+    data = bytearray(path.read_bytes())  # (its pointer aimed at the preview again)
+    lay = jpeg.layout(bytes(data))
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1
+                and s.payload(bytes(data)).startswith(jpeg.EXIF_HEADER)).body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    start = bytes(data).index(b"\xd8\xff\xdb", jpeg.image_end(bytes(data), lay)) - 33
+    entry = bytes(data).index(struct.pack(end + "HH", 0x2001, 7), tiff)
+    struct.pack_into(end + "II", data, entry + 4, len(data) - start, start - tiff)
+    path.write_bytes(bytes(data))
+    preview = _sony_preview(path)
+
+    heads = []
+    monkeypatch.setattr(jpeg_head, "edited", lambda *a: heads.append(a) or None)
+    try:
+        write_tags(path, corpus.emotion("negative", 0.8), settings=settings, exiftool=et)
+    except MetadataError:
+        assert path.read_bytes() == data  # (exiftool's whole-file result refused: untouched)
+    assert heads == []
+    assert _sony_preview(path) == preview
