@@ -270,11 +270,12 @@ def test_a_trailer_of_many_jpeg_starts_is_searched_in_linear_time(monkeypatch):
     assert exif_pointers.pointed(few, lay) == gathered
 
 
-def _sony(path: Path) -> tuple[Path, int]:
+def _sony(path: Path, gap: int = 0) -> tuple[Path, int]:
     """A JPEG as Sony's SLT, NEX and ILCE cameras write it (exiftool's Sony.pm, Writer.pl): an
     MPF preview whose first segment, an APP1, ends in the last bytes of a 32-byte Sony header
     and "00 D8"; the maker note's PreviewImage (0x2001) points at that header, 33 bytes before
-    the preview's "D8 FF DB". Returns it and where the pointer points."""
+    the preview's "D8 FF DB". `gap`: bytes between the photo's end and the preview (exiftool
+    expects more than 32 there). Returns it and where the pointer points."""
     exif = Image.Exif()
     exif[0x010F] = "SONY"
     exif[0x0110] = "SLT-A77V"
@@ -287,8 +288,9 @@ def _sony(path: Path) -> tuple[Path, int]:
     payload = b"Exif\x00\x00" + b"\x00" * 90 + b"SONY PREVIEW" + b"\x00" * 20 + b"\x00\xd8"
     seg = b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
     grown = len(seg) - (dqt - second - 2)
-    data = data[:second + 2] + seg + data[dqt:]  # (the preview's own APP segments replaced)
-    data = bytearray(patch_mpf_entries(data, lambda attr, size, offset: (attr, size + grown, offset)))
+    data = data[:second] + b"\x00" * gap + data[second:second + 2] + seg + data[dqt:]  # (its APPn replaced)
+    data = bytearray(patch_mpf_entries(data, lambda attr, size, offset: (attr, size + grown, offset + gap)))
+    second += gap
     lay = jpeg.layout(bytes(data))
     tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
     end = "<" if data[tiff:tiff + 2] == b"II" else ">"
@@ -313,10 +315,11 @@ def _sony_preview(path: Path) -> bytes:
     return data[tiff + offset:tiff + offset + size]
 
 
-def test_a_sony_preview_behind_its_32_byte_header_keeps_its_pointer(tmp_path, et, settings, tags):
+@pytest.mark.parametrize("gap", [64, 0])
+def test_a_sony_preview_behind_its_32_byte_header_keeps_its_pointer(tmp_path, et, settings, tags, gap):
     # the pointer aims 33 bytes before "D8 FF DB" (what exiftool accepts besides an FF D8 FF
     # and the 1-byte overlap): taken for no pointer at all, the splice left it aimed at other bytes
-    path, start = _sony(tmp_path / "sony.jpg")
+    path, start = _sony(tmp_path / "sony.jpg", gap)
     data = path.read_bytes()
     assert exif_pointers.pointed(data, jpeg.layout(data)) == {start}
     preview = _sony_preview(path)
@@ -324,11 +327,16 @@ def test_a_sony_preview_behind_its_32_byte_header_keeps_its_pointer(tmp_path, et
     try:
         write_tags(path, tags, settings=_without_xp(settings), exiftool=et)
     except MetadataError:
-        assert path.read_bytes() == data  # exiftool moved more than the pointer: refused
+        # with the preview right after the photo, exiftool rewrites it without the bytes
+        # before its header: refused, untouched
+        assert not gap and path.read_bytes() == data
+    else:
+        assert gap and corpus.same_result(read_tags(path, exiftool=et), tags)
     assert _sony_preview(path) == preview
 
+    other, _ = _sony(tmp_path / "other.jpg", gap)
     with pytest.raises(ExiftoolMissingError):
-        write_tags(path, tags, settings=_without_xp(settings), exiftool=None)
+        write_tags(other, tags, settings=_without_xp(settings), exiftool=None)
 
 
 def test_exiftool_never_edits_the_header_alone_of_a_photo_with_such_a_pointer(tmp_path, et, settings, tags,
