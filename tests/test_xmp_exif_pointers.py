@@ -371,3 +371,19 @@ def test_exiftool_never_edits_the_header_alone_of_a_photo_with_such_a_pointer(tm
         assert path.read_bytes() == data  # (exiftool's whole-file result refused: untouched)
     assert heads == []
     assert _sony_preview(path) == preview
+
+
+def test_a_maker_note_offset_into_the_image_data_is_no_trailer(tmp_path, settings, tags):
+    # a damaged offset, not Leica's trailer: nothing follows the image, so no exiftool is needed
+    path = _leica(tmp_path / "leica.jpg")
+    data = bytearray(path.read_bytes())
+    lay = jpeg.layout(bytes(data))
+    end = jpeg.image_end(bytes(data), lay)
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    order = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    entry = bytes(data).index(struct.pack(order + "H", 0x927C), tiff)
+    struct.pack_into(order + "I", data, entry + 8, lay.scan + 100 - tiff)
+    path.write_bytes(bytes(data[:end]))  # (the trailer gone too)
+    data = path.read_bytes()
+    assert exif_pointers.pointed(data, jpeg.layout(data)) == set()
+    assert write_tags(path, tags, settings=settings, exiftool=None).action == "embedded"

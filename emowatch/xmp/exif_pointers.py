@@ -57,7 +57,7 @@ def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -
     if bases_before is not None:
         bases = {b for b in bases if b < bases_before}
     found = set()
-    if lay.scan <= tiff + start < len(data):
+    if targets and min(targets) <= tiff + start < len(data):  # (the least: the image's end)
         # the maker note is itself stored after the image (Leica S2, M Typ 240, S Typ 006: a
         # trailer, its own offsets counted from the file's start): the EXIF points at it
         values = data[tiff + start:tiff + start + size]
