@@ -18,8 +18,8 @@ import corpus
 from emowatch.errors import ExiftoolMissingError, MetadataError
 from emowatch.metadata import read_tags, remove_tags, write_tags
 from emowatch.settings import Settings
-from emowatch.xmp import exif_pointers, jpeg
-from photos import camera_jpeg, pattern
+from emowatch.xmp import exif_pointers, jpeg, jpeg_head
+from photos import camera_jpeg, patch_mpf_entries, pattern
 
 
 def _minolta(path: Path, *, mpf: bool, trailer: tuple[int, int] = (1616, 1080)) -> Path:
@@ -187,3 +187,203 @@ def test_a_verified_result_must_still_point_at_what_the_photo_pointed_at(tmp_pat
     grown = jpeg.splice(data, lay, b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     assert not exif_pointers.kept(data, lay, grown, jpeg.layout(grown))  # our splice strands it
     assert exif_pointers.kept(data, lay, data, lay)
+
+
+def _leica(path: Path) -> Path:
+    """A Leica M (Typ 240) style JPEG: the camera stores its whole maker note after the photo's
+    end marker, and the EXIF's MakerNote entry points at it there (from the TIFF header)."""
+    exif = Image.Exif()
+    exif[0x010F] = "Leica Camera AG"
+    exif[0x0110] = "LEICA M (Typ 240)"
+    exif.get_ifd(0x8769)[0x927C] = b"MOVEDOUT" + b"\x00" * 24  # aimed at the trailer below
+    out = io.BytesIO()
+    Image.fromarray(pattern(640, 480, seed=7)).save(out, format="JPEG", quality=90, exif=exif.tobytes())
+    data = bytearray(out.getvalue())
+    lay = jpeg.layout(bytes(data))
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    note = (b"LEICA\x00\x02\xff" + struct.pack(end + "H", 1)
+            + struct.pack(end + "HHII", 0x0304, 4, 1, 1234) + b"\x00" * 4)  # FocusDistance
+    entry = bytes(data).index(struct.pack(end + "H", 0x927C), tiff)  # (Pillow: type BYTE)
+    struct.pack_into(end + "II", data, entry + 4, len(note), len(data) - tiff)
+    path.write_bytes(bytes(data) + note)
+    return path
+
+
+def _leica_note_start(path: Path) -> int:
+    data = path.read_bytes()
+    lay = jpeg.layout(data)
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1
+                and s.payload(data).startswith(jpeg.EXIF_HEADER)).body + len(jpeg.EXIF_HEADER)
+    return tiff + exif_pointers._maker_note(data[tiff:])[0]
+
+
+def test_a_maker_note_stored_after_the_image_keeps_its_pointer(tmp_path, et, settings, tags):
+    # the Leica's MakerNote entry is itself the pointer past the image data: adding XMP moved
+    # the note, and exiftool then warned "Invalid Leica MakerNote offset"
+    path = _leica(tmp_path / "leica.jpg")
+    data = path.read_bytes()
+    assert data[_leica_note_start(path):].startswith(b"LEICA\x00")
+    assert exif_pointers.pointed(data, jpeg.layout(data)) == {_leica_note_start(path)}
+
+    assert write_tags(path, tags, settings=_without_xp(settings), exiftool=et).action == "embedded"
+    assert path.read_bytes()[_leica_note_start(path):].startswith(b"LEICA\x00")
+    listing = corpus.tags_of(path)
+    assert listing["Leica:FocusDistance"] == "1234" and "ExifTool:Warning" not in listing
+    assert corpus.same_result(read_tags(path, exiftool=et), tags)
+
+    other = _leica(tmp_path / "other.jpg")
+    before = other.read_bytes()
+    with pytest.raises(ExiftoolMissingError):
+        write_tags(other, tags, settings=settings, exiftool=None)
+    assert other.read_bytes() == before
+
+
+def test_a_trailer_of_many_jpeg_starts_is_searched_in_linear_time(monkeypatch):
+    # a crafted trailer: every 4 bytes a JPEG start, each to be tried against every value of a
+    # maker note as large as EXIF holds (one read of the note each took seconds per 100 KB)
+    import os
+    import time
+
+    exif = Image.Exif()
+    exif[0x010F] = "Sony"
+    exif.get_ifd(0x8769)[0x927C] = os.urandom(60_000)
+    out = io.BytesIO()
+    Image.fromarray(pattern(320, 240, seed=1)).save(out, format="JPEG", exif=exif.tobytes())
+    data = out.getvalue() + b"\xff\xd8\xff\xe0" * 25_000
+    lay = jpeg.layout(data)
+    started = time.perf_counter()
+    exif_pointers.pointed(data, lay)
+    assert time.perf_counter() - started < 1.0
+    # the same answer as a search for each (on fewer of them, to be quick)
+    few = bytearray(out.getvalue() + b"\xff\xd8\xff\xe0" * 2_000)
+    lay = jpeg.layout(bytes(few))
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    note = tiff + exif_pointers._maker_note(bytes(few[tiff:]))[0]
+    planted = sorted(exif_pointers.starts(bytes(few), lay))[::700]
+    for k, (target, order, base) in enumerate(zip(planted, "<><", (tiff, 0, note))):
+        struct.pack_into(order + "I", few, note + 1001 * k + 3, target - base)  # unaligned too
+    few = bytes(few)
+    gathered = exif_pointers.pointed(few, lay)
+    assert set(planted) <= gathered
+    monkeypatch.setattr(exif_pointers, "_SEARCHES", 10 ** 9)
+    assert exif_pointers.pointed(few, lay) == gathered
+
+
+def _sony(path: Path, gap: int = 0) -> tuple[Path, int]:
+    """A JPEG as Sony's SLT, NEX and ILCE cameras write it (exiftool's Sony.pm, Writer.pl): an
+    MPF preview whose first segment, an APP1, ends in the last bytes of a 32-byte Sony header
+    and "00 D8"; the maker note's PreviewImage (0x2001) points at that header, 33 bytes before
+    the preview's "D8 FF DB". `gap`: bytes between the photo's end and the preview (exiftool
+    expects more than 32 there). Returns it and where the pointer points."""
+    exif = Image.Exif()
+    exif[0x010F] = "SONY"
+    exif[0x0110] = "SLT-A77V"
+    # "SONY DSC " header, then an IFD of 2 entries (filled in below) and 16 bytes of values
+    exif.get_ifd(0x8769)[0x927C] = b"SONY DSC \x00\x00\x00" + b"\x00\x02SNYP" + b"\x00" * 26 + b"0123456789abcdef"
+    camera_jpeg(path, pattern(800, 600, seed=3), exif=exif.tobytes())
+    data = path.read_bytes()
+    second = jpeg.image_end(data, jpeg.layout(data))
+    dqt = data.index(b"\xff\xdb", second)
+    payload = b"Exif\x00\x00" + b"\x00" * 90 + b"SONY PREVIEW" + b"\x00" * 20 + b"\x00\xd8"
+    seg = b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
+    grown = len(seg) - (dqt - second - 2)
+    data = data[:second] + b"\x00" * gap + data[second:second + 2] + seg + data[dqt:]  # (its APPn replaced)
+    data = bytearray(patch_mpf_entries(data, lambda attr, size, offset: (attr, size + grown, offset + gap)))
+    second += gap
+    lay = jpeg.layout(bytes(data))
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    ifd = bytes(data).index(b"\x00\x02SNYP" if end == ">" else b"\x02\x00SNYP", tiff)
+    start = second + 2 + len(seg) - 34
+    assert data[start + 33:start + 36] == b"\xd8\xff\xdb"
+    struct.pack_into(end + "HHHII", data, ifd, 2, 0x0001, 7, 16, ifd + 30 - tiff)
+    struct.pack_into(end + "HHII", data, ifd + 14, 0x2001, 7, len(data) - start, start - tiff)
+    path.write_bytes(bytes(data))
+    return path, start
+
+
+def _sony_preview(path: Path) -> bytes:
+    """The bytes the maker note's PreviewImage entry points at."""
+    data = path.read_bytes()
+    lay = jpeg.layout(data)
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1
+                and s.payload(data).startswith(jpeg.EXIF_HEADER)).body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    entry = data.index(struct.pack(end + "HH", 0x2001, 7), tiff)
+    size, offset = struct.unpack_from(end + "II", data, entry + 4)
+    return data[tiff + offset:tiff + offset + size]
+
+
+@pytest.mark.parametrize("gap", [64, 0])
+def test_a_sony_preview_behind_its_32_byte_header_keeps_its_pointer(tmp_path, et, settings, tags, gap):
+    # the pointer aims 33 bytes before "D8 FF DB" (what exiftool accepts besides an FF D8 FF
+    # and the 1-byte overlap): taken for no pointer at all, the splice left it aimed at other bytes
+    path, start = _sony(tmp_path / "sony.jpg", gap)
+    data = path.read_bytes()
+    assert exif_pointers.pointed(data, jpeg.layout(data)) == {start}
+    preview = _sony_preview(path)
+    assert preview[32:36] == b"\x00\xd8\xff\xdb"
+    try:
+        write_tags(path, tags, settings=_without_xp(settings), exiftool=et)
+    except MetadataError:
+        # with the preview right after the photo, exiftool rewrites it without the bytes
+        # before its header: refused, untouched
+        assert not gap and path.read_bytes() == data
+    else:
+        assert gap and corpus.same_result(read_tags(path, exiftool=et), tags)
+    assert _sony_preview(path) == preview
+
+    other, _ = _sony(tmp_path / "other.jpg", gap)
+    with pytest.raises(ExiftoolMissingError):
+        write_tags(other, tags, settings=_without_xp(settings), exiftool=None)
+
+
+def test_exiftool_never_edits_the_header_alone_of_a_photo_with_such_a_pointer(tmp_path, et, settings, tags,
+                                                                             monkeypatch):
+    # exiftool lists Sony's pointer as PreviewImage (binary), under no offset's name, and the
+    # preview is the MPF image after the photo: jpeg_head took the header alone, where exiftool
+    # cannot see the preview it points at (the result was refused only by the final check)
+    path, _ = _sony(tmp_path / "sony.jpg")
+    data = path.read_bytes()
+    assert jpeg_head.whole_file_needed(data, jpeg.layout(data), corpus.tags_of(path))
+
+    # tagged before, with room in its packet: a new result needs no splice, only XPKeywords
+    monkeypatch.setattr(exif_pointers, "pointed", lambda data, lay, bases_before=None: set())
+    write_tags(path, tags, settings=_without_xp(settings), exiftool=None)
+    monkeypatch.undo()
+    data = bytearray(path.read_bytes())  # (its pointer aimed at the preview again)
+    lay = jpeg.layout(bytes(data))
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1
+                and s.payload(bytes(data)).startswith(jpeg.EXIF_HEADER)).body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    start = bytes(data).index(b"\xd8\xff\xdb", jpeg.image_end(bytes(data), lay)) - 33
+    entry = bytes(data).index(struct.pack(end + "HH", 0x2001, 7), tiff)
+    struct.pack_into(end + "II", data, entry + 4, len(data) - start, start - tiff)
+    path.write_bytes(bytes(data))
+    preview = _sony_preview(path)
+
+    heads = []
+    monkeypatch.setattr(jpeg_head, "edited", lambda *a: heads.append(a) or None)
+    try:
+        write_tags(path, corpus.emotion("negative", 0.8), settings=settings, exiftool=et)
+    except MetadataError:
+        assert path.read_bytes() == data  # (exiftool's whole-file result refused: untouched)
+    assert heads == []
+    assert _sony_preview(path) == preview
+
+
+def test_a_maker_note_offset_into_the_image_data_is_no_trailer(tmp_path, settings, tags):
+    # a damaged offset, not Leica's trailer: nothing follows the image, so no exiftool is needed
+    path = _leica(tmp_path / "leica.jpg")
+    data = bytearray(path.read_bytes())
+    lay = jpeg.layout(bytes(data))
+    end = jpeg.image_end(bytes(data), lay)
+    tiff = next(s for s in lay.segments if s.marker == jpeg.APP1).body + len(jpeg.EXIF_HEADER)
+    order = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    entry = bytes(data).index(struct.pack(order + "H", 0x927C), tiff)
+    struct.pack_into(order + "I", data, entry + 8, lay.scan + 100 - tiff)
+    path.write_bytes(bytes(data[:end]))  # (the trailer gone too)
+    data = path.read_bytes()
+    assert exif_pointers.pointed(data, jpeg.layout(data)) == set()
+    assert write_tags(path, tags, settings=settings, exiftool=None).action == "embedded"

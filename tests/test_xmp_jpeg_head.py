@@ -258,8 +258,8 @@ def test_copies_a_killed_run_left_in_the_temp_folder_are_swept(tmp_path, monkeyp
         os.utime(path, (then, then))
         return path
 
-    stale = made(f"{scratch.PREFIX}head-old", 2 * scratch.STALE_S)
-    stale_packet = made(f"{scratch.PREFIX}xmp-old", 2 * scratch.STALE_S)  # a TIFF's, a WebP's
+    stale = made(f"{scratch.PREFIX}head-0ld_k3j9", 2 * scratch.STALE_S)
+    stale_packet = made(f"{scratch.PREFIX}xmp-0ld_x7q2", 2 * scratch.STALE_S)  # a TIFF's, a WebP's
     busy = made(f"{scratch.PREFIX}now", 5)  # another run's edit going on
     other = made("someone-else", 2 * scratch.STALE_S)
     a_file = made(f"{scratch.PREFIX}file", 2 * scratch.STALE_S, folder=False)
@@ -273,3 +273,19 @@ def test_copies_a_killed_run_left_in_the_temp_folder_are_swept(tmp_path, monkeyp
     assert busy.exists() and other.exists() and a_file.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(scratch.PREFIX)
                 and p not in (busy, a_file)]  # the edit's own folder is gone too
+
+
+def test_a_folder_of_the_users_named_like_ours_is_never_swept(tmp_path):
+    # only what scratch.folder makes goes, however old: bench/library.py builds its library in
+    # /tmp/emowatch-library, and a user's folder of photos may well be named so too
+    import os
+
+    library = tmp_path / "emowatch-library"
+    backup = tmp_path / f"{scratch.PREFIX}xmp-backup01"  # even one named exactly like ours
+    for folder in (library, backup):
+        folder.mkdir()
+        (folder / "IMG_0001.jpg").write_bytes(b"\xff\xd8the user's photo")
+        then = time.time() - 2 * scratch.STALE_S
+        os.utime(folder, (then, then))
+    assert scratch.sweep_stale(str(tmp_path)) == 0
+    assert (library / "IMG_0001.jpg").exists() and (backup / "IMG_0001.jpg").exists()

@@ -3,7 +3,8 @@
 Some cameras store a preview after the photo's end marker and point at it from their maker
 note: Konica Minolta, Sony DSLRs (newer ones point into the MPF preview), Olympus E-1/E-300,
 Pentax, Samsung. The pointer counts bytes from the EXIF block's TIFF header (from the file's
-start for Samsung, from the maker note for Nikon-style notes). An XMP segment that is added,
+start for Samsung, from the maker note for Nikon-style notes); a Leica S2 or M (Typ 240) stores
+the whole maker note there, and the EXIF's pointer to it is one such. An XMP segment that is added,
 grows or shrinks between the two moves the preview but not the pointer, which then points into
 other bytes. exiftool knows these pointers and moves them with the data; emowatch's own splice
 does not, so it first asks `pointed` whether any such pointer would be crossed.
@@ -11,7 +12,7 @@ does not, so it first asks `pointed` whether any such pointer would be crossed.
 There is no maker-note parser here: every 4-byte value in the maker note, in either byte order,
 is tried as an offset from each base against the places where something starts after the image
 data: the end of the image itself, and each JPEG start (FF D8 FF; D8 FF DB one byte on, where a
-Sony preview's start overlaps the segment before it). A value must hit one of those few exact
+Sony preview's start overlaps the segment before it, or 33 bytes on, past Sony's own header). A value must hit one of those few exact
 places, so a setting taken for a pointer is rare. When it happens the write goes through
 exiftool, which is slower, and its result is checked as for a real pointer (`kept`): a setting
 that does not move with the data it seemed to point at gets the photo refused, untouched.
@@ -19,14 +20,22 @@ that does not move with the data it seemed to point at gets the photo refused, u
 
 from __future__ import annotations
 
+import array
 import re
 import struct
 
 from . import jpeg
 
 _JPEG_START = re.compile(rb"\xff\xd8\xff")
-_SONY_START = re.compile(rb"\xd8\xff\xdb")  # its SOI's FF is the byte before
+# a Sony preview inside another image: its SOI's FF is the byte before "D8 FF DB", or it has a
+# 32-byte header before that byte (almost every Sony since the A700; exiftool accepts both)
+_SONY_START = re.compile(rb"\xd8\xff\xdb")
+_SONY_HEADERS = (1, 33)
 _MAKER_NOTE, _EXIF_IFD = 0x927C, 0x8769
+# up to this many (target, base) pairs, each is searched for in the maker note (~10 GB/s); past
+# it, the note's 4-byte values are gathered once (~17 ms for 64 KB), so that a trailer of many
+# JPEG starts costs one look-up each, not one read of the note each
+_SEARCHES = 64
 
 
 def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -> set[int]:
@@ -44,18 +53,40 @@ def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -
         return set()  # (only maker notes point past the image data of a JPEG)
     targets = starts(data, lay)
     start, size = note
-    values = block[start:start + size]
     bases = {0, tiff, tiff + start, tiff + start + 10}  # file, TIFF header, maker note, Nikon's header
     if bases_before is not None:
         bases = {b for b in bases if b < bases_before}
     found = set()
+    if targets and min(targets) <= tiff + start < len(data):  # (the least: the image's end)
+        # the maker note is itself stored after the image (Leica S2, M Typ 240, S Typ 006: a
+        # trailer, its own offsets counted from the file's start): the EXIF points at it
+        values = data[tiff + start:tiff + start + size]
+        if tiff in bases:
+            found.add(tiff + start)
+    else:
+        values = block[start:start + size]
+    if len(targets) * len(bases) <= _SEARCHES:  # a camera's few previews: a search each
+        def held(value: int) -> bool:
+            return struct.pack("<I", value) in values or struct.pack(">I", value) in values
+    else:  # thousands of JPEG starts (a crafted trailer): each search would read the whole note
+        held = _words(values).__contains__
     for target in targets:
         for base in bases:
             value = target - base
-            if 0 <= value < 1 << 32 and (struct.pack("<I", value) in values
-                                         or struct.pack(">I", value) in values):
+            if 0 <= value < 1 << 32 and held(value):
                 found.add(target)
     return found
+
+
+def _words(values: bytes) -> set[int]:
+    """Every 4-byte value in `values`, at any offset, read in either byte order."""
+    out: set[int] = set()
+    for k in range(4):
+        chunk = array.array("I", values[k:k + 4 * ((len(values) - k) // 4)])
+        out.update(chunk)
+        chunk.byteswap()
+        out.update(chunk)
+    return out
 
 
 def starts(data: bytes, lay: jpeg.Layout) -> set[int]:
@@ -65,7 +96,8 @@ def starts(data: bytes, lay: jpeg.Layout) -> set[int]:
     if end is None or end >= len(data):
         return set()  # nothing follows the image data
     found = {end} | {m.start() for m in _JPEG_START.finditer(data, end)}
-    return found | {m.start() - 1 for m in _SONY_START.finditer(data, end)}
+    return found | {m.start() - skip for m in _SONY_START.finditer(data, end) for skip in _SONY_HEADERS
+                    if m.start() - skip >= end}
 
 
 def kept(old: bytes, old_lay: jpeg.Layout, new: bytes, new_lay: jpeg.Layout) -> bool:

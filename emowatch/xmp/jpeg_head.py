@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import EmowatchError
-from . import jpeg, scratch
+from . import exif_pointers, jpeg, scratch
 
 TOKEN_SCAN = b"\x00" * 16 + b"\xff\xd9"
 
@@ -63,8 +63,11 @@ def whole_file_needed(data: bytes, lay: jpeg.Layout, info: dict) -> bool:
     Olympus, Sony, Samsung): exiftool resets the pointer to where it writes the preview, which
     in a header alone is right after the token scan, so in the joined file into the image data.
     Bytes after the photo that are not the images its MPF index lists: a trailer exiftool reads
-    and rewrites along with the header (AFCP's copy of the IPTC, Leica's maker note)."""
-    return bool(pointers_past(info, lay.scan)) or not _only_mpf_images_after(data, lay)
+    and rewrites along with the header (AFCP's copy of the IPTC, Leica's maker note). And a
+    pointer exiftool lists under no offset's name (Sony's PreviewImage, into the MPF preview),
+    which exif_pointers finds in the maker note itself."""
+    return (bool(pointers_past(info, lay.scan)) or not _only_mpf_images_after(data, lay)
+            or bool(exif_pointers.pointed(data, lay)))
 
 
 _POINTER = re.compile(r"(Start|Offset|Offsets)$")
