@@ -102,6 +102,7 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     if plan.declined and tags.hierarchical:  # declined now (an uncertain result only carries it)
         changes += (f"{tags.hierarchical} not put back: removed by hand after emowatch wrote it",)
     if dry_run:
+        target.check_commit(new)
         result = WriteResult(path, target.file, "would-write", target.reason, changes)
         return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
 
@@ -228,6 +229,7 @@ def _remove(path: Path, target: Target, settings: Settings, exiftool: ExiftoolCo
     if drop:
         changes += (f"remove {where}, created by emowatch",)
     if dry_run:
+        target.check_commit(new)
         return WriteResult(path, target.file, "would-write", target.reason, changes)
 
     def check(stored: Packet) -> None:

@@ -4,18 +4,20 @@ Some cameras store a preview after the photo's end marker and point at it from t
 note: Konica Minolta, Sony DSLRs (newer ones point into the MPF preview), Olympus E-1/E-300,
 Pentax, Samsung. The pointer counts bytes from the EXIF block's TIFF header (from the file's
 start for Samsung, from the maker note for Nikon-style notes); a Leica S2 or M (Typ 240) stores
-the whole maker note there, and the EXIF's pointer to it is one such. An XMP segment that is added,
-grows or shrinks between the two moves the preview but not the pointer, which then points into
-other bytes. exiftool knows these pointers and moves them with the data; emowatch's own splice
+the whole maker note there, and the EXIF's pointer to it is one such. An XMP segment that is
+added, grows or shrinks between the two moves the preview but not the pointer, which then points
+into other bytes. exiftool knows these pointers and moves them with the data; emowatch's own splice
 does not, so it first asks `pointed` whether any such pointer would be crossed.
 
 There is no maker-note parser here: every 4-byte value in the maker note, in either byte order,
 is tried as an offset from each base against the places where something starts after the image
 data: the end of the image itself, and each JPEG start (FF D8 FF; D8 FF DB one byte on, where a
-Sony preview's start overlaps the segment before it, or 33 bytes on, past Sony's own header). A value must hit one of those few exact
-places, so a setting taken for a pointer is rare. When it happens the write goes through
-exiftool, which is slower, and its result is checked as for a real pointer (`kept`): a setting
-that does not move with the data it seemed to point at gets the photo refused, untouched.
+Sony preview's start overlaps the segment before it, or 33 bytes on, past Sony's own header). A
+value must hit one of those few exact places and have a byte count beside it that fits in the
+file (every camera stores its preview's length by its offset), so a setting is seldom taken for
+a pointer. When one is, the write goes through exiftool, which is slower, and its result is
+checked as for a real pointer (`kept`): a setting that does not move with the data it seemed to
+point at gets the photo refused, untouched.
 """
 
 from __future__ import annotations
@@ -65,17 +67,41 @@ def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -
             found.add(tiff + start)
     else:
         values = block[start:start + size]
-    if len(targets) * len(bases) <= _SEARCHES:  # a camera's few previews: a search each
-        def held(value: int) -> bool:
-            return struct.pack("<I", value) in values or struct.pack(">I", value) in values
-    else:  # thousands of JPEG starts (a crafted trailer): each search would read the whole note
-        held = _words(values).__contains__
+    # a camera's few previews: a search of the note each; thousands of JPEG starts (a crafted
+    # trailer): the note's values gathered once, each pair a look-up
+    words = _words(values) if len(targets) * len(bases) > _SEARCHES else None
     for target in targets:
         for base in bases:
             value = target - base
-            if 0 <= value < 1 << 32 and held(value):
+            if 0 <= value < 1 << 32 and (words is None or value in words) \
+                    and _with_a_length(values, value, len(data) - target):
                 found.add(target)
     return found
+
+
+# where a pointer's byte count sits beside it: the next or previous IFD entry's value (12 bytes;
+# Minolta, Pentax, Olympus, Nikon), the entry's own count (4 bytes before: Sony's, Casio's
+# UNDEFINED previews), the next word of a binary table (Samsung STMN; Canon's, 12 bytes before)
+_LENGTH_AT = (-24, -20, -16, -12, -8, -4, 4, 8, 12, 16, 20, 24)
+_SHORTEST = 16  # bytes: no preview is smaller
+
+
+def _with_a_length(values: bytes, value: int, room: int) -> bool:
+    """Whether `value` is held in `values` (either byte order) with a byte count beside it, in
+    the same byte order, that fits in the `room` left in the file: every camera stores its
+    preview's length by its offset, and a setting that happens to equal an offset seldom has
+    such a neighbour."""
+    for order in "<>":
+        pattern = struct.pack(order + "I", value)
+        at = values.find(pattern)
+        while at >= 0:
+            for d in _LENGTH_AT:
+                if 0 <= at + d <= len(values) - 4:
+                    (n,) = struct.unpack_from(order + "I", values, at + d)
+                    if _SHORTEST <= n <= room:
+                        return True
+            at = values.find(pattern, at + 1)
+    return False
 
 
 def _words(values: bytes) -> set[int]:

@@ -47,6 +47,10 @@ class _InPhoto:
     def check_writable(self) -> None:
         atomic.check_writable(self.path)
 
+    def check_commit(self, packet: bytes | None) -> None:
+        """Raise what `commit(packet, ...)` would refuse for want of a tool, writing nothing
+        (for --dry-run)."""
+
     def load_stores(self, xp: bool) -> stores.Stores | None:
         """The keyword lists outside XMP (`xp`: XPKeywords are to be kept in step)."""
         return self.stores
@@ -168,6 +172,10 @@ class Embedded(_InPhoto):
             atomic.atomic_write(self.path, new, expect=self.expect,
                                 preserve_mtime=preserve_mtime, verify=verify_written)
 
+    def check_commit(self, packet: bytes | None) -> None:
+        if self.fmt is Format.JPEG and self.exiftool is None:
+            self._splice_would_strand_a_pointer(packet)
+
     def _splice_would_strand_a_pointer(self, packet: bytes | None) -> bool:
         """Whether splicing `packet` in would move data that the EXIF points at from before the
         splice (exif_pointers). Then exiftool must write it: ExiftoolMissingError without it.
@@ -177,8 +185,8 @@ class Embedded(_InPhoto):
             return False
         if self.exiftool is None:
             raise ExiftoolMissingError(
-                "its maker note points at data after the image (a camera's preview), which adding "
-                "XMP moves: only exiftool moves the pointer with it; on Debian/Ubuntu: "
+                "its maker note points at data after the image (a camera's preview), which resizing "
+                "its XMP moves: only exiftool moves the pointer with it; on Debian/Ubuntu: "
                 "sudo apt-get install libimage-exiftool-perl")
         if self.stores is None:
             self.info = self.exiftool.read_json(self.real)
@@ -264,6 +272,9 @@ class Sidecar:
 
     def load_stores(self, xp: bool) -> stores.Stores | None:
         return None
+
+    def check_commit(self, packet: bytes | None) -> None:
+        pass
 
     def check_writable(self) -> None:
         try:
