@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import struct
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from emowatch.xmp import jpeg
 
 
 def pattern(w: int, h: int, seed: int = 0) -> np.ndarray:
@@ -50,8 +54,6 @@ UNDEFINED = 0x000000  # what a gain map or depth map is
 def patch_mpf_entries(data: bytes, change, *, first: bool = False) -> bytes:
     """The JPEG with each further image's MPF entry (attribute, size, offset) replaced by
     `change(attribute, size, offset)` (`first`: the photo's own entry too, offset 0)."""
-    import struct
-
     at = data.index(b"\xff\xe2")
     while data[at + 4:at + 8] != b"MPF\0":
         at = data.index(b"\xff\xe2", at + 2)
@@ -84,4 +86,35 @@ def camera_jpeg(path: Path, array: np.ndarray, preview: np.ndarray | None = None
     # Pillow labels the further images "Undefined": relabel them as the camera would
     path.write_bytes(patch_mpf_entries(path.read_bytes(),
                                        lambda attr, size, offset: ((attr & ~0xFFFFFF) | mp_type, size, offset)))
+    return path
+
+
+def minolta_jpeg(path: Path, *, mpf: bool, trailer: tuple[int, int] = (1616, 1080)) -> Path:
+    """A Konica Minolta style JPEG: its maker note (a bare IFD, offsets counted from the EXIF
+    TIFF header) holds PreviewImageStart/Length, pointing at a preview after the photo's end
+    marker: an MPF-indexed one (`mpf`, as newer Sonys point into theirs) or a bare trailer
+    (`trailer`: its size)."""
+    exif = Image.Exif()
+    exif[0x010F] = "Minolta"
+    exif[0x0110] = "DiMAGE A2"
+    sub = exif.get_ifd(0x8769)
+    sub[0x927C] = b"\x00\x02MARK" + b"\x00" * 28  # 2 entries, filled in below
+    if mpf:
+        camera_jpeg(path, pattern(800, 600, seed=3), exif=exif.tobytes())
+    else:
+        Image.fromarray(pattern(800, 600, seed=3)).save(path, quality=90, exif=exif.tobytes())
+        shown = io.BytesIO()
+        Image.fromarray(pattern(*trailer, seed=4)).save(shown, format="JPEG", quality=80)
+        path.write_bytes(path.read_bytes() + shown.getvalue())
+    data = bytearray(path.read_bytes())
+    lay = jpeg.layout(bytes(data))
+    app1 = next(s for s in lay.segments if s.marker == jpeg.APP1)
+    tiff = app1.body + len(jpeg.EXIF_HEADER)
+    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    ifd = bytes(data).index(b"\x00\x02MARK" if end == ">" else b"\x02\x00MARK", tiff)
+    preview = jpeg.image_end(bytes(data), lay)
+    assert data[preview:preview + 3] == b"\xff\xd8\xff"
+    struct.pack_into(end + "HHHII", data, ifd, 2, 0x0088, 4, 1, preview - tiff)  # PreviewImageStart
+    struct.pack_into(end + "HHII", data, ifd + 14, 0x0089, 4, 1, len(data) - preview)  # its length
+    path.write_bytes(bytes(data))
     return path

@@ -19,38 +19,7 @@ from emowatch.errors import ExiftoolMissingError, MetadataError
 from emowatch.metadata import read_tags, remove_tags, write_tags
 from emowatch.settings import Settings
 from emowatch.xmp import exif_pointers, jpeg, jpeg_head
-from photos import camera_jpeg, patch_mpf_entries, pattern
-
-
-def _minolta(path: Path, *, mpf: bool, trailer: tuple[int, int] = (1616, 1080)) -> Path:
-    """A Konica Minolta style JPEG: its maker note (a bare IFD, offsets counted from the EXIF
-    TIFF header) holds PreviewImageStart/Length, pointing at a preview after the photo's end
-    marker: an MPF-indexed one (`mpf`, as newer Sonys point into theirs) or a bare trailer
-    (`trailer`: its size)."""
-    exif = Image.Exif()
-    exif[0x010F] = "Minolta"
-    exif[0x0110] = "DiMAGE A2"
-    sub = exif.get_ifd(0x8769)
-    sub[0x927C] = b"\x00\x02MARK" + b"\x00" * 28  # 2 entries, filled in below
-    if mpf:
-        camera_jpeg(path, pattern(800, 600, seed=3), exif=exif.tobytes())
-    else:
-        Image.fromarray(pattern(800, 600, seed=3)).save(path, quality=90, exif=exif.tobytes())
-        shown = io.BytesIO()
-        Image.fromarray(pattern(*trailer, seed=4)).save(shown, format="JPEG", quality=80)
-        path.write_bytes(path.read_bytes() + shown.getvalue())
-    data = bytearray(path.read_bytes())
-    lay = jpeg.layout(bytes(data))
-    app1 = next(s for s in lay.segments if s.marker == jpeg.APP1)
-    tiff = app1.body + len(jpeg.EXIF_HEADER)
-    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
-    ifd = bytes(data).index(b"\x00\x02MARK" if end == ">" else b"\x02\x00MARK", tiff)
-    preview = jpeg.image_end(bytes(data), lay)
-    assert data[preview:preview + 3] == b"\xff\xd8\xff"
-    struct.pack_into(end + "HHHII", data, ifd, 2, 0x0088, 4, 1, preview - tiff)  # PreviewImageStart
-    struct.pack_into(end + "HHII", data, ifd + 14, 0x0089, 4, 1, len(data) - preview)  # its length
-    path.write_bytes(bytes(data))
-    return path
+from photos import camera_jpeg, minolta_jpeg, patch_mpf_entries, pattern
 
 
 def _preview(path: Path) -> bytes:
@@ -66,7 +35,7 @@ def _without_xp(settings: Settings) -> Settings:
 
 @pytest.mark.parametrize("mpf", [True, False], ids=["into-mpf-preview", "trailer"])
 def test_the_preview_pointer_moves_with_the_preview(tmp_path, et, settings, tags, mpf):
-    path = _minolta(tmp_path / "minolta.jpg", mpf=mpf)
+    path = minolta_jpeg(tmp_path / "minolta.jpg", mpf=mpf)
     preview = _preview(path)
     assert preview.startswith(b"\xff\xd8\xff") and preview.endswith(b"\xff\xd9")
     image = corpus.jpeg_image_data(path.read_bytes())
@@ -92,7 +61,7 @@ def test_the_preview_pointer_moves_with_the_preview(tmp_path, et, settings, tags
 def test_a_small_trailer_preview_exiftool_would_move_into_the_exif_is_refused(tmp_path, et, settings, tags):
     # exiftool puts a preview that fits into the EXIF block and drops the trailer: the preview
     # survives, but the bytes after the image change, which emowatch does not accept
-    path = _minolta(tmp_path / "minolta.jpg", mpf=False, trailer=(160, 120))
+    path = minolta_jpeg(tmp_path / "minolta.jpg", mpf=False, trailer=(160, 120))
     before = path.read_bytes()
     with pytest.raises(MetadataError, match="would change; nothing was written"):
         write_tags(path, tags, settings=_without_xp(settings), exiftool=et)
@@ -100,7 +69,7 @@ def test_a_small_trailer_preview_exiftool_would_move_into_the_exif_is_refused(tm
 
 
 def test_without_exiftool_such_a_photo_is_refused_untouched(tmp_path, settings, tags):
-    path = _minolta(tmp_path / "minolta.jpg", mpf=True)
+    path = minolta_jpeg(tmp_path / "minolta.jpg", mpf=True)
     before = path.read_bytes()
     with pytest.raises(ExiftoolMissingError, match="maker note points at data after the image"):
         write_tags(path, tags, settings=settings, exiftool=None)
@@ -110,7 +79,7 @@ def test_without_exiftool_such_a_photo_is_refused_untouched(tmp_path, settings, 
 
 
 def test_a_retag_that_keeps_the_segment_size_needs_no_exiftool(tmp_path, et, settings, tags):
-    path = _minolta(tmp_path / "minolta.jpg", mpf=True)
+    path = minolta_jpeg(tmp_path / "minolta.jpg", mpf=True)
     preview = _preview(path)
     write_tags(path, tags, settings=_without_xp(settings), exiftool=et)
     size = path.stat().st_size

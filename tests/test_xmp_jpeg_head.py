@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import corpus
 from emowatch.errors import ExiftoolError, MetadataError
 from emowatch.metadata import write_tags
 from emowatch.xmp import exif_pointers, jpeg, jpeg_head, scratch
-from photos import camera_jpeg, pattern
+from photos import camera_jpeg, minolta_jpeg, pattern
 
 EDITS = [
     ["-IFD0:XPKeywords=Emotion;Positive"],
@@ -136,30 +135,8 @@ def test_a_header_edit_keeps_fill_bytes_and_everything_after_the_scan_header(tmp
     assert got == data[:2] + b"\xff\xfe\x00\x04hi" + data[2:]
 
 
-def _minolta_with_preview_after_eoi(path: Path) -> Path:
-    """A camera JPEG whose maker note points at its preview after the end marker (Konica
-    Minolta, Olympus E-1/E-300, Sony DSLRs, Samsung): exiftool moves that pointer to wherever
-    the preview lands in the file it writes, so it must see the whole file."""
-    exif = Image.Exif()
-    exif[0x010F] = "Minolta"  # Make: the maker note is a bare IFD, offsets from the TIFF header
-    exif[0x0110] = "DiMAGE A2"
-    sub = exif.get_ifd(0x8769)
-    sub[0x927C] = b"\x00\x02MARK" + b"\x00" * 24 + b"\x00" * 4  # 2 entries, filled in below
-    camera_jpeg(path, pattern(800, 600, seed=3), exif=exif.tobytes())
-    data = bytearray(path.read_bytes())
-    app1 = next(s for s in jpeg.layout(bytes(data)).segments if s.marker == jpeg.APP1)
-    tiff = app1.body + len(jpeg.EXIF_HEADER)
-    end = "<" if data[tiff:tiff + 2] == b"II" else ">"
-    ifd = data.index(b"\x00\x02MARK", tiff) if end == ">" else data.index(b"\x02\x00MARK", tiff)
-    preview = bytes(data).index(b"\xff\xd9\xff\xd8") + 2  # the MPF preview after the photo's EOI
-    struct.pack_into(end + "HHHII", data, ifd, 2, 0x0088, 4, 1, preview - tiff)  # PreviewImageStart
-    struct.pack_into(end + "HHII", data, ifd + 14, 0x0089, 4, 1, len(data) - preview)  # its length
-    path.write_bytes(bytes(data))
-    return path
-
-
 def test_a_maker_note_preview_after_the_image_data_still_points_at_it(tmp_path, et, settings, tags):
-    path = _minolta_with_preview_after_eoi(tmp_path / "minolta.jpg")
+    path = minolta_jpeg(tmp_path / "minolta.jpg", mpf=True)
     start = int(corpus.tags_of(path)["Minolta:PreviewImageStart"])
     assert path.read_bytes()[start:start + 3] == b"\xff\xd8\xff"  # exiftool lists file offsets
 
@@ -211,7 +188,7 @@ def test_a_pointer_past_the_header_that_did_not_move_with_its_data_is_refused(
     # own search had missed the pointer, which would have exiftool store the XMP too)
     monkeypatch.setattr(jpeg_head, "whole_file_needed", lambda data, lay, info: False)
     monkeypatch.setattr(exif_pointers, "pointed", lambda data, lay, bases_before=None: set())
-    path = _minolta_with_preview_after_eoi(tmp_path / "minolta.jpg")
+    path = minolta_jpeg(tmp_path / "minolta.jpg", mpf=True)
     before = path.read_bytes()
     with pytest.raises(MetadataError, match="PreviewImageStart would no longer point at its data"):
         write_tags(path, tags, settings=settings, exiftool=et)
