@@ -283,6 +283,41 @@ def test_a_tiff_whose_metadata_lightroom_rewrote_is_not_a_new_picture(dirs, mode
         assert tagger.work[str(photo)] == 2
 
 
+def test_camera_jpegs_keep_their_previews_and_get_xpkeywords(dirs, model_path, exiftool_bin, tmp_path):
+    # the daemon writes as `emowatch tag` does: exiftool edits a camera JPEG's header alone for
+    # XPKeywords, and stores the XMP itself where a maker note points at the preview after the
+    # image; its own writes are then recognised, not taken for new pictures
+    import functools
+
+    import corpus
+    from emowatch.exiftool import ExiftoolPool
+    from photos import camera_jpeg, minolta_jpeg, pattern
+
+    watch, state = dirs
+    made = [camera_jpeg(tmp_path / "DSC00001.JPG", pattern(1200, 800, seed=4), exif=corpus._exif_with_makernote()),
+            minolta_jpeg(tmp_path / "PICT0002.JPG", mpf=True)]
+    previews = {p.name: corpus.binary(p, "MPImage2") for p in made}
+    with ExiftoolPool(exiftool_bin, size=2) as pool, \
+            running([watch], state, model_path, tagger_cls=functools.partial(CountingTagger, exiftool=pool)) \
+            as (d, tagger, events, ledger):
+        photos = []
+        for p in made:  # copied in under a temp name, then renamed, as a card reader's import does
+            part, final = watch / (p.name + ".part"), watch / p.name
+            shutil.copy(p, part)
+            os.replace(part, final)
+            photos.append(final)
+        for p in photos:
+            assert events.wait_for(TAGGED, p)[0].result.action == "embedded"
+            events.wait_for(SKIPPED, p, "done")
+        assert_tagged_once(tagger, events, photos)
+    for p in photos:
+        tags = corpus.tags_of(p)
+        assert tags["IFD0:XPKeywords"].startswith("Emotion;"), p.name
+        assert corpus.binary(p, "MPImage2") == previews[p.name]
+    start = int(corpus.tags_of(photos[1])["Minolta:PreviewImageStart"])
+    assert photos[1].read_bytes()[start:start + 3] == b"\xff\xd8\xff"  # the maker note's pointer too
+
+
 def test_leftover_temp_files_from_a_killed_run_are_swept_also_in_the_sidecar_folder(dirs, model_path):
     # a kill -9 during a heatmap write left one in .emowatch/, which the start-up walk skips
     watch, state = dirs
