@@ -8,7 +8,6 @@ A second Ctrl-C exits at once (128 + signal number).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from pathlib import Path
 
 import click
@@ -79,9 +78,6 @@ def run(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     tune_malloc()  # before any thread starts: a daemon's memory must stay flat for days
     settings = _with_daemon_flags(build_settings(params), params)
     roots = watch_roots(paths)
-    # watchdog warns when a new folder's watch is added twice (a folder created while its parent
-    # is being scanned); harmless, and not something a photographer can act on
-    warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
     out, err = make_consoles()
     app = AppContext(settings, out, err)
     try:

@@ -20,6 +20,7 @@ import errno
 import os
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,6 +32,12 @@ from ..errors import EmowatchError
 from . import coverage
 from .paths import PathFilter
 from .settle import ARRIVED, CHANGED, CLOSED, DIR, GONE, WRITTEN, Seen
+
+# watchdog warns (with a repr of every watch, kilobytes long) when a new folder's watch is added
+# twice, a folder created while its parent is being scanned: harmless, and nothing a photographer
+# can act on
+warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning,
+                        module=r"watchdog\.")
 
 MOST_SCANNED = 32  # folders scanned apart (a thread each); more are scanned through their parents
 INOTIFY_EVENTS = [FileCreatedEvent, FileClosedEvent, FileMovedEvent, FileDeletedEvent,
