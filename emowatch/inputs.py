@@ -47,6 +47,18 @@ def is_candidate(path: Path) -> bool:
     return looks_like_photo(path)
 
 
+def path_list(data: bytes, *, null: bool = False) -> list[str]:
+    """The paths in a list file (`--files-from`): one per line, or NUL-separated (`null`, as
+    `find -print0` writes them, for names with line breaks). Names are bytes as the file system
+    keeps them (a name that is not UTF-8 is kept as it is); a Windows line end is one line end;
+    empty entries are no path and are skipped."""
+    if null:
+        entries = data.split(b"\0")
+    else:
+        entries = [e[:-1] if e.endswith(b"\r") else e for e in data.split(b"\n")]
+    return [os.fsdecode(e) for e in entries if e]
+
+
 def collect(paths: Iterable[str | Path], recursive: bool = False) -> Iterator[Path | InputProblem]:
     """Each photo once, however often and by whatever name (a symlink, `..`) it was given."""
     seen: set[str] = set()

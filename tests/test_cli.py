@@ -355,6 +355,10 @@ def test_untag_removes_what_tag_wrote(env, model):
 
 @pytest.mark.parametrize("args", [
     ["tag"],  # no paths
+    ["untag"],
+    ["tag", "-0", "x.jpg"],  # NUL-separated, but no list
+    ["tag", "--files-from", "/nonexistent/list.txt"],
+    ["tag", "--files-from", ""],
     ["tag", "--device", "tpu", "x.jpg"],
     ["tag", "--min-confidence", "3", "x.jpg"],
     ["tag", "--config", "/nonexistent/emowatch.toml", "x.jpg"],
@@ -363,6 +367,29 @@ def test_untag_removes_what_tag_wrote(env, model):
 def test_usage_errors_exit_2(env, args):
     result = run(*args)
     assert result.exit_code == 2
+
+
+def test_photos_listed_in_a_file_or_on_standard_input_are_tagged_with_the_ones_named(env, model):
+    # for more photos than a command line holds (a script, a plugin): `find -print0` style too
+    shoot = env / "shoot"
+    photos = [save(shoot / f"{i}.jpg", seed=i) for i in range(3)]
+    odd = save(shoot / "two\nlines.jpg", seed=3)
+    listing = env / "list.txt"
+    listing.write_bytes(f"{photos[1]}\r\n\n{shoot / 'gone.jpg'}\n".encode())
+    result = run("tag", "--json", "--no-explain", "--model", model, photos[0], "--files-from", listing)
+    assert result.exit_code == 1  # the listed photo that is not there
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in lines] == [str(photos[0]), str(photos[1]), str(shoot / "gone.jpg")]
+    assert [r["error"] is None for r in lines] == [True, True, False]
+
+    names = b"\0".join(os.fsencode(p) for p in (photos[2], odd)) + b"\0"
+    result = CliRunner().invoke(cli, ["untag", "--json", "-0", "--files-from", "-"], input=names)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(photos[2]), str(odd)]
+    result = CliRunner().invoke(cli, ["tag", "--json", "--no-explain", "--model", str(model), "-0",
+                                      "--min-confidence", "0", "--files-from", "-"], input=names)
+    assert result.exit_code == 0, result.output
+    assert "Emotion|" in str(exif_keywords(odd)["HierarchicalSubject"])
 
 
 def test_bad_config_value_is_one_line_and_exit_2(env):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from emowatch.inputs import InputProblem, collect
+from emowatch.inputs import InputProblem, collect, path_list
 from photos import save
 
 
@@ -95,3 +95,11 @@ def test_a_subfolder_that_cannot_be_read_is_reported_not_skipped(tmp_path):
     [problem] = items[1:]
     assert isinstance(problem, InputProblem) and len(str(problem.path)) > 4000
     assert problem.error.reason == "cannot read this folder: File name too long"
+
+
+def test_a_path_list_is_read_as_find_and_windows_write_it():
+    latin1 = os.fsdecode(b"caf\xe9.jpg")  # an old card's name, not UTF-8: kept as the disk has it
+    assert path_list(b"a.jpg\r\nshoot/b b.jpg\n\n" + b"caf\xe9.jpg\n") == ["a.jpg", "shoot/b b.jpg", latin1]
+    assert path_list(b"two\nlines.jpg\0c.jpg\0\0", null=True) == ["two\nlines.jpg", "c.jpg"]
+    assert path_list(b"") == [] and path_list(b"\n\n") == []
+    assert os.fsencode(path_list(b"caf\xe9.jpg")[0]) == b"caf\xe9.jpg"

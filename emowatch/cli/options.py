@@ -37,6 +37,16 @@ class GivenPath(click.Path):
 # PATHS as given (str): "" (an unset shell variable) is refused by the command, not made "."
 paths_type = click.Path(readable=False)
 
+# PATHS, and a list of more (for more than a command line holds: a script, a plugin)
+paths_argument = _apply([
+    click.argument("paths", nargs=-1, type=paths_type),
+    click.option("--files-from", type=GivenPath(dir_okay=False, allow_dash=True),
+                 help="Also take the photos and folders listed in FILE, one per line ('-': "
+                      "standard input)."),
+    click.option("-0", "--null", is_flag=True,
+                 help="--files-from entries are separated by NUL bytes (find -print0)."),
+])
+
 config_option = click.option(
     "--config", type=GivenPath(dir_okay=False),
     help="TOML settings file (default: config.toml in the user config dir).")

@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import click
 from rich.markup import escape
 
-from ..inputs import EMPTY_PATH, collect
+from ..inputs import EMPTY_PATH, collect, path_list
 from ..tagging import TagResult, Tagger, sweep_leftovers, untag_photo
 from .context import AppContext, make_consoles
 from .main import EXIT_FAILED, EXIT_OK
-from .options import (build_settings, common_options, config_option, explain_options, paths_type,
+from .options import (build_settings, common_options, config_option, explain_options, paths_argument,
                       sidecar_options, write_options)
 from .render import Reporter
 
-paths_argument = click.argument("paths", nargs=-1, required=True, type=paths_type)
+def _given(paths: tuple[Path, ...], params: dict) -> list[str | Path]:
+    """PATHS, then what --files-from lists. A usage error for none at all, or for an empty
+    PATH (an unset shell variable: never "the current folder")."""
+    if any(str(p) == "" for p in paths):
+        raise click.UsageError(EMPTY_PATH)
+    source = params.pop("files_from", None)
+    null = params.pop("null", False)
+    if source is None:
+        if null:
+            raise click.UsageError("-0/--null applies to --files-from, which was not given")
+        if not paths:
+            raise click.UsageError("give PATHS (photos or folders), or --files-from FILE")
+        return list(paths)
+    try:
+        data = sys.stdin.buffer.read() if str(source) == "-" else Path(source).read_bytes()
+    except OSError as e:
+        raise click.BadParameter(f"cannot read {source}: {e.strerror or e}", param_hint="'--files-from'") from None
+    return [*paths, *path_list(data, null=null)]
 
 
 @contextlib.contextmanager
 def _opened(paths: tuple[Path, ...], params: dict) -> Iterator[tuple[AppContext, list]]:
     """The command's settings, consoles and photos; exiftool closed however the command ends."""
-    if any(str(p) == "" for p in paths):  # an unset shell variable: never "the current folder"
-        raise click.UsageError(EMPTY_PATH)
+    paths = tuple(_given(paths, params))
     app = AppContext(build_settings(params), *make_consoles())
     try:
         yield app, list(collect(paths, app.settings.recursive))
@@ -91,7 +108,8 @@ def _note_exiftool(app: AppContext) -> None:
 def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     """Classify photos, explain them, and write the emotion into their metadata.
 
-    PATHS are photos or folders (a folder's photos; with -r its whole tree). JPEG and PNG get
+    PATHS are photos or folders (a folder's photos; with -r its whole tree), also listed in a
+    file with --files-from. JPEG and PNG get
     embedded XMP; TIFF, WebP, HEIF/AVIF and DNG are written through exiftool; raw files get an .xmp
     sidecar. Keywords: lr:hierarchicalSubject Emotion|Positive and dc:subject Emotion, Positive.
     """
