@@ -18,6 +18,7 @@ from .options import (build_settings, common_options, config_option, explain_opt
                       sidecar_options, write_options)
 from .render import Reporter
 
+
 def _given(paths: tuple[Path, ...], params: dict) -> list[str | Path]:
     """PATHS, then what --files-from lists. A usage error for none at all, or for an empty
     PATH (an unset shell variable: never "the current folder")."""
