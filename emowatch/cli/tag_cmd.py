@@ -110,9 +110,9 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **params) -> None:
     """Classify photos, explain them, and write the emotion into their metadata.
 
     PATHS are photos or folders (a folder's photos; with -r its whole tree), also listed in a
-    file with --files-from. JPEG and PNG get
-    embedded XMP; TIFF, WebP, HEIF/AVIF and DNG are written through exiftool; raw files get an .xmp
-    sidecar. Keywords: lr:hierarchicalSubject Emotion|Positive and dc:subject Emotion, Positive.
+    file with --files-from. JPEG and PNG get embedded XMP; TIFF, WebP, HEIF/AVIF and DNG are
+    written through exiftool; raw files get an .xmp sidecar. Keywords: lr:hierarchicalSubject
+    Emotion|Positive and dc:subject Emotion, Positive.
     """
     with _opened(paths, params) as (app, items):
         settings = app.settings
