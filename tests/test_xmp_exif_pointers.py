@@ -379,3 +379,31 @@ def test_a_maker_note_offset_into_the_image_data_is_no_trailer(tmp_path, setting
     data = path.read_bytes()
     assert exif_pointers.pointed(data, jpeg.layout(data)) == set()
     assert write_tags(path, tags, settings=settings, exiftool=None).action == "embedded"
+
+
+def test_canons_file_length_is_no_pointer_once_something_is_appended(tmp_path, settings, tags):
+    # Canon's maker note records the size of the file the camera wrote (CanonFileLength), which
+    # is where the photo ends; a tool that appends a trailer makes that number the offset of what
+    # follows: it is not a pointer, and the photo keeps the fast splice
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif.get_ifd(0x8769)[0x927C] = bytes(2 + 3 * 12 + 4)  # a bare IFD of 3 entries, filled in below
+    out = io.BytesIO()
+    Image.fromarray(pattern(320, 240, seed=8)).save(out, format="JPEG", exif=exif.tobytes())
+    data = bytearray(out.getvalue())
+    lay = jpeg.layout(bytes(data))
+    app1 = next(s for s in lay.segments if s.marker == jpeg.APP1)
+    tiff = app1.body + len(jpeg.EXIF_HEADER)
+    order = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    note = tiff + exif_pointers._maker_note(bytes(data[tiff:app1.end]))[0]
+    struct.pack_into(order + "H", data, note, 3)
+    for i, entry in enumerate(((0x0006, 2, 4, int.from_bytes(b"EOS\0", "big" if order == ">" else "little")),
+                               (0x000E, 4, 1, len(data)), (0x0010, 4, 1, 0x80000000))):
+        struct.pack_into(order + "HHII", data, note + 2 + 12 * i, *entry)  # ImageType, FileLength, ModelID
+    path = tmp_path / "IMG_0001.JPG"
+    # megabytes of it (a video, say): then the next entry's tag and type, read as a number, is a
+    # byte count that fits, and the length check alone would take the file length for a pointer
+    path.write_bytes(bytes(data) + b"appended by another program" + bytes(2_000_000))
+    assert int(corpus.tags_of(path)["Canon:CanonFileLength"]) == len(data)  # as exiftool reads it
+    assert exif_pointers.pointed(path.read_bytes(), jpeg.layout(path.read_bytes())) == set()
+    assert write_tags(path, tags, settings=settings, exiftool=None).action == "embedded"

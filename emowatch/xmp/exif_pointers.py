@@ -72,6 +72,10 @@ def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -
     words = _words(values) if len(targets) * len(bases) > _SEARCHES else None
     for target in targets:
         for base in bases:
+            if base == 0 and not data.startswith(b"\xff\xd8\xff", target):
+                # counted from the file's start only a preview (Samsung's): the photo's end as
+                # a number is Canon's CanonFileLength, the size of the file the camera wrote
+                continue
             value = target - base
             if 0 <= value < 1 << 32 and (words is None or value in words) \
                     and _with_a_length(values, value, len(data) - target):
