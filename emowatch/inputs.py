@@ -51,7 +51,10 @@ def path_list(data: bytes, *, null: bool = False) -> list[str]:
     """The paths in a list file (`--files-from`): one per line, or NUL-separated (`null`, as
     `find -print0` writes them, for names with line breaks). Names are bytes as the file system
     keeps them (a name that is not UTF-8 is kept as it is); a Windows line end is one line end;
-    empty entries are no path and are skipped."""
+    empty entries are no path and are skipped. A UTF-8 byte order mark at the start (Notepad's,
+    PowerShell 5's `Out-File -Encoding utf8`) is no part of the first name: kept, that photo
+    was "not found"."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
     if null:
         entries = data.split(b"\0")
     else:

@@ -392,6 +392,19 @@ def test_photos_listed_in_a_file_or_on_standard_input_are_tagged_with_the_ones_n
     assert "Emotion|" in str(exif_keywords(odd)["HierarchicalSubject"])
 
 
+def test_each_files_from_list_is_taken(env):
+    # a second --files-from adds its photos: a plain option kept the last list only, and the
+    # photos of the first were left out without a word (exit 0)
+    photos = [save(env / f"{i}.jpg", seed=i) for i in range(3)]
+    first, second = env / "first.txt", env / "second.txt"
+    first.write_text(f"{photos[0]}\n")
+    second.write_text(f"{photos[1]}\n")
+    result = CliRunner().invoke(cli, ["untag", "--json", "--files-from", first, "--files-from", second,
+                                      "--files-from", "-", "--files-from", "-"], input=f"{photos[2]}\n")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(p) for p in photos]
+
+
 def test_bad_config_value_is_one_line_and_exit_2(env):
     config = env / "c.toml"
     config.write_text('device = "tpu"\n')

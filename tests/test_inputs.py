@@ -103,3 +103,10 @@ def test_a_path_list_is_read_as_find_and_windows_write_it():
     assert path_list(b"two\nlines.jpg\0c.jpg\0\0", null=True) == ["two\nlines.jpg", "c.jpg"]
     assert path_list(b"") == [] and path_list(b"\n\n") == []
     assert os.fsencode(path_list(b"caf\xe9.jpg")[0]) == b"caf\xe9.jpg"
+
+
+def test_a_path_lists_byte_order_mark_is_no_part_of_its_first_name():
+    # Notepad and PowerShell 5 (`Out-File -Encoding utf8`) start a UTF-8 file with one: the first
+    # photo was reported "not found"
+    assert path_list(b"\xef\xbb\xbfC:/shoot/a.jpg\r\nC:/shoot/b.jpg\r\n") == ["C:/shoot/a.jpg", "C:/shoot/b.jpg"]
+    assert path_list(b"\xef\xbb\xbfa.jpg\0", null=True) == ["a.jpg"]

@@ -40,9 +40,11 @@ paths_type = click.Path(readable=False)
 # PATHS, and a list of more (for more than a command line holds: a script, a plugin)
 paths_argument = _apply([
     click.argument("paths", nargs=-1, type=paths_type),
-    click.option("--files-from", type=GivenPath(dir_okay=False, allow_dash=True),
+    # (multiple: a second --files-from adds its list; a plain option kept only the last one,
+    # and the photos of the first were silently left out)
+    click.option("--files-from", type=GivenPath(dir_okay=False, allow_dash=True), multiple=True,
                  help="Also take the photos and folders listed in FILE, one per line ('-': "
-                      "standard input)."),
+                      "standard input); may be given more than once."),
     click.option("-0", "--null", is_flag=True,
                  help="--files-from entries are separated by NUL bytes (find -print0)."),
 ])

@@ -24,19 +24,23 @@ def _given(paths: tuple[Path, ...], params: dict) -> list[str | Path]:
     PATH (an unset shell variable: never "the current folder")."""
     if any(str(p) == "" for p in paths):
         raise click.UsageError(EMPTY_PATH)
-    source = params.pop("files_from", None)
+    sources = params.pop("files_from", ())
     null = params.pop("null", False)
-    if source is None:
+    if not sources:
         if null:
             raise click.UsageError("-0/--null applies to --files-from, which was not given")
         if not paths:
             raise click.UsageError("give PATHS (photos or folders), or --files-from FILE")
         return list(paths)
-    try:
-        data = sys.stdin.buffer.read() if str(source) == "-" else Path(source).read_bytes()
-    except OSError as e:
-        raise click.BadParameter(f"cannot read {source}: {e.strerror or e}", param_hint="'--files-from'") from None
-    return [*paths, *path_list(data, null=null)]
+    given: list[str | Path] = list(paths)
+    for source in dict.fromkeys(str(s) for s in sources):  # (standard input is read once)
+        try:
+            data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        except OSError as e:
+            raise click.BadParameter(f"cannot read {source}: {e.strerror or e}",
+                                     param_hint="'--files-from'") from None
+        given += path_list(data, null=null)
+    return given
 
 
 @contextlib.contextmanager
