@@ -407,3 +407,36 @@ def test_canons_file_length_is_no_pointer_once_something_is_appended(tmp_path, s
     assert int(corpus.tags_of(path)["Canon:CanonFileLength"]) == len(data)  # as exiftool reads it
     assert exif_pointers.pointed(path.read_bytes(), jpeg.layout(path.read_bytes())) == set()
     assert write_tags(path, tags, settings=settings, exiftool=None).action == "embedded"
+
+
+def test_canons_original_decision_data_after_the_image_keeps_its_pointer(tmp_path, settings, tags):
+    # OriginalDecisionDataOffset counts from the file's start (in a JPEG) to the data Canon's
+    # verification kit checks, kept after the image data with no byte count beside it: the
+    # splice moved the data but not the pointer, and exiftool then found "Invalid original
+    # decision data"
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif.get_ifd(0x8769)[0x927C] = bytes(2 + 2 * 12 + 4)  # a bare IFD of 2 entries, filled in below
+    out = io.BytesIO()
+    Image.fromarray(pattern(320, 240, seed=8)).save(out, format="JPEG", exif=exif.tobytes())
+    data = bytearray(out.getvalue())
+    lay = jpeg.layout(bytes(data))
+    app1 = next(s for s in lay.segments if s.marker == jpeg.APP1)
+    tiff = app1.body + len(jpeg.EXIF_HEADER)
+    order = "<" if data[tiff:tiff + 2] == b"II" else ">"
+    note = tiff + exif_pointers._maker_note(bytes(data[tiff:app1.end]))[0]
+    struct.pack_into(order + "H", data, note, 2)
+    for i, entry in enumerate(((0x0006, 2, 4, int.from_bytes(b"EOS\0", "big" if order == ">" else "little")),
+                               (0x0083, 4, 1, len(data)))):  # ImageType, OriginalDecisionDataOffset
+        struct.pack_into(order + "HHII", data, note + 2 + 12 * i, *entry)
+    # version 2 (5D, 20D): FF FF FF FF, version, SHA-1, one record (number, offset, length, SHA-1)
+    odd = b"\xff" * 4 + struct.pack("<I", 2) + bytes(20) + struct.pack("<IIII", 1, 0, 0, 1000) + bytes(20)
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(bytes(data) + odd)
+    listing = corpus.tags_of(path)  # as exiftool reads it: the data found where the pointer says
+    assert int(listing["Canon:OriginalDecisionDataOffset"]) == len(data) and "ExifTool:Warning" not in listing
+    assert exif_pointers.pointed(path.read_bytes(), jpeg.layout(path.read_bytes())) == {len(data)}
+    before = path.read_bytes()
+    with pytest.raises(ExiftoolMissingError, match="maker note points at data after the image"):
+        write_tags(path, tags, settings=settings, exiftool=None)
+    assert path.read_bytes() == before

@@ -4,9 +4,10 @@ Some cameras store a preview after the photo's end marker and point at it from t
 note: Konica Minolta, Sony DSLRs (newer ones point into the MPF preview), Olympus E-1/E-300,
 Pentax, Samsung. The pointer counts bytes from the EXIF block's TIFF header (from the file's
 start for Samsung, from the maker note for Nikon-style notes); a Leica S2 or M (Typ 240) stores
-the whole maker note there, and the EXIF's pointer to it is one such. An XMP segment that is
-added, grows or shrinks between the two moves the preview but not the pointer, which then points
-into other bytes. exiftool knows these pointers and moves them with the data; emowatch's own splice
+the whole maker note there, and the EXIF's pointer to it is one such; a Canon with its
+verification kit keeps its original decision data there, counted from the file's start. An
+XMP segment that is added, grows or shrinks between the two moves the preview but not the
+pointer, which then points into other bytes. exiftool knows these pointers and moves them with the data; emowatch's own splice
 does not, so it first asks `pointed` whether any such pointer would be crossed.
 
 There is no maker-note parser here: every 4-byte value in the maker note, in either byte order,
@@ -33,6 +34,9 @@ _JPEG_START = re.compile(rb"\xff\xd8\xff")
 # 32-byte header before that byte (almost every Sony since the A700; exiftool accepts both)
 _SONY_START = re.compile(rb"\xd8\xff\xdb")
 _SONY_HEADERS = (1, 33)
+# Canon's original decision data (Data Verification Kit), which a JPEG keeps after its image
+# data: FF FF FF FF, then a 4-byte version, as exiftool recognises it
+_CANON_ODD = re.compile(rb"\xff{4}.\x00\x00", re.S)
 _MAKER_NOTE, _EXIF_IFD = 0x927C, 0x8769
 # up to this many (target, base) pairs, each is searched for in the maker note (~10 GB/s); past
 # it, the note's 4-byte values are gathered once (~17 ms for 64 KB), so that a trailer of many
@@ -72,11 +76,16 @@ def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -
     words = _words(values) if len(targets) * len(bases) > _SEARCHES else None
     for target in targets:
         for base in bases:
-            if base == 0 and not data.startswith(b"\xff\xd8\xff", target):
-                # counted from the file's start only a preview (Samsung's): the photo's end as
-                # a number is Canon's CanonFileLength, the size of the file the camera wrote
-                continue
             value = target - base
+            if base == 0 and not data.startswith(b"\xff\xd8\xff", target):
+                # counted from the file's start only a preview (Samsung's), or Canon's original
+                # decision data (OriginalDecisionDataOffset), which has no byte count beside
+                # it: the photo's end as a number is otherwise Canon's CanonFileLength, the
+                # size of the file the camera wrote
+                if _CANON_ODD.match(data, target) and value < 1 << 32 and (
+                        value in words if words is not None else _held(values, value)):
+                    found.add(target)
+                continue
             if 0 <= value < 1 << 32 and (words is None or value in words) \
                     and _with_a_length(values, value, len(data) - target):
                 found.add(target)
@@ -106,6 +115,11 @@ def _with_a_length(values: bytes, value: int, room: int) -> bool:
                         return True
             at = values.find(pattern, at + 1)
     return False
+
+
+def _held(values: bytes, value: int) -> bool:
+    """Whether `value` is held in `values`, in either byte order."""
+    return struct.pack("<I", value) in values or struct.pack(">I", value) in values
 
 
 def _words(values: bytes) -> set[int]:
