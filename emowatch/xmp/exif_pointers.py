@@ -7,8 +7,9 @@ start for Samsung, from the maker note for Nikon-style notes); a Leica S2 or M (
 the whole maker note there, and the EXIF's pointer to it is one such; a Canon with its
 verification kit keeps its original decision data there, counted from the file's start. An
 XMP segment that is added, grows or shrinks between the two moves the preview but not the
-pointer, which then points into other bytes. exiftool knows these pointers and moves them with the data; emowatch's own splice
-does not, so it first asks `pointed` whether any such pointer would be crossed.
+pointer, which then points into other bytes. exiftool knows these pointers and moves them with
+the data; emowatch's own splice does not, so it first asks `pointed` whether any such pointer
+would be crossed.
 
 There is no maker-note parser here: every 4-byte value in the maker note, in either byte order,
 is tried as an offset from each base against the places where something starts after the image
