@@ -381,13 +381,13 @@ def test_a_maker_note_offset_into_the_image_data_is_no_trailer(tmp_path, setting
     assert write_tags(path, tags, settings=settings, exiftool=None).action == "embedded"
 
 
-def test_canons_file_length_is_no_pointer_once_something_is_appended(tmp_path, settings, tags):
-    # Canon's maker note records the size of the file the camera wrote (CanonFileLength), which
-    # is where the photo ends; a tool that appends a trailer makes that number the offset of what
-    # follows: it is not a pointer, and the photo keeps the fast splice
+def _canon(entries: list[tuple[int, int, int, int]]) -> bytes:
+    """A Canon JPEG whose maker note is a bare IFD: ImageType "EOS", then `entries` (tag, type,
+    count, value), in the EXIF block's byte order."""
     exif = Image.Exif()
     exif[0x010F] = "Canon"
-    exif.get_ifd(0x8769)[0x927C] = bytes(2 + 3 * 12 + 4)  # a bare IFD of 3 entries, filled in below
+    count = 1 + len(entries)
+    exif.get_ifd(0x8769)[0x927C] = bytes(2 + count * 12 + 4)  # filled in below
     out = io.BytesIO()
     Image.fromarray(pattern(320, 240, seed=8)).save(out, format="JPEG", exif=exif.tobytes())
     data = bytearray(out.getvalue())
@@ -396,10 +396,19 @@ def test_canons_file_length_is_no_pointer_once_something_is_appended(tmp_path, s
     tiff = app1.body + len(jpeg.EXIF_HEADER)
     order = "<" if data[tiff:tiff + 2] == b"II" else ">"
     note = tiff + exif_pointers._maker_note(bytes(data[tiff:app1.end]))[0]
-    struct.pack_into(order + "H", data, note, 3)
-    for i, entry in enumerate(((0x0006, 2, 4, int.from_bytes(b"EOS\0", "big" if order == ">" else "little")),
-                               (0x000E, 4, 1, len(data)), (0x0010, 4, 1, 0x80000000))):
-        struct.pack_into(order + "HHII", data, note + 2 + 12 * i, *entry)  # ImageType, FileLength, ModelID
+    struct.pack_into(order + "H", data, note, count)
+    image_type = (0x0006, 2, 4, int.from_bytes(b"EOS\0", "big" if order == ">" else "little"))
+    for i, entry in enumerate((image_type, *entries)):
+        struct.pack_into(order + "HHII", data, note + 2 + 12 * i, *entry)
+    return bytes(data)
+
+
+def test_canons_file_length_is_no_pointer_once_something_is_appended(tmp_path, settings, tags):
+    # Canon's maker note records the size of the file the camera wrote (CanonFileLength), which
+    # is where the photo ends; a tool that appends a trailer makes that number the offset of what
+    # follows: it is not a pointer, and the photo keeps the fast splice
+    size = len(_canon([(0x000E, 4, 1, 0), (0x0010, 4, 1, 0)]))  # (the same size with any values)
+    data = _canon([(0x000E, 4, 1, size), (0x0010, 4, 1, 0x80000000)])  # FileLength, ModelID
     path = tmp_path / "IMG_0001.JPG"
     # megabytes of it (a video, say): then the next entry's tag and type, read as a number, is a
     # byte count that fits, and the length check alone would take the file length for a pointer
@@ -414,21 +423,8 @@ def test_canons_original_decision_data_after_the_image_keeps_its_pointer(tmp_pat
     # verification kit checks, kept after the image data with no byte count beside it: the
     # splice moved the data but not the pointer, and exiftool then found "Invalid original
     # decision data"
-    exif = Image.Exif()
-    exif[0x010F] = "Canon"
-    exif.get_ifd(0x8769)[0x927C] = bytes(2 + 2 * 12 + 4)  # a bare IFD of 2 entries, filled in below
-    out = io.BytesIO()
-    Image.fromarray(pattern(320, 240, seed=8)).save(out, format="JPEG", exif=exif.tobytes())
-    data = bytearray(out.getvalue())
-    lay = jpeg.layout(bytes(data))
-    app1 = next(s for s in lay.segments if s.marker == jpeg.APP1)
-    tiff = app1.body + len(jpeg.EXIF_HEADER)
-    order = "<" if data[tiff:tiff + 2] == b"II" else ">"
-    note = tiff + exif_pointers._maker_note(bytes(data[tiff:app1.end]))[0]
-    struct.pack_into(order + "H", data, note, 2)
-    for i, entry in enumerate(((0x0006, 2, 4, int.from_bytes(b"EOS\0", "big" if order == ">" else "little")),
-                               (0x0083, 4, 1, len(data)))):  # ImageType, OriginalDecisionDataOffset
-        struct.pack_into(order + "HHII", data, note + 2 + 12 * i, *entry)
+    size = len(_canon([(0x0083, 4, 1, 0)]))
+    data = _canon([(0x0083, 4, 1, size)])  # OriginalDecisionDataOffset: right after the image
     # version 2 (5D, 20D): FF FF FF FF, version, SHA-1, one record (number, offset, length, SHA-1)
     odd = b"\xff" * 4 + struct.pack("<I", 2) + bytes(20) + struct.pack("<IIII", 1, 0, 0, 1000) + bytes(20)
     path = tmp_path / "IMG_0001.JPG"
