@@ -1,14 +1,14 @@
-"""Writing the keywords into camera JPEGs whose XPKeywords need exiftool: exiftool given the
-header alone (emowatch/xmp/jpeg_head.py, what emowatch does) against exiftool given the whole
-file (what it falls back to), in a folder of your choice.
+"""Writing the keywords into camera JPEGs that need exiftool (IPTC keywords, kept in step with
+XMP and XPKeywords): exiftool given the header alone (emowatch/xmp/jpeg_head.py, what emowatch
+does) against exiftool given the whole file (what it falls back to), in a folder of your choice.
 
     python bench/camera_write.py [--folder DIR] [--photos 12] [--runs 3]
 
-Makes 24 MP JPEGs with camera EXIF and an MPF preview (as bench/tag.py does), copies them into
-`--folder` (default: a temp folder; try an external drive, a memory card or a network share),
-and times `write_tags` on each copy, one photo at a time, the two ways in turn. Prints the
-median milliseconds per photo and exiftool's CPU time per photo, with the machine and the
-folder's file system.
+Makes 24 MP JPEGs with camera EXIF, an IPTC keyword and an MPF preview (as bench/tag.py does),
+copies them into `--folder` (default: a temp folder; try an external drive, a memory card or a
+network share), and times `write_tags` on each copy, one photo at a time, the two ways in turn.
+Prints the median milliseconds per photo and exiftool's CPU time per photo, with the machine and
+the folder's file system.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> None:
     cpu: dict[str, list[float]] = {name: [] for name in ms}
     with tempfile.TemporaryDirectory() as tmp, Exiftool(settings.exiftool) as tool:
         photos = make_photos(Path(tmp) / "src", args.photos, (6000, 4000), "cam", exif=camera_exif(),
-                             preview=True)
+                             preview=True, iptc=True)
         work = Path(tempfile.mkdtemp(prefix="emowatch-bench-", dir=args.folder))
         fs = file_system(work)
         try:
@@ -91,7 +91,7 @@ def main() -> None:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     print(f"camera JPEG writes through exiftool — {date.today()} — {machine()}")
-    print(f"{args.photos} 24 MP JPEGs with camera EXIF and an MPF preview, XPKeywords on, one at a time, "
+    print(f"{args.photos} 24 MP JPEGs with camera EXIF, IPTC keywords and an MPF preview, XPKeywords on, one at a time, "
           f"{args.runs} runs; folder on {fs}")
     print(f"command: python bench/camera_write.py --photos {args.photos} --runs {args.runs}"
           + (f" --folder {args.folder}" if args.folder else "") + "\n")

@@ -1,9 +1,9 @@
-"""How many writer threads, each with its exiftool process: tagging camera JPEGs whose
-XPKeywords need exiftool.
+"""How many writer threads, each with its exiftool process: tagging camera JPEGs that need
+exiftool (IPTC keywords, kept in step with XMP and XPKeywords).
 
     python bench/exiftool_pool.py [--photos 48] [--runs 5]
 
-Makes 24 MP JPEGs with camera EXIF and an MPF preview (as bench/tag.py does), then tags fresh
+Makes 24 MP JPEGs with camera EXIF, an IPTC keyword and an MPF preview (as bench/tag.py does), then tags fresh
 copies with 1, 2 and 4 writer threads and as many exiftool processes (`emowatch tag` runs
 tagging.WRITERS), in turn, interleaved, so that all see the same machine. Prints photos/s per
 run and the median for each, and the exiftool processes' CPU time per photo, with the machine.
@@ -42,7 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         photos = make_photos(tmp / "src", args.photos, (6000, 4000), "cam", exif=camera_exif(),
-                             preview=True)
+                             preview=True, iptc=True)
         pools = {size: ExiftoolPool(settings.exiftool, size=size) for size in rates}
         try:
             for size, pool in pools.items():  # start-up and the first model run, untimed
@@ -60,7 +60,7 @@ def main() -> None:
             for pool in pools.values():
                 pool.close()
     print(f"exiftool processes for tagging — {date.today()} — {machine()}")
-    print(f"{args.photos} 24 MP JPEGs with camera EXIF and an MPF preview, XPKeywords on; "
+    print(f"{args.photos} 24 MP JPEGs with camera EXIF, IPTC keywords and an MPF preview, XPKeywords on; "
           f"command: python bench/exiftool_pool.py --photos {args.photos} --runs {args.runs}\n")
     print("| writer threads and exiftool processes | photos/s per run | median photos/s | vs one "
           "| exiftool CPU ms/photo (median) |")

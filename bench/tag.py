@@ -3,8 +3,8 @@
     python bench/tag.py [--photos 24] [--runs 3] [--model PATH]
 
 Makes its own photos in a temp folder (skimage's public-domain photos upscaled to 24 MP with a
-little noise, so they compress and decode like camera JPEGs; the same with camera EXIF and/or a
-1616 px MPF preview as Sony cameras embed one; and 224 px JPEGs), then times
+little noise, so they compress and decode like camera JPEGs; the same with camera EXIF, IPTC
+keywords and/or a 1616 px MPF preview as Sony cameras embed one; and 224 px JPEGs), then times
 `Tagger.tag()` exactly as `emowatch tag --no-explain` runs it, on fresh copies each run (a second
 tag of the same photo is a no-op). Prints a table: median of runs, photos/s, ratio against the
 224 px case, the machine.
@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # photos.camera_jpeg: the one way test 
 
 def camera_exif() -> bytes:
     """EXIF as a camera writes it (IFD0, Exif IFD, a maker note): the file then has an IFD0
-    for XPKeywords, so emowatch also runs exiftool on it."""
+    for XPKeywords, which emowatch writes itself (emowatch/xmp/xp_keywords.py)."""
     exif = Image.Exif()
     exif[0x010F], exif[0x0110], exif[0x0132] = "BenchCam", "Model 24", "2026:01:01 12:00:00"
     sub = exif.get_ifd(0x8769)
@@ -47,9 +48,11 @@ def camera_exif() -> bytes:
 
 
 def make_photos(folder: Path, count: int, size: tuple[int, int], prefix: str,
-                exif: bytes = b"", preview: bool = False) -> list[Path]:
+                exif: bytes = b"", preview: bool = False, iptc: bool = False) -> list[Path]:
     """`preview`: with a 1616 px MPF preview after the photo, as Sony cameras
-    write one (tests/photos.camera_jpeg)."""
+    write one (tests/photos.camera_jpeg). `iptc`: with an IPTC keyword, as a photo that has
+    been through Photoshop or a press workflow carries them: only exiftool keeps IPTC (and then
+    XPKeywords) in step with XMP."""
     import skimage.data as data
     from photos import camera_jpeg
 
@@ -67,6 +70,9 @@ def make_photos(folder: Path, count: int, size: tuple[int, int], prefix: str,
         else:
             Image.fromarray(array).save(path, quality=90, exif=exif)
         paths.append(path)
+    if iptc:
+        subprocess.run(["exiftool", "-q", "-overwrite_original", "-IPTC:Keywords=Family", *map(str, paths)],
+                       check=True)
     return paths
 
 
@@ -174,6 +180,8 @@ def main() -> None:
         big = make_photos(tmp / "src24", args.photos, (6000, 4000), "big")
         small = make_photos(tmp / "src224", args.photos * 4, (224, 224), "small")
         camera = make_photos(tmp / "src24cam", args.photos, (6000, 4000), "cam", exif=camera_exif())
+        pressed = make_photos(tmp / "src24iptc", args.photos, (6000, 4000), "iptc", exif=camera_exif(),
+                              iptc=exiftool is not None)
         previews = make_photos(tmp / "src24prev", args.photos, (6000, 4000), "prev", preview=True)
         both = make_photos(tmp / "src24both", args.photos, (6000, 4000), "both", exif=camera_exif(),
                            preview=True)
@@ -189,7 +197,9 @@ def main() -> None:
             (f"24 MP JPEG ({mb:.1f} MB)", big, [write, classify, decode]),
             ("24 MP JPEG with a 1616 px MPF preview (as Sony cameras write)", previews,
              [write, classify, decode]),
-            ("24 MP JPEG with camera EXIF (+ XPKeywords via exiftool)", camera, [write]),
+            ("24 MP JPEG with camera EXIF (+ XPKeywords, written by emowatch)", camera, [write]),
+            ("24 MP JPEG with camera EXIF and IPTC keywords (+ IPTC and XPKeywords via exiftool)",
+             pressed, [write]),
             ("24 MP JPEG with camera EXIF and an MPF preview", both,
              [write, ("classify + write, xp_keywords = false", no_xp)]),
         ]

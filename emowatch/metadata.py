@@ -288,7 +288,7 @@ def _need_exiftool(target: Target, recorded: emotion.Recorded, exiftool: Exiftoo
     if target.has_iptc:
         raise MetadataError("the photo carries IPTC keywords, and keeping them consistent with "
                             f"its XMP needs exiftool; {INSTALL_EXIFTOOL}", path)
-    if recorded.added.get(IPTC) or recorded.added.get(XP):
+    if recorded.added.get(IPTC) or (recorded.added.get(XP) and not target.writes_xp_itself()):
         raise MetadataError("emowatch wrote IPTC/XPKeywords here with exiftool, and needs it "
                             f"again to change them; {INSTALL_EXIFTOOL}", path)
 

@@ -60,7 +60,7 @@ class KeywordSettings:
             {"positive": "Positive", "negative": "Negative", "other": "Other"}
         )
     )
-    # also write EXIF XPKeywords (Windows) where exiftool can
+    # also write EXIF XPKeywords (Windows) into photos that have EXIF
     xp_keywords: bool = True
 
     def word(self, label: str) -> str:

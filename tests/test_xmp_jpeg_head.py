@@ -25,10 +25,20 @@ EDITS = [
 ]
 
 
-def _camera(tmp_path: Path) -> Path:
-    """A camera JPEG: EXIF with a maker note, then a 1616 px preview indexed by MPF."""
+def _camera(tmp_path: Path, et=None) -> Path:
+    """A camera JPEG: EXIF with a maker note, then a 1616 px preview indexed by MPF. With `et`,
+    it also carries an IPTC keyword, which only exiftool keeps in step (without one, emowatch
+    writes its XPKeywords itself: test_xmp_xp_keywords)."""
     exif = corpus._exif_with_makernote()
-    return camera_jpeg(tmp_path / "camera.jpg", pattern(2400, 1600, seed=3), exif=exif)
+    path = camera_jpeg(tmp_path / "camera.jpg", pattern(2400, 1600, seed=3), exif=exif)
+    if et is not None:
+        _iptc(path, et)
+    return path
+
+
+def _iptc(path: Path, et) -> Path:
+    et.write_in_place(path, ["-IPTC:Keywords=Family"])
+    return path
 
 
 @pytest.fixture
@@ -49,7 +59,7 @@ def test_the_header_comes_out_as_when_exiftool_edits_the_whole_file(jpegs, et, t
 
 
 def test_a_camera_jpeg_is_tagged_without_handing_exiftool_its_image_data(tmp_path, et, settings, tags):
-    path = _camera(tmp_path)
+    path = _camera(tmp_path, et)
     before = path.read_bytes()
     preview = corpus.binary(path, "PreviewImage")
     assert preview.startswith(b"\xff\xd8")  # there is a preview to keep
@@ -73,7 +83,7 @@ def test_a_camera_jpeg_is_tagged_without_handing_exiftool_its_image_data(tmp_pat
 
 
 def test_when_exiftool_refuses_the_header_the_whole_file_is_edited(tmp_path, et, settings, tags):
-    path = _camera(tmp_path)
+    path = _camera(tmp_path, et)
     before = path.read_bytes()
     sizes: list[int] = []
 
@@ -188,7 +198,7 @@ def test_a_pointer_past_the_header_that_did_not_move_with_its_data_is_refused(
     # own search had missed the pointer, which would have exiftool store the XMP too)
     monkeypatch.setattr(jpeg_head, "whole_file_needed", lambda data, lay, info: False)
     monkeypatch.setattr(exif_pointers, "pointed", lambda data, lay, bases_before=None: set())
-    path = minolta_jpeg(tmp_path / "minolta.jpg", mpf=True)
+    path = _iptc(minolta_jpeg(tmp_path / "minolta.jpg", mpf=True), et)
     before = path.read_bytes()
     with pytest.raises(MetadataError, match="PreviewImageStart would no longer point at its data"):
         write_tags(path, tags, settings=settings, exiftool=et)
@@ -199,7 +209,7 @@ def test_without_a_usable_system_temp_folder_the_whole_file_is_edited(tmp_path, 
                                                                       monkeypatch):
     import tempfile
 
-    path = _camera(tmp_path)
+    path = _camera(tmp_path, et)
     not_a_folder = tmp_path / "tmp"
     not_a_folder.write_bytes(b"")
     monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))

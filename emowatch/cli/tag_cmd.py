@@ -97,7 +97,7 @@ def _told_after_interrupt(stream: Iterator[TagResult]) -> Iterator[TagResult]:
 
 def _note_exiftool(app: AppContext) -> None:
     app.err.print("[yellow]exiftool not found:[/] TIFF, WebP, HEIF/AVIF and DNG photos get .xmp sidecars instead, "
-                  "and EXIF XPKeywords/IPTC are not updated (Debian/Ubuntu: apt-get install libimage-exiftool-perl)")
+                  "and photos with IPTC keywords are skipped (Debian/Ubuntu: apt-get install libimage-exiftool-perl)")
 
 
 @click.command(short_help="Classify, explain and tag photos.")

@@ -2,7 +2,8 @@
 
 Keywords go where photo software reads them: `Emotion|Positive` in lr:hierarchicalSubject and,
 as Lightroom writes a hierarchy, each level as a word in dc:subject (and IPTC:Keywords /
-EXIF:XPKeywords, planned here, written by exiftool). Our values live in our namespace only.
+EXIF:XPKeywords, planned here, written by exiftool or xp_keywords). Our values live in our
+namespace only.
 
 emowatch records in `emowatch:added` exactly which keyword it added to which list, so re-tagging
 and `untag` remove only those: a keyword the user had before (even `Emotion|Positive` itself)

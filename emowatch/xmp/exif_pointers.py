@@ -49,10 +49,10 @@ def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -
     """The offsets past the photo's image data that a value in its maker note points at. With
     `bases_before`, only offsets counted from a base before that offset (bytes moved from there
     on take the pointers counted from their own bytes along)."""
-    exif = next((s for s in lay.segments if s.marker == jpeg.APP1
-                 and s.payload(data).startswith(jpeg.EXIF_HEADER)), None)
-    if exif is None:
+    exifs = lay.exifs(data)
+    if not exifs:
         return set()
+    exif = exifs[0]
     tiff = exif.body + len(jpeg.EXIF_HEADER)
     block = data[tiff:exif.end]
     note = _maker_note(block)

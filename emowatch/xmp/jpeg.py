@@ -63,9 +63,12 @@ class Layout:
         return [s for s in self.segments if s.marker == APP1
                 and s.payload(data).startswith(EXT_HEADER)]
 
+    def exifs(self, data: bytes) -> list[Segment]:
+        """The Exif APP1 segments (readers use the first)."""
+        return [s for s in self.segments if s.marker == APP1 and s.payload(data).startswith(EXIF_HEADER)]
+
     def has_exif(self, data: bytes) -> bool:
-        return any(s.marker == APP1 and s.payload(data).startswith(EXIF_HEADER)
-                   for s in self.segments)
+        return bool(self.exifs(data))
 
     def mpf(self, data: bytes) -> list[Segment]:
         """The APP2 segments holding a multi-picture (MPF, CIPA DC-007) index."""
@@ -162,7 +165,7 @@ def splice(data: bytes, lay: Layout, packet: bytes | None) -> bytes:
     if cut == resume and not insert:
         return data  # nothing to remove
     _check_mpf(data, lay, cut, len(insert) - (resume - cut))
-    return _join(data, cut, insert, resume)
+    return join(data, cut, insert, resume)
 
 
 def size_change(data: bytes, lay: Layout, packet: bytes | None) -> tuple[int, int]:
@@ -222,7 +225,7 @@ def mpf_images(data: bytes, seg: Segment) -> list[tuple[int, int, int]]:
     return []
 
 
-def _join(data: bytes, cut: int, insert: bytes, resume: int) -> bytes:
+def join(data: bytes, cut: int, insert: bytes, resume: int) -> bytes:
     """data[:cut] + insert + data[resume:], copying the megabytes once, not three times."""
     view = memoryview(data)
     return b"".join((view[:cut], insert, view[resume:]))

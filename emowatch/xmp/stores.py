@@ -1,10 +1,11 @@
-"""The keyword lists outside XMP, which only exiftool touches: IPTC:Keywords and XPKeywords.
+"""The keyword lists outside XMP: IPTC:Keywords and XPKeywords, as exiftool reads and writes them.
 
 IPTC keywords are kept consistent with dc:subject only in files that already carry them
 (a photo without IPTC does not get an IPTC block). Adobe's IPTC digest (Photoshop:IPTCDigest)
 tells XMP-aware readers whether the IPTC still matches the XMP: when it did before our edit,
 it is recomputed after it, so a reader keeps trusting both. XPKeywords (what Windows shows,
-UCS-2 text joined by ';') is written into an existing EXIF IFD0 when the settings ask.
+UCS-2 text joined by ';') is written into an existing EXIF IFD0 when the settings ask; in a
+JPEG without IPTC emowatch reads and writes it itself (xp_keywords), into the same Stores.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Where a photo's XMP lives, and how a new packet gets there safely.
 
-- Embedded (JPEG, PNG): our own splice, built in memory. When IPTC keywords or XPKeywords must
-  change too, exiftool edits those blocks on our temp file, never the photo (for a JPEG, on a
-  copy of its header alone when it can: jpeg_head). A JPEG whose maker note points past the
+- Embedded (JPEG, PNG): our own splice, built in memory. A JPEG's XPKeywords are written here
+  too (xp_keywords), unless it carries IPTC keywords: when those must change, exiftool edits
+  the IPTC and EXIF blocks on our temp file, never the photo (for a JPEG, on a copy of its
+  header alone when it can: jpeg_head). A JPEG whose maker note points past the
   bytes the splice would move (exif_pointers) has exiftool store the packet instead, which
   moves the pointer with them.
 - ViaExiftool (TIFF, WebP, HEIF, DNG): exiftool stores our packet verbatim (`-XMP<=file`) into
@@ -24,8 +25,8 @@ from ..errors import (EmowatchError, ExiftoolMissingError, FileChangedError, Met
                       about_sidecar)
 from ..exiftool import ExiftoolCommands
 from ..formats import Format, is_bigtiff
-from . import emotion, exif_pointers, jpeg, jpeg_head, pillow_xmp, png, scratch, sidecar, stores, verify
-from .emotion import LABEL, XMP_TAGS
+from . import emotion, exif_pointers, jpeg, jpeg_head, pillow_xmp, png, scratch, sidecar, stores, verify, xp_keywords
+from .emotion import LABEL, XMP_TAGS, XP
 from .packet import END, Packet, new_packet, parse
 
 CheckPacket = Callable[[Packet], None]
@@ -81,11 +82,40 @@ class Embedded(_InPhoto):
             self.limit = None
         self.stores: stores.Stores | None = None
         self.info: dict = {}
+        self.native_xp = False  # self.stores read here, XPKeywords written here (xp_keywords)
+        self._ifd0: list[xp_keywords.Ifd0 | None] = []
+
+    def writes_xp_itself(self) -> bool:
+        """Whether this JPEG's XPKeywords are read and written without exiftool: it has no
+        IPTC (Photoshop) block, which exiftool keeps in step, an EXIF block whose IFD0 reads
+        with certainty and has room, no multi-picture index before it (its offsets would
+        move), and no maker-note pointer past the image data (exiftool moves those)."""
+        if not self._ifd0:
+            self._ifd0.append(self._native_ifd0())
+        return self._ifd0[0] is not None
+
+    def _native_ifd0(self) -> xp_keywords.Ifd0 | None:
+        if self.fmt is not Format.JPEG or self.lay.has_photoshop(self.data):
+            return None
+        seg = xp_keywords.exif_segment(self.data, self.lay)
+        if seg is None or any(s.start < seg.end for s in self.lay.mpf(self.data)):
+            return None
+        block = seg.payload(self.data)[len(jpeg.EXIF_HEADER):]
+        ifd = xp_keywords.read(block)
+        if ifd is None or not xp_keywords.editable(block, ifd, "x" * xp_keywords.ROOM_ASKED):
+            return None
+        return None if exif_pointers.pointed(self.data, self.lay) else ifd
 
     def load_stores(self, xp: bool) -> stores.Stores | None:
         """The lists as exiftool reads them, read once and only where they can matter: IPTC
         lives only in APP13 and XPKeywords only in EXIF, and XPKeywords matter only when they
-        are to be kept in step (`xp`)."""
+        are to be kept in step (`xp`). A JPEG that `writes_xp_itself` is not given to
+        exiftool at all."""
+        if self.stores is None and xp and self.writes_xp_itself():
+            ifd = self._ifd0[0]
+            assert ifd is not None
+            self.stores = stores.Stores(iptc=(), xp=ifd.xp, has_ifd0=bool(ifd.entries), digest_in_sync=False)
+            self.native_xp = True
         if self.stores is None and self.exiftool is not None and (
                 self.fmt is Format.PNG or self.lay.has_photoshop(self.data)
                 or (xp and self.lay.has_exif(self.data))):
@@ -106,8 +136,12 @@ class Embedded(_InPhoto):
             new = jpeg.splice(self.data, self.lay, packet)
         else:
             new = png.splice(self.data, self.chunks, packet)
-        edits = stores.args(self.stores, lists, self.path) if self.stores is not None else []
-        digest = stores.digest_args(self.stores, edits) if self.stores is not None else []
+        xp_text = self._native_xp_text(lists)
+        if xp_text is not None:
+            new = xp_keywords.rewritten(new, xp_text, self.path)
+        by_exiftool = self.stores is not None and not self.native_xp
+        edits = stores.args(self.stores, lists, self.path) if by_exiftool else []
+        digest = stores.digest_args(self.stores, edits) if by_exiftool else []
         et = self.exiftool
 
         def edit(file: Path) -> None:
@@ -134,7 +168,11 @@ class Embedded(_InPhoto):
             if jpg:
                 lay = jpeg.layout(got, self.path)
                 extra = (jpeg.EXIF_HEADER, jpeg.PHOTOSHOP_HEADER) if edits or xmp_by_exiftool else ()
+                if xp_text is not None:
+                    extra = (jpeg.EXIF_HEADER,)
                 same = jpeg.same_except(self.data, self.lay, got, lay, (jpeg.XMP_HEADER, *extra))
+                if same and xp_text is not None:
+                    same = xp_keywords.kept_but_keywords(self.data, self.lay, got, lay, xp_text)
                 stored = jpeg.read_packet(got, lay)
             else:
                 cs = png.chunks(got, self.path)
@@ -171,6 +209,15 @@ class Embedded(_InPhoto):
             check_bytes(new)  # the spliced bytes, verified in memory before any write
             atomic.atomic_write(self.path, new, expect=self.expect,
                                 preserve_mtime=preserve_mtime, verify=verify_written)
+
+    def _native_xp_text(self, lists: dict[str, list[str]]) -> str | None:
+        """XPKeywords' new text where emowatch writes it itself and it changes, else None."""
+        if not self.native_xp or XP not in lists:
+            return None
+        assert self.stores is not None
+        if stores.xp_words(self.stores.xp) == lists[XP]:
+            return None
+        return stores.xp_text(self.stores.xp, lists[XP])
 
     def check_commit(self, packet: bytes | None) -> None:
         if self.fmt is Format.JPEG and self.exiftool is None:

@@ -1,0 +1,225 @@
+"""EXIF XPKeywords written by emowatch itself (emowatch/xmp/xp_keywords.py): IFD0 copied to the
+end of the EXIF block with the entry added, nothing else in the block moved. Checked by exiftool
+and exiv2 as independent readers, on files built with Pillow and exiftool."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import corpus
+from emowatch.metadata import remove_tags, write_tags
+from emowatch.xmp import jpeg, xp_keywords
+from emowatch.xmp.targets import Embedded
+from emowatch.formats import Format
+from photos import camera_jpeg, minolta_jpeg, pattern
+
+# tags emowatch owns, and facts about the file rather than its metadata
+SKIP = ("XMP-", "System:", "File:FileSize", "ExifTool:", "SourceFile", "IFD0:XPKeywords")
+
+
+def metadata(path: Path) -> dict:
+    return {k: v for k, v in corpus.tags_of(path).items() if not k.startswith(SKIP)}
+
+
+def warnings(path: Path) -> str:
+    return corpus.exiftool("-validate", "-warning", "-a", "-s3", path)
+
+
+def exiv2_xp(path: Path) -> str:
+    out = subprocess.run(["exiv2", "-Pt", "-K", "Exif.Image.XPKeywords", str(path)],
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def camera(path: Path, order: str = "II", xp: str | None = None) -> Path:
+    """A camera-like JPEG: IFD0, an Exif IFD with a maker note, GPS, a thumbnail in IFD1;
+    `order` its byte order, `xp` the user's own XPKeywords."""
+    exif = Image.Exif()
+    exif.load(corpus._exif_with_makernote())
+    exif.endian = "<" if order == "II" else ">"
+    Image.fromarray(pattern(96, 64, seed=5)).save(path, quality=90, exif=exif.tobytes())
+    thumb = path.with_suffix(".thumb.jpg")
+    Image.fromarray(pattern(32, 24, seed=6)).save(thumb, quality=80)
+    args = ["-q", "-overwrite_original", "-GPSLatitude=48.8566", "-GPSLatitudeRef=N",
+            f"-ThumbnailImage<={thumb}"]
+    if xp is not None:
+        args.append(f"-XPKeywords={xp}")
+    corpus.exiftool(*args, path)
+    thumb.unlink()
+    assert _block(path.read_bytes())[:2] == order.encode()
+    return path
+
+
+@pytest.mark.parametrize("order", ["II", "MM"])
+def test_written_without_exiftool_and_read_by_exiftool_and_exiv2(tmp_path, settings, tags, order, exiv2_bin):
+    path = camera(tmp_path / "camera.jpg", order)
+    original = path.read_bytes()
+    before, notes = metadata(path), warnings(path)
+    note, thumb = corpus.binary(path, "MakerNoteUnknown"), corpus.binary(path, "ThumbnailImage")
+    assert note and thumb
+
+    assert write_tags(path, tags, settings=settings, exiftool=None).action == "embedded"
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
+    assert exiv2_xp(path) == "Emotion;Positive"
+    assert metadata(path) == before  # GPS, the Exif IFD, the thumbnail's IFD: all as they were
+    assert warnings(path) == notes  # exiftool's -validate finds nothing new
+    assert corpus.binary(path, "MakerNoteUnknown") == note
+    assert corpus.binary(path, "ThumbnailImage") == thumb
+    assert corpus.jpeg_image_data(path.read_bytes()) == corpus.jpeg_image_data(original)
+    # the block only grew: its bytes before the copy of IFD0 are the camera's, offsets and all
+    old = _block(original)
+    new = _block(path.read_bytes())
+    assert new[:4] == old[:4] and new[8:len(old)] == old[8:]
+
+    # untagged, the photo is the photo it was, byte for byte (no XMP before, none after)
+    assert remove_tags(path, settings=settings, exiftool=None).action == "removed"
+    assert path.read_bytes() == original
+
+
+def test_retagging_replaces_the_copy_instead_of_growing_the_block(tmp_path, settings, tags):
+    path = camera(tmp_path / "camera.jpg")
+    write_tags(path, tags, settings=settings, exiftool=None)
+    once = path.read_bytes()
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=None)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Negative"
+    assert len(_block(path.read_bytes())) == len(_block(once))  # the same length of word
+    write_tags(path, tags, settings=settings, exiftool=None)
+    assert path.read_bytes() == once
+    assert write_tags(path, tags, settings=settings, exiftool=None).action == "unchanged"
+
+
+def test_the_same_bytes_with_exiftool_at_hand(tmp_path, settings, tags, et):
+    # with no IPTC in the photo, exiftool is not used for XPKeywords even when it is there
+    a = camera(tmp_path / "a.jpg")
+    b = Path(corpus.copy(a, tmp_path, "b.jpg"))
+    write_tags(a, tags, settings=settings, exiftool=None)
+    write_tags(b, tags, settings=settings, exiftool=et)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_the_users_own_words_are_kept(tmp_path, settings, tags, exiv2_bin):
+    path = camera(tmp_path / "camera.jpg", "MM", xp="Family;Beach")
+    before = metadata(path)
+    write_tags(path, tags, settings=settings, exiftool=None)
+    found = corpus.tags_of(path)
+    assert found["IFD0:XPKeywords"] == "Family;Beach;Emotion;Positive"
+    assert exiv2_xp(path) == "Family;Beach;Emotion;Positive"
+    # Windows reads dc:subject first: the words only in XPKeywords are copied there
+    assert corpus.as_list(found["XMP-dc:Subject"]) == ["Family", "Beach", "Emotion", "Positive"]
+    remove_tags(path, settings=settings, exiftool=None)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Family;Beach"
+    assert metadata(path) == before
+
+
+def test_a_camera_preview_indexed_by_mpf_is_still_found(tmp_path, settings, tags):
+    path = camera_jpeg(tmp_path / "sony.jpg", pattern(1200, 800, seed=3), exif=corpus._exif_with_makernote())
+    preview = corpus.binary(path, "PreviewImage")
+    assert preview.startswith(b"\xff\xd8")
+    target = Embedded(path, Format.JPEG, None)
+    assert target.writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=None)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
+    assert corpus.binary(path, "PreviewImage") == preview  # MPF counts from after the EXIF
+
+
+def test_a_maker_note_pointer_past_the_image_is_left_to_exiftool(tmp_path, settings, tags, et):
+    # moving the preview the pointer finds is exiftool's to do: emowatch does not write these
+    path = minolta_jpeg(tmp_path / "minolta.jpg", mpf=False)
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    preview = corpus.binary(path, "PreviewImage")
+    write_tags(path, tags, settings=settings, exiftool=et)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
+    assert corpus.binary(path, "PreviewImage") == preview
+
+
+def test_a_photo_with_iptc_is_left_to_exiftool(photo, et):
+    assert not Embedded(photo("full.jpg"), Format.JPEG, et).writes_xp_itself()
+    assert Embedded(photo("exif.jpg"), Format.JPEG, et).writes_xp_itself()
+
+
+def test_an_exif_block_without_room_is_left_to_exiftool(tmp_path, settings, tags, et):
+    exif = Image.Exif()
+    exif[0x010F] = "FakeCam"
+    exif.get_ifd(0x8769)[0x927C] = bytes(64_900)  # a maker note filling the segment
+    path = tmp_path / "full.jpg"
+    Image.fromarray(pattern(64, 48)).save(path, exif=exif.tobytes())
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=et)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
+
+
+# -- the block itself -----------------------------------------------------------------------
+
+
+def _block(data: bytes) -> bytes:
+    seg = xp_keywords.exif_segment(data, jpeg.layout(data))
+    return seg.payload(data)[6:]
+
+
+def _tiff(entries: list[tuple[int, int, int, bytes]], extra: bytes = b"", order: str = "<") -> bytes:
+    """A TIFF block: IFD0 at 8 with `entries` (tag, type, count, 4-byte field), then `extra`."""
+    head = (b"II*\x00" if order == "<" else b"MM\x00*") + struct.pack(order + "I", 8)
+    table = struct.pack(order + "H", len(entries)) + b"".join(
+        struct.pack(order + "HHI", t, k, n) + f for t, k, n, f in entries) + struct.pack(order + "I", 0)
+    return head + table + extra
+
+
+def test_short_keywords_sit_in_the_entry_itself():
+    block = _tiff([(0x010F, 2, 4, b"Cam\x00")])
+    ifd = xp_keywords.read(block)
+    new = xp_keywords.with_keywords(block, ifd, "a")  # "a\0" + "\0\0": four bytes, in the field
+    assert xp_keywords.read(new).xp == "a"
+    # IFD0 was the last thing in the block, with no value beyond it: written over, in place
+    assert len(new) == 8 + 2 + 12 * 2 + 4
+    assert xp_keywords.same_but_keywords(block, new, "a")
+
+
+def test_the_check_catches_what_a_wrong_write_would_do():
+    value = b"FakeCam\x00"
+    block = _tiff([(0x010F, 2, len(value), struct.pack("<I", 26)), (0x0110, 2, 4, b"M1\x00\x00")], value)
+    ifd = xp_keywords.read(block)
+    good = xp_keywords.with_keywords(block, ifd, "Emotion;Positive")
+    assert xp_keywords.same_but_keywords(block, good, "Emotion;Positive")
+    assert not xp_keywords.same_but_keywords(block, good, "Emotion;Negative")
+    damaged = bytearray(good)
+    damaged[27] ^= 1  # a byte of Make's value, in the kept part
+    assert not xp_keywords.same_but_keywords(block, bytes(damaged), "Emotion;Positive")
+    table = xp_keywords.read(good)
+    dropped = bytearray(good)
+    dropped[table.offset:table.offset + 2] = struct.pack("<H", len(table.entries) - 1)  # Model lost
+    assert not xp_keywords.same_but_keywords(block, bytes(dropped), "Emotion;Positive")
+
+
+@pytest.mark.parametrize("entries", [
+    [(0x9C9E, 1, 4, b"a\x00\x00\x00"), (0x9C9E, 1, 4, b"b\x00\x00\x00")],  # two XPKeywords
+    [(0x9C9E, 1, 3, b"a\x00\x00\x00")],  # an odd number of bytes: not UTF-16
+    [(0x9C9E, 3, 2, b"a\x00\x00\x00")],  # stored as SHORTs: exiftool reads those its own way
+    [(0x9C9E, 1, 40, struct.pack("<I", 4000))],  # its value outside the block
+])
+def test_keywords_that_cannot_be_read_with_certainty_are_not_read(entries):
+    assert xp_keywords.read(_tiff(entries)) is None
+
+
+def test_a_value_outside_the_block_is_not_rewritten():
+    block = _tiff([(0x010F, 2, 40, struct.pack("<I", 4000))])
+    ifd = xp_keywords.read(block)
+    assert ifd is not None and not xp_keywords.editable(block, ifd, "Emotion")
+
+
+def test_a_jpeg_the_same_after_a_tag_and_an_untag_when_it_had_no_xmp(tmp_path, settings, tags):
+    # the write goes through write_tags as a daemon or `emowatch tag` would, on a big photo
+    buffer = io.BytesIO()
+    Image.fromarray(pattern(1600, 1200, seed=9)).save(buffer, "JPEG", quality=90,
+                                                      exif=corpus._exif_with_makernote())
+    path = tmp_path / "big.jpg"
+    path.write_bytes(buffer.getvalue())
+    write_tags(path, tags, settings=settings, exiftool=None)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
+    remove_tags(path, settings=settings, exiftool=None)
+    assert path.read_bytes() == buffer.getvalue()
