@@ -223,3 +223,50 @@ def test_a_jpeg_the_same_after_a_tag_and_an_untag_when_it_had_no_xmp(tmp_path, s
     assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
     remove_tags(path, settings=settings, exiftool=None)
     assert path.read_bytes() == buffer.getvalue()
+
+
+def _at_the_limit(path: Path, xp: str | None = None) -> Path:
+    """A JPEG whose EXIF block (a big maker note, `xp` the user's XPKeywords) leaves just the
+    room for emowatch's copy of IFD0 with ROOM_ASKED characters of keywords."""
+    def save(note: int) -> bytes:
+        exif = Image.Exif()
+        exif[0x010F] = "FakeCam"
+        if xp is not None:
+            exif[0x9C9E] = xp.encode("utf-16-le") + b"\x00\x00"
+        exif.get_ifd(0x8769)[0x927C] = bytes(note)
+        buffer = io.BytesIO()
+        Image.fromarray(pattern(64, 48)).save(buffer, "JPEG", exif=exif.tobytes())
+        return buffer.getvalue()
+
+    block = _block(save(50_000))
+    ifd = xp_keywords.read(block)
+    asked = "x" * xp_keywords.ROOM_ASKED
+    note = 50_000 + 65533 - 6 - len(xp_keywords.with_keywords(block, ifd, asked))
+    while not xp_keywords.editable(block := _block(save(note)), xp_keywords.read(block), asked):
+        note -= 1  # (Pillow pads a value to an even length)
+    path.write_bytes(save(note))
+    return path
+
+
+def test_a_photo_tagged_near_the_segment_limit_is_still_untagged_without_exiftool(tmp_path, settings, tags):
+    # re-tagging replaces emowatch's copy of IFD0 and untagging drops it: the room they need is
+    # not that of one more copy
+    path = _at_the_limit(tmp_path / "full.jpg")
+    original = path.read_bytes()
+    assert Embedded(path, Format.JPEG, None).writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=None)
+    assert Embedded(path, Format.JPEG, None).writes_xp_itself()
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=None)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Negative"
+    assert remove_tags(path, settings=settings, exiftool=None).action == "removed"
+    assert path.read_bytes() == original
+
+
+def test_the_users_own_long_keywords_count_in_the_room_asked(tmp_path, settings, tags, et):
+    # room for ROOM_ASKED characters is not room for the user's words and ours: such a photo
+    # is exiftool's to write (IFD0 rewritten in place), not refused
+    words = ";".join(f"word{i:03d}" for i in range(140))
+    path = _at_the_limit(tmp_path / "full.jpg", xp=words)
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=et)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == words + ";Emotion;Positive"

@@ -35,8 +35,10 @@ _ORDERS = {b"II*\x00": "<", b"MM\x00*": ">"}
 _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 # room an APP1 segment's payload has (65,535 less its 2-byte length)
 _SEGMENT_ROOM = 65533
-# characters of XPKeywords a block must have room for before it is written this way
+# characters of XPKeywords a block must have room for before it is written this way: ROOM_ASKED
+# in all, and ROOM_MORE beyond the text already there (a user's long list of words)
 ROOM_ASKED = 1024
+ROOM_MORE = 256
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,17 @@ def editable(block: bytes, ifd: Ifd0, text: str) -> bool:
     spans = _spans(block, ifd, ifd.others())
     if spans is None or any(start < 8 or stop > len(block) for start, stop in spans):
         return False
-    grown = 1 + 2 + 12 * (len(ifd.entries) + 1) + 4 + len(text.encode("utf-16-le", "surrogatepass")) + 2
-    return len(jpeg.EXIF_HEADER) + len(block) + grown <= _SEGMENT_ROOM
+    # the size of the block as written, not an estimate: re-tagging replaces emowatch's copy at
+    # the end and untagging may drop it, so a block tagged once near the limit stays writable
+    return len(jpeg.EXIF_HEADER) + len(with_keywords(block, ifd, text)) <= _SEGMENT_ROOM
+
+
+def roomy(block: bytes, ifd: Ifd0) -> bool:
+    """Whether the block can be given XPKeywords this way with room to spare: ROOM_ASKED
+    characters, and ROOM_MORE more than it holds (the words to be kept, emowatch's added to
+    them). Asked before the words are known: a photo without it is left to exiftool, which
+    rewrites IFD0 in place, rather than refused at the write."""
+    return editable(block, ifd, "x" * max(ROOM_ASKED, len(ifd.xp or "") + ROOM_MORE))
 
 
 def rewritten(data: bytes, text: str, path: Path | None = None) -> bytes:
