@@ -270,3 +270,47 @@ def test_the_users_own_long_keywords_count_in_the_room_asked(tmp_path, settings,
     assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
     write_tags(path, tags, settings=settings, exiftool=et)
     assert corpus.tags_of(path)["IFD0:XPKeywords"] == words + ";Emotion;Positive"
+
+
+def _cut_at_ifd1(path: Path) -> Path:
+    """The photo with its EXIF block cut short where IFD1 (the thumbnail's) began, IFD0's link
+    to it left as it was: what a tool that strips thumbnails carelessly leaves."""
+    data = path.read_bytes()
+    seg = xp_keywords.exif_segment(data, jpeg.layout(data))
+    block = _block(data)
+    (ifd1,) = struct.unpack("<I", xp_keywords.read(block).next_ifd)
+    payload = jpeg.EXIF_HEADER + block[:ifd1]
+    path.write_bytes(data[:seg.start] + b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
+                     + data[seg.end:])
+    return path
+
+
+def test_a_block_cut_short_is_left_to_exiftool(tmp_path, settings, tags, et):
+    # IFD0's link to IFD1 points past the block's end, where the copy of IFD0 would go: readers
+    # would take the copy for IFD1 (IFD0 linking to itself). exiftool will not rewrite such an
+    # EXIF block ("Bad IFD1 directory"): the XMP is written, XPKeywords are not, and it says so
+    path = _cut_at_ifd1(camera(tmp_path / "camera.jpg"))
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    result = write_tags(path, tags, settings=settings, exiftool=et)
+    assert "XPKeywords not written" in result.reason
+    assert "IFD0:XPKeywords" not in corpus.tags_of(path)
+    assert "previous IFD0" not in warnings(path)
+
+
+@pytest.mark.parametrize("link", ["next", "exif"])
+def test_the_check_catches_a_link_into_the_copy(link):
+    # a link from the old block to where the copy goes: the copy would be read as another IFD
+    entries = [(0x010F, 2, 4, b"Cam\x00")]
+    size = 8 + 2 + 12 * 2 + 4 + 2  # IFD0's table, two bytes after it
+    if link == "exif":
+        entries.append((0x8769, 4, 1, struct.pack("<I", size)))
+    block = bytearray(_tiff(entries, b"\x00\x00"))
+    if link == "next":
+        entries.append((0x0110, 2, 4, b"M1\x00\x00"))
+        block = bytearray(_tiff(entries, b"\x00\x00"))
+        struct.pack_into("<I", block, 8 + 2 + 12 * 2, size)
+    block = bytes(block)
+    assert len(block) == size
+    ifd = xp_keywords.read(block)
+    assert not xp_keywords.editable(block, ifd, "Emotion")
+    assert not xp_keywords.same_but_keywords(block, xp_keywords.with_keywords(block, ifd, "Emotion"), "Emotion")

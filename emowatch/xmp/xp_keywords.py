@@ -128,6 +128,63 @@ def _spans(block: bytes, ifd: Ifd0, entries: list[bytes]) -> list[tuple[int, int
     return out
 
 
+# links to further IFDs: Exif, GPS, SubIFDs (in IFD0), Interoperability (in the Exif IFD)
+_SUB_IFDS = (0x8769, 0x8825, 0x014A, 0xA005)
+# image data an IFD points at, offsets -> byte counts: a JPEG thumbnail, a TIFF one's strips
+_IMAGE_DATA = {0x0201: 0x0202, 0x0111: 0x0117}
+_MOST_IFDS = 64
+
+
+def _numbers(block: bytes, order: str, entry: bytes) -> list[int]:
+    """The SHORT/LONG/IFD numbers an entry holds ([] for another type, or values outside the
+    block, which its span shows)."""
+    _tag, kind, n, at = struct.unpack_from(order + "HHII", entry)
+    code = {3: "H", 4: "I", 13: "I"}.get(kind)
+    if code is None:
+        return []
+    size = _SIZES[kind] * n
+    raw = entry[8:8 + size] if size <= 4 else block[at:at + size]
+    return list(struct.unpack(order + code * n, raw)) if len(raw) == size else []
+
+
+def _linked(block: bytes, ifd: Ifd0) -> list[tuple[int, int]] | None:
+    """Where what IFD0 links to lies: the Exif, GPS, Interoperability and SubIFDs' tables,
+    the next IFDs (the thumbnail's IFD1), their out-of-line values and image data. None for a
+    value of a type not known. The copy of IFD0 goes after the block's end: a link that points
+    there, in a block cut short, would make a reader take the copy for another IFD. (A maker
+    note's own offsets are not followed: its bytes, and those they count from, are kept.)"""
+    order = ifd.order
+    out: list[tuple[int, int]] = []
+    todo = [(at, ifd.tag(e) == 0x014A) for e in ifd.others()
+            if ifd.tag(e) in _SUB_IFDS for at in _numbers(block, order, e)]
+    todo += [(at, True) for at in struct.unpack(order + "I", ifd.next_ifd) if at]
+    seen: set[int] = set()
+    while todo:
+        at, chained = todo.pop()  # chained: readers follow its next-IFD link
+        if at in seen:
+            continue  # (a loop: read once)
+        seen.add(at)
+        if len(seen) > _MOST_IFDS or at + 2 > len(block):
+            return out + [(at, at + 2)]
+        (count,) = struct.unpack_from(order + "H", block, at)
+        end = at + 2 + 12 * count + 4
+        out.append((at, end))
+        if end > len(block):
+            continue
+        entries = [block[at + 2 + 12 * i:at + 14 + 12 * i] for i in range(count)]
+        spans = _spans(block, ifd, entries)
+        if spans is None:
+            return None
+        out += spans
+        numbers = {ifd.tag(e): _numbers(block, order, e) for e in entries}
+        for where, sizes in _IMAGE_DATA.items():
+            out += [(o, o + n) for o, n in zip(numbers.get(where, []), numbers.get(sizes, []))]
+        todo += [(o, tag == 0x014A) for tag in _SUB_IFDS for o in numbers.get(tag, [])]
+        if chained:
+            todo += [(o, True) for o in struct.unpack_from(order + "I", block, end - 4) if o]
+    return out
+
+
 def _tail_copy(block: bytes, ifd: Ifd0) -> bool:
     """Whether IFD0 is the last thing in the block, only its XPKeywords' value after it, and
     none of its other values beyond its start: a copy appended before, to be replaced."""
@@ -178,10 +235,12 @@ def _only_copy(block: bytes, table: bytes, cut: int) -> int | None:
 
 def editable(block: bytes, ifd: Ifd0, text: str) -> bool:
     """Whether XPKeywords holding `text` can be written this way: every value of IFD0's other
-    entries is of a known type and inside the block (what the check after the write demands),
+    entries, and all IFD0 links to, is of a known type and inside the block (what the check
+    after the write demands),
     and the block with a new copy of IFD0 still fits in its APP1 segment."""
     spans = _spans(block, ifd, ifd.others())
-    if spans is None or any(start < 8 or stop > len(block) for start, stop in spans):
+    linked = _linked(block, ifd)
+    if spans is None or linked is None or any(start < 8 or stop > len(block) for start, stop in spans + linked):
         return False
     # the size of the block as written, not an estimate: re-tagging replaces emowatch's copy at
     # the end and untagging may drop it, so a block tagged once near the limit stays writable
@@ -216,7 +275,7 @@ def same_but_keywords(old: bytes, new: bytes, text: str) -> bool:
     else a reader can reach changed: the header's IFD0 offset aside, every byte of `old` is kept
     up to its IFD0 if that is a copy at the end (see `with_keywords`), else all of them; IFD0's
     other entries and its link to the next IFD are identical, and each of their values lies in
-    the kept bytes."""
+    the kept bytes, as does all that IFD0 links to (`_linked`)."""
     a, b = read(old), read(new)
     if a is None or b is None or old[:4] != new[:4]:
         return False
@@ -226,7 +285,9 @@ def same_but_keywords(old: bytes, new: bytes, text: str) -> bool:
     if b.others() != a.others() or b.next_ifd != a.next_ifd or (b.xp or "") != text:
         return False
     spans = _spans(new, b, b.others())
-    return spans is not None and all(8 <= start and stop <= kept for start, stop in spans)
+    linked = _linked(new, b)
+    return spans is not None and linked is not None and all(
+        8 <= start and stop <= kept for start, stop in spans + linked)
 
 
 def kept_but_keywords(old: bytes, old_lay: jpeg.Layout, new: bytes, new_lay: jpeg.Layout,
