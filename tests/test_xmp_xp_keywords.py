@@ -201,6 +201,8 @@ def test_the_check_catches_what_a_wrong_write_would_do():
     [(0x9C9E, 1, 3, b"a\x00\x00\x00")],  # an odd number of bytes: not UTF-16
     [(0x9C9E, 3, 2, b"a\x00\x00\x00")],  # stored as SHORTs: exiftool reads those its own way
     [(0x9C9E, 1, 40, struct.pack("<I", 4000))],  # its value outside the block
+    [(0x9C9E, 1, 4, b"\xfe\xff\x00a")],  # a big-endian byte order mark: exiftool reads "a"
+    [(0x9C9E, 1, 4, b"\xff\xfea\x00")],  # a little-endian one, which exiftool drops
 ])
 def test_keywords_that_cannot_be_read_with_certainty_are_not_read(entries):
     assert xp_keywords.read(_tiff(entries)) is None
@@ -314,3 +316,20 @@ def test_the_check_catches_a_link_into_the_copy(link):
     ifd = xp_keywords.read(block)
     assert not xp_keywords.editable(block, ifd, "Emotion")
     assert not xp_keywords.same_but_keywords(block, xp_keywords.with_keywords(block, ifd, "Emotion"), "Emotion")
+
+
+def test_keywords_with_a_byte_order_mark_are_read_by_exiftool(tmp_path, settings, tags, et):
+    # exiftool decodes FE FF ... as big-endian: read here as UTF-16LE, the user's word would be
+    # garbage, copied into dc:subject and written back before ours (which exiftool would then
+    # read as big-endian garbage too)
+    exif = Image.Exif()
+    exif.load(corpus._exif_with_makernote())
+    exif[0x9C9E] = "\ufeffFamily".encode("utf-16-be") + b"\x00\x00"
+    path = tmp_path / "bom.jpg"
+    Image.fromarray(pattern(64, 48)).save(path, exif=exif.tobytes())
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Family"
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=et)
+    found = corpus.tags_of(path)
+    assert found["IFD0:XPKeywords"] == "Family;Emotion;Positive"
+    assert corpus.as_list(found["XMP-dc:Subject"]) == ["Family", "Emotion", "Positive"]

@@ -106,7 +106,9 @@ def _value(block: bytes, order: str, entry: bytes) -> bytes | None:
 
 
 def _text(raw: bytes) -> str | None:
-    if len(raw) % 2:
+    """The text of XPKeywords' bytes, or None where exiftool may read another: an odd length,
+    a null inside, or a byte order mark, which exiftool honours (FE FF: big-endian) and drops."""
+    if len(raw) % 2 or raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
     try:
         text = raw.decode("utf-16-le").rstrip("\x00")
