@@ -333,3 +333,15 @@ def test_keywords_with_a_byte_order_mark_are_read_by_exiftool(tmp_path, settings
     found = corpus.tags_of(path)
     assert found["IFD0:XPKeywords"] == "Family;Emotion;Positive"
     assert corpus.as_list(found["XMP-dc:Subject"]) == ["Family", "Emotion", "Positive"]
+
+
+def test_a_link_out_of_the_block_does_not_hide_one_into_the_copy():
+    # the link to IFD1 leads far out of the block (left so), the Exif IFD's into the copy
+    size = 8 + 2 + 12 * 2 + 4 + 2
+    block = bytearray(_tiff([(0x010F, 2, 4, b"Cam\x00"), (0x8769, 4, 1, struct.pack("<I", size))],
+                            b"\x00\x00"))
+    struct.pack_into("<I", block, 8 + 2 + 12 * 2, 0xFFFF0)
+    block = bytes(block)
+    assert len(block) == size
+    ifd = xp_keywords.read(block)
+    assert not xp_keywords.editable(block, ifd, "Emotion")

@@ -166,8 +166,11 @@ def _linked(block: bytes, ifd: Ifd0) -> list[tuple[int, int]] | None:
         if at in seen:
             continue  # (a loop: read once)
         seen.add(at)
-        if len(seen) > _MOST_IFDS or at + 2 > len(block):
-            return out + [(at, at + 2)]
+        if len(seen) > _MOST_IFDS:
+            return None
+        if at + 2 > len(block):
+            out.append((at, at + 2))
+            continue
         (count,) = struct.unpack_from(order + "H", block, at)
         end = at + 2 + 12 * count + 4
         out.append((at, end))
@@ -237,16 +240,16 @@ def _only_copy(block: bytes, table: bytes, cut: int) -> int | None:
 
 def editable(block: bytes, ifd: Ifd0, text: str) -> bool:
     """Whether XPKeywords holding `text` can be written this way: every value of IFD0's other
-    entries, and all IFD0 links to, is of a known type and inside the block (what the check
-    after the write demands),
-    and the block with a new copy of IFD0 still fits in its APP1 segment."""
+    entries is of a known type and inside the block, the block as rewritten passes the check
+    made before the write (`same_but_keywords`), and it still fits in its APP1 segment."""
     spans = _spans(block, ifd, ifd.others())
-    linked = _linked(block, ifd)
-    if spans is None or linked is None or any(start < 8 or stop > len(block) for start, stop in spans + linked):
+    if spans is None or any(start < 8 or stop > len(block) for start, stop in spans):
         return False
     # the size of the block as written, not an estimate: re-tagging replaces emowatch's copy at
     # the end and untagging may drop it, so a block tagged once near the limit stays writable
-    return len(jpeg.EXIF_HEADER) + len(with_keywords(block, ifd, text)) <= _SEGMENT_ROOM
+    written = with_keywords(block, ifd, text)
+    return (len(jpeg.EXIF_HEADER) + len(written) <= _SEGMENT_ROOM
+            and same_but_keywords(block, written, text))
 
 
 def roomy(block: bytes, ifd: Ifd0) -> bool:
@@ -277,7 +280,7 @@ def same_but_keywords(old: bytes, new: bytes, text: str) -> bool:
     else a reader can reach changed: the header's IFD0 offset aside, every byte of `old` is kept
     up to its IFD0 if that is a copy at the end (see `with_keywords`), else all of them; IFD0's
     other entries and its link to the next IFD are identical, and each of their values lies in
-    the kept bytes, as does all that IFD0 links to (`_linked`)."""
+    the kept bytes, as does all that IFD0 links to (`_linked`) unless it lies past the end."""
     a, b = read(old), read(new)
     if a is None or b is None or old[:4] != new[:4]:
         return False
@@ -288,8 +291,11 @@ def same_but_keywords(old: bytes, new: bytes, text: str) -> bool:
         return False
     spans = _spans(new, b, b.others())
     linked = _linked(new, b)
+    # what IFD0 links to lies in the kept bytes, or past the new block's end: a link that led
+    # out of the block before still does, none leads into the bytes written after `kept`
     return spans is not None and linked is not None and all(
-        8 <= start and stop <= kept for start, stop in spans + linked)
+        8 <= start and stop <= kept for start, stop in spans) and all(
+        stop <= kept or start >= len(new) for start, stop in linked)
 
 
 def kept_but_keywords(old: bytes, old_lay: jpeg.Layout, new: bytes, new_lay: jpeg.Layout,
