@@ -345,3 +345,13 @@ def test_a_link_out_of_the_block_does_not_hide_one_into_the_copy():
     assert len(block) == size
     ifd = xp_keywords.read(block)
     assert not xp_keywords.editable(block, ifd, "Emotion")
+
+
+def test_an_entry_of_a_type_no_reader_knows_in_the_exif_ifd_is_no_reason_for_exiftool():
+    # the Exif IFD's entries are only followed for where they point: one no reader can size
+    # points nowhere
+    exif = struct.pack("<H", 1) + struct.pack("<HHII", 0x9000, 99, 4, 0x7FFFFFFF) + struct.pack("<I", 0)
+    at = 8 + 2 + 12 * 2 + 4
+    block = _tiff([(0x010F, 2, 4, b"Cam\x00"), (0x8769, 4, 1, struct.pack("<I", at))], exif)
+    ifd = xp_keywords.read(block)
+    assert xp_keywords.editable(block, ifd, "Emotion")

@@ -151,8 +151,8 @@ def _numbers(block: bytes, order: str, entry: bytes) -> list[int]:
 
 def _linked(block: bytes, ifd: Ifd0) -> list[tuple[int, int]] | None:
     """Where what IFD0 links to lies: the Exif, GPS, Interoperability and SubIFDs' tables,
-    the next IFDs (the thumbnail's IFD1), their out-of-line values and image data. None for a
-    value of a type not known. The copy of IFD0 goes after the block's end: a link that points
+    the next IFDs (the thumbnail's IFD1), their out-of-line values and image data. None past
+    _MOST_IFDS of them. The copy of IFD0 goes after the block's end: a link that points
     there, in a block cut short, would make a reader take the copy for another IFD. (A maker
     note's own offsets are not followed: its bytes, and those they count from, are kept.)"""
     order = ifd.order
@@ -177,10 +177,9 @@ def _linked(block: bytes, ifd: Ifd0) -> list[tuple[int, int]] | None:
         if end > len(block):
             continue
         entries = [block[at + 2 + 12 * i:at + 14 + 12 * i] for i in range(count)]
-        spans = _spans(block, ifd, entries)
-        if spans is None:
-            return None
-        out += spans
+        # (an entry of a type no reader knows the size of points nowhere a reader goes)
+        known = [e for e in entries if struct.unpack_from(order + "H", e, 2)[0] in _SIZES]
+        out += _spans(block, ifd, known) or []
         numbers = {ifd.tag(e): _numbers(block, order, e) for e in entries}
         for where, sizes in _IMAGE_DATA.items():
             out += [(o, o + n) for o, n in zip(numbers.get(where, []), numbers.get(sizes, []))]
