@@ -201,6 +201,8 @@ def test_the_check_catches_what_a_wrong_write_would_do():
     [(0x9C9E, 1, 3, b"a\x00\x00\x00")],  # an odd number of bytes: not UTF-16
     [(0x9C9E, 3, 2, b"a\x00\x00\x00")],  # stored as SHORTs: exiftool reads those its own way
     [(0x9C9E, 1, 40, struct.pack("<I", 4000))],  # its value outside the block
+    [(0x9C9E, 1, 4, b"\xfe\xff\x00a")],  # a big-endian byte order mark: exiftool reads "a"
+    [(0x9C9E, 1, 4, b"\xff\xfea\x00")],  # a little-endian one, which exiftool drops
 ])
 def test_keywords_that_cannot_be_read_with_certainty_are_not_read(entries):
     assert xp_keywords.read(_tiff(entries)) is None
@@ -223,3 +225,133 @@ def test_a_jpeg_the_same_after_a_tag_and_an_untag_when_it_had_no_xmp(tmp_path, s
     assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
     remove_tags(path, settings=settings, exiftool=None)
     assert path.read_bytes() == buffer.getvalue()
+
+
+def _at_the_limit(path: Path, xp: str | None = None) -> Path:
+    """A JPEG whose EXIF block (a big maker note, `xp` the user's XPKeywords) leaves just the
+    room for emowatch's copy of IFD0 with ROOM_ASKED characters of keywords."""
+    def save(note: int) -> bytes:
+        exif = Image.Exif()
+        exif[0x010F] = "FakeCam"
+        if xp is not None:
+            exif[0x9C9E] = xp.encode("utf-16-le") + b"\x00\x00"
+        exif.get_ifd(0x8769)[0x927C] = bytes(note)
+        buffer = io.BytesIO()
+        Image.fromarray(pattern(64, 48)).save(buffer, "JPEG", exif=exif.tobytes())
+        return buffer.getvalue()
+
+    block = _block(save(50_000))
+    ifd = xp_keywords.read(block)
+    asked = "x" * xp_keywords.ROOM_ASKED
+    note = 50_000 + 65533 - 6 - len(xp_keywords.with_keywords(block, ifd, asked))
+    while not xp_keywords.editable(block := _block(save(note)), xp_keywords.read(block), asked):
+        note -= 1  # (Pillow pads a value to an even length)
+    path.write_bytes(save(note))
+    return path
+
+
+def test_a_photo_tagged_near_the_segment_limit_is_still_untagged_without_exiftool(tmp_path, settings, tags):
+    # re-tagging replaces emowatch's copy of IFD0 and untagging drops it: the room they need is
+    # not that of one more copy
+    path = _at_the_limit(tmp_path / "full.jpg")
+    original = path.read_bytes()
+    assert Embedded(path, Format.JPEG, None).writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=None)
+    assert Embedded(path, Format.JPEG, None).writes_xp_itself()
+    write_tags(path, corpus.emotion("negative"), settings=settings, exiftool=None)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Negative"
+    assert remove_tags(path, settings=settings, exiftool=None).action == "removed"
+    assert path.read_bytes() == original
+
+
+def test_the_users_own_long_keywords_count_in_the_room_asked(tmp_path, settings, tags, et):
+    # room for ROOM_ASKED characters is not room for the user's words and ours: such a photo
+    # is exiftool's to write (IFD0 rewritten in place), not refused
+    words = ";".join(f"word{i:03d}" for i in range(140))
+    path = _at_the_limit(tmp_path / "full.jpg", xp=words)
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=et)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == words + ";Emotion;Positive"
+
+
+def _cut_at_ifd1(path: Path) -> Path:
+    """The photo with its EXIF block cut short where IFD1 (the thumbnail's) began, IFD0's link
+    to it left as it was: what a tool that strips thumbnails carelessly leaves."""
+    data = path.read_bytes()
+    seg = xp_keywords.exif_segment(data, jpeg.layout(data))
+    block = _block(data)
+    (ifd1,) = struct.unpack("<I", xp_keywords.read(block).next_ifd)
+    payload = jpeg.EXIF_HEADER + block[:ifd1]
+    path.write_bytes(data[:seg.start] + b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
+                     + data[seg.end:])
+    return path
+
+
+def test_a_block_cut_short_is_left_to_exiftool(tmp_path, settings, tags, et):
+    # IFD0's link to IFD1 points past the block's end, where the copy of IFD0 would go: readers
+    # would take the copy for IFD1 (IFD0 linking to itself). exiftool will not rewrite such an
+    # EXIF block ("Bad IFD1 directory"): the XMP is written, XPKeywords are not, and it says so
+    path = _cut_at_ifd1(camera(tmp_path / "camera.jpg"))
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    result = write_tags(path, tags, settings=settings, exiftool=et)
+    assert "XPKeywords not written" in result.reason
+    assert "IFD0:XPKeywords" not in corpus.tags_of(path)
+    assert "previous IFD0" not in warnings(path)
+
+
+@pytest.mark.parametrize("link", ["next", "exif"])
+def test_the_check_catches_a_link_into_the_copy(link):
+    # a link from the old block to where the copy goes: the copy would be read as another IFD
+    entries = [(0x010F, 2, 4, b"Cam\x00")]
+    size = 8 + 2 + 12 * 2 + 4 + 2  # IFD0's table, two bytes after it
+    if link == "exif":
+        entries.append((0x8769, 4, 1, struct.pack("<I", size)))
+    block = bytearray(_tiff(entries, b"\x00\x00"))
+    if link == "next":
+        entries.append((0x0110, 2, 4, b"M1\x00\x00"))
+        block = bytearray(_tiff(entries, b"\x00\x00"))
+        struct.pack_into("<I", block, 8 + 2 + 12 * 2, size)
+    block = bytes(block)
+    assert len(block) == size
+    ifd = xp_keywords.read(block)
+    assert not xp_keywords.editable(block, ifd, "Emotion")
+    assert not xp_keywords.same_but_keywords(block, xp_keywords.with_keywords(block, ifd, "Emotion"), "Emotion")
+
+
+def test_keywords_with_a_byte_order_mark_are_read_by_exiftool(tmp_path, settings, tags, et):
+    # exiftool decodes FE FF ... as big-endian: read here as UTF-16LE, the user's word would be
+    # garbage, copied into dc:subject and written back before ours (which exiftool would then
+    # read as big-endian garbage too)
+    exif = Image.Exif()
+    exif.load(corpus._exif_with_makernote())
+    exif[0x9C9E] = "\ufeffFamily".encode("utf-16-be") + b"\x00\x00"
+    path = tmp_path / "bom.jpg"
+    Image.fromarray(pattern(64, 48)).save(path, exif=exif.tobytes())
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Family"
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=et)
+    found = corpus.tags_of(path)
+    assert found["IFD0:XPKeywords"] == "Family;Emotion;Positive"
+    assert corpus.as_list(found["XMP-dc:Subject"]) == ["Family", "Emotion", "Positive"]
+
+
+def test_a_link_out_of_the_block_does_not_hide_one_into_the_copy():
+    # the link to IFD1 leads far out of the block (left so), the Exif IFD's into the copy
+    size = 8 + 2 + 12 * 2 + 4 + 2
+    block = bytearray(_tiff([(0x010F, 2, 4, b"Cam\x00"), (0x8769, 4, 1, struct.pack("<I", size))],
+                            b"\x00\x00"))
+    struct.pack_into("<I", block, 8 + 2 + 12 * 2, 0xFFFF0)
+    block = bytes(block)
+    assert len(block) == size
+    ifd = xp_keywords.read(block)
+    assert not xp_keywords.editable(block, ifd, "Emotion")
+
+
+def test_an_entry_of_a_type_no_reader_knows_in_the_exif_ifd_is_no_reason_for_exiftool():
+    # the Exif IFD's entries are only followed for where they point: one no reader can size
+    # points nowhere
+    exif = struct.pack("<H", 1) + struct.pack("<HHII", 0x9000, 99, 4, 0x7FFFFFFF) + struct.pack("<I", 0)
+    at = 8 + 2 + 12 * 2 + 4
+    block = _tiff([(0x010F, 2, 4, b"Cam\x00"), (0x8769, 4, 1, struct.pack("<I", at))], exif)
+    ifd = xp_keywords.read(block)
+    assert xp_keywords.editable(block, ifd, "Emotion")

@@ -102,7 +102,7 @@ class Embedded(_InPhoto):
             return None
         block = seg.payload(self.data)[len(jpeg.EXIF_HEADER):]
         ifd = xp_keywords.read(block)
-        if ifd is None or not xp_keywords.editable(block, ifd, "x" * xp_keywords.ROOM_ASKED):
+        if ifd is None or not xp_keywords.roomy(block, ifd):
             return None
         return None if exif_pointers.pointed(self.data, self.lay) else ifd
 

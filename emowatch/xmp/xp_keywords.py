@@ -35,8 +35,10 @@ _ORDERS = {b"II*\x00": "<", b"MM\x00*": ">"}
 _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 # room an APP1 segment's payload has (65,535 less its 2-byte length)
 _SEGMENT_ROOM = 65533
-# characters of XPKeywords a block must have room for before it is written this way
+# characters of XPKeywords a block must have room for before it is written this way: ROOM_ASKED
+# in all, and ROOM_MORE beyond the text already there (a user's long list of words)
 ROOM_ASKED = 1024
+ROOM_MORE = 256
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,9 @@ def _value(block: bytes, order: str, entry: bytes) -> bytes | None:
 
 
 def _text(raw: bytes) -> str | None:
-    if len(raw) % 2:
+    """The text of XPKeywords' bytes, or None where exiftool may read another: an odd length,
+    a null inside, or a byte order mark, which exiftool honours (FE FF: big-endian) and drops."""
+    if len(raw) % 2 or raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
     try:
         text = raw.decode("utf-16-le").rstrip("\x00")
@@ -123,6 +127,65 @@ def _spans(block: bytes, ifd: Ifd0, entries: list[bytes]) -> list[tuple[int, int
             return None
         if size * n > 4:
             out.append((at, at + size * n))
+    return out
+
+
+# links to further IFDs: Exif, GPS, SubIFDs (in IFD0), Interoperability (in the Exif IFD)
+_SUB_IFDS = (0x8769, 0x8825, 0x014A, 0xA005)
+# image data an IFD points at, offsets -> byte counts: a JPEG thumbnail, a TIFF one's strips
+_IMAGE_DATA = {0x0201: 0x0202, 0x0111: 0x0117}
+_MOST_IFDS = 64
+
+
+def _numbers(block: bytes, order: str, entry: bytes) -> list[int]:
+    """The SHORT/LONG/IFD numbers an entry holds ([] for another type, or values outside the
+    block, which its span shows)."""
+    _tag, kind, n, at = struct.unpack_from(order + "HHII", entry)
+    code = {3: "H", 4: "I", 13: "I"}.get(kind)
+    if code is None:
+        return []
+    size = _SIZES[kind] * n
+    raw = entry[8:8 + size] if size <= 4 else block[at:at + size]
+    return list(struct.unpack(order + code * n, raw)) if len(raw) == size else []
+
+
+def _linked(block: bytes, ifd: Ifd0) -> list[tuple[int, int]] | None:
+    """Where what IFD0 links to lies: the Exif, GPS, Interoperability and SubIFDs' tables,
+    the next IFDs (the thumbnail's IFD1), their out-of-line values and image data. None past
+    _MOST_IFDS of them. The copy of IFD0 goes after the block's end: a link that points
+    there, in a block cut short, would make a reader take the copy for another IFD. (A maker
+    note's own offsets are not followed: its bytes, and those they count from, are kept.)"""
+    order = ifd.order
+    out: list[tuple[int, int]] = []
+    todo = [(at, ifd.tag(e) == 0x014A) for e in ifd.others()
+            if ifd.tag(e) in _SUB_IFDS for at in _numbers(block, order, e)]
+    todo += [(at, True) for at in struct.unpack(order + "I", ifd.next_ifd) if at]
+    seen: set[int] = set()
+    while todo:
+        at, chained = todo.pop()  # chained: readers follow its next-IFD link
+        if at in seen:
+            continue  # (a loop: read once)
+        seen.add(at)
+        if len(seen) > _MOST_IFDS:
+            return None
+        if at + 2 > len(block):
+            out.append((at, at + 2))
+            continue
+        (count,) = struct.unpack_from(order + "H", block, at)
+        end = at + 2 + 12 * count + 4
+        out.append((at, end))
+        if end > len(block):
+            continue
+        entries = [block[at + 2 + 12 * i:at + 14 + 12 * i] for i in range(count)]
+        # (an entry of a type no reader knows the size of points nowhere a reader goes)
+        known = [e for e in entries if struct.unpack_from(order + "H", e, 2)[0] in _SIZES]
+        out += _spans(block, ifd, known) or []
+        numbers = {ifd.tag(e): _numbers(block, order, e) for e in entries}
+        for where, sizes in _IMAGE_DATA.items():
+            out += [(o, o + n) for o, n in zip(numbers.get(where, []), numbers.get(sizes, []))]
+        todo += [(o, tag == 0x014A) for tag in _SUB_IFDS for o in numbers.get(tag, [])]
+        if chained:
+            todo += [(o, True) for o in struct.unpack_from(order + "I", block, end - 4) if o]
     return out
 
 
@@ -176,13 +239,24 @@ def _only_copy(block: bytes, table: bytes, cut: int) -> int | None:
 
 def editable(block: bytes, ifd: Ifd0, text: str) -> bool:
     """Whether XPKeywords holding `text` can be written this way: every value of IFD0's other
-    entries is of a known type and inside the block (what the check after the write demands),
-    and the block with a new copy of IFD0 still fits in its APP1 segment."""
+    entries is of a known type and inside the block, the block as rewritten passes the check
+    made before the write (`same_but_keywords`), and it still fits in its APP1 segment."""
     spans = _spans(block, ifd, ifd.others())
     if spans is None or any(start < 8 or stop > len(block) for start, stop in spans):
         return False
-    grown = 1 + 2 + 12 * (len(ifd.entries) + 1) + 4 + len(text.encode("utf-16-le", "surrogatepass")) + 2
-    return len(jpeg.EXIF_HEADER) + len(block) + grown <= _SEGMENT_ROOM
+    # the size of the block as written, not an estimate: re-tagging replaces emowatch's copy at
+    # the end and untagging may drop it, so a block tagged once near the limit stays writable
+    written = with_keywords(block, ifd, text)
+    return (len(jpeg.EXIF_HEADER) + len(written) <= _SEGMENT_ROOM
+            and same_but_keywords(block, written, text))
+
+
+def roomy(block: bytes, ifd: Ifd0) -> bool:
+    """Whether the block can be given XPKeywords this way with room to spare: ROOM_ASKED
+    characters, and ROOM_MORE more than it holds (the words to be kept, emowatch's added to
+    them). Asked before the words are known: a photo without it is left to exiftool, which
+    rewrites IFD0 in place, rather than refused at the write."""
+    return editable(block, ifd, "x" * max(ROOM_ASKED, len(ifd.xp or "") + ROOM_MORE))
 
 
 def rewritten(data: bytes, text: str, path: Path | None = None) -> bytes:
@@ -205,7 +279,7 @@ def same_but_keywords(old: bytes, new: bytes, text: str) -> bool:
     else a reader can reach changed: the header's IFD0 offset aside, every byte of `old` is kept
     up to its IFD0 if that is a copy at the end (see `with_keywords`), else all of them; IFD0's
     other entries and its link to the next IFD are identical, and each of their values lies in
-    the kept bytes."""
+    the kept bytes, as does all that IFD0 links to (`_linked`) unless it lies past the end."""
     a, b = read(old), read(new)
     if a is None or b is None or old[:4] != new[:4]:
         return False
@@ -215,7 +289,12 @@ def same_but_keywords(old: bytes, new: bytes, text: str) -> bool:
     if b.others() != a.others() or b.next_ifd != a.next_ifd or (b.xp or "") != text:
         return False
     spans = _spans(new, b, b.others())
-    return spans is not None and all(8 <= start and stop <= kept for start, stop in spans)
+    linked = _linked(new, b)
+    # what IFD0 links to lies in the kept bytes, or past the new block's end: a link that led
+    # out of the block before still does, none leads into the bytes written after `kept`
+    return spans is not None and linked is not None and all(
+        8 <= start and stop <= kept for start, stop in spans) and all(
+        stop <= kept or start >= len(new) for start, stop in linked)
 
 
 def kept_but_keywords(old: bytes, old_lay: jpeg.Layout, new: bytes, new_lay: jpeg.Layout,
