@@ -289,8 +289,8 @@ def _need_exiftool(target: Target, recorded: emotion.Recorded, exiftool: Exiftoo
         raise MetadataError("the photo carries IPTC keywords, and keeping them consistent with "
                             f"its XMP needs exiftool; {INSTALL_EXIFTOOL}", path)
     if recorded.added.get(IPTC) or (recorded.added.get(XP) and not target.writes_xp_itself()):
-        raise MetadataError("emowatch wrote IPTC/XPKeywords here with exiftool, and needs it "
-                            f"again to change them; {INSTALL_EXIFTOOL}", path)
+        raise MetadataError("emowatch's keywords are in this photo's IPTC keywords or XPKeywords, "
+                            f"which only exiftool can change in it; {INSTALL_EXIFTOOL}", path)
 
 
 def _describe(before: dict[str, list[str]], after: dict[str, list[str]], target: Target,

@@ -355,3 +355,20 @@ def test_an_entry_of_a_type_no_reader_knows_in_the_exif_ifd_is_no_reason_for_exi
     block = _tiff([(0x010F, 2, 4, b"Cam\x00"), (0x8769, 4, 1, struct.pack("<I", at))], exif)
     ifd = xp_keywords.read(block)
     assert xp_keywords.editable(block, ifd, "Emotion")
+
+
+def test_once_a_photo_gains_a_photoshop_block_only_exiftool_changes_its_xp_keywords(tmp_path, settings, tags, et):
+    # tagged by emowatch itself; then another program adds IPTC (a city, no keywords): the
+    # IPTC is exiftool's to keep in step, and the XPKeywords go with it
+    from emowatch.errors import MetadataError
+
+    path = camera(tmp_path / "camera.jpg")
+    write_tags(path, tags, settings=settings, exiftool=None)
+    corpus.exiftool("-q", "-overwrite_original", "-IPTC:City=Paris", path)
+    before = path.read_bytes()
+    with pytest.raises(MetadataError, match="only exiftool can change"):
+        remove_tags(path, settings=settings, exiftool=None)
+    assert path.read_bytes() == before
+    assert remove_tags(path, settings=settings, exiftool=et).action == "removed"
+    found = corpus.tags_of(path)
+    assert "IFD0:XPKeywords" not in found and found["IPTC:City"] == "Paris"
