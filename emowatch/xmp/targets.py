@@ -228,7 +228,8 @@ class Embedded(_InPhoto):
         splice (exif_pointers). Then exiftool must write it: ExiftoolMissingError without it.
         Loads exiftool's listing of the file, to verify the result against."""
         at, delta = jpeg.size_change(self.data, self.lay, packet)
-        if not delta or not exif_pointers.pointed(self.data, self.lay, bases_before=at):
+        # (a JPEG that writes its XPKeywords itself was found to have no such pointer at all)
+        if not delta or self.native_xp or not exif_pointers.pointed(self.data, self.lay, bases_before=at):
             return False
         if self.exiftool is None:
             raise ExiftoolMissingError(
