@@ -167,9 +167,10 @@ class Embedded(_InPhoto):
         def check_bytes(got: bytes) -> None:
             if jpg:
                 lay = jpeg.layout(got, self.path)
-                extra = (jpeg.EXIF_HEADER, jpeg.PHOTOSHOP_HEADER) if edits or xmp_by_exiftool else ()
-                if xp_text is not None:
-                    extra = (jpeg.EXIF_HEADER,)
+                if edits or xmp_by_exiftool:
+                    extra: tuple[bytes, ...] = (jpeg.EXIF_HEADER, jpeg.PHOTOSHOP_HEADER)
+                else:  # the EXIF only where emowatch wrote XPKeywords into it, checked below
+                    extra = (jpeg.EXIF_HEADER,) if xp_text is not None else ()
                 same = jpeg.same_except(self.data, self.lay, got, lay, (jpeg.XMP_HEADER, *extra))
                 if same and xp_text is not None:
                     same = xp_keywords.kept_but_keywords(self.data, self.lay, got, lay, xp_text)
