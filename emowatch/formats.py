@@ -17,6 +17,10 @@ from typing import BinaryIO
 from .errors import DecodeError, UnsupportedFormatError
 
 
+# bytes per value of each TIFF/EXIF field type (1 BYTE .. 13 IFD), for finding where a value lies
+TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+
+
 class Format(enum.Enum):
     JPEG = "jpeg"
     PNG = "png"

@@ -21,7 +21,7 @@ import os
 import struct
 from pathlib import Path
 
-from ..formats import Format, NotRegularFile, open_regular, sniff_bytes
+from ..formats import TIFF_TYPE_SIZES, Format, NotRegularFile, open_regular, sniff_bytes
 
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _TAIL = 4096
@@ -89,7 +89,6 @@ def _bmff_whole(f, size: int) -> bool:
 
 
 _STRIP_OFFSETS, _STRIP_COUNTS, _TILE_OFFSETS, _TILE_COUNTS = 273, 279, 324, 325
-_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
 
 def _tiff_whole(f, size: int, head: bytes) -> bool:
@@ -107,7 +106,7 @@ def _tiff_whole(f, size: int, head: bytes) -> bool:
         tag, typ, n, raw = struct.unpack(e + "HHI4s", entries[12 * i:12 * i + 12])
         if tag not in (_STRIP_OFFSETS, _STRIP_COUNTS, _TILE_OFFSETS, _TILE_COUNTS) or typ not in (3, 4):
             continue
-        width = _TYPE_SIZES[typ]
+        width = TIFF_TYPE_SIZES[typ]
         if n * width <= 4:
             data = raw[:n * width]
         else:

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MetadataError
+from ..formats import TIFF_TYPE_SIZES
 from . import jpeg
 
 XP_KEYWORDS = 0x9C9E
 _BYTE = 1  # how exiftool and Windows store it: int8u[n]
 _ORDERS = {b"II*\x00": "<", b"MM\x00*": ">"}
-# bytes per value of each TIFF type (1 BYTE .. 13 IFD)
-_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 # room an APP1 segment's payload has (65,535 less its 2-byte length)
 _SEGMENT_ROOM = 65533
 # characters of XPKeywords a block must have room for before it is written this way: ROOM_ASKED
@@ -122,7 +121,7 @@ def _spans(block: bytes, ifd: Ifd0, entries: list[bytes]) -> list[tuple[int, int
     out = []
     for e in entries:
         _tag, kind, n, at = struct.unpack_from(ifd.order + "HHII", e)
-        size = _SIZES.get(kind)
+        size = TIFF_TYPE_SIZES.get(kind)
         if size is None:
             return None
         if size * n > 4:
@@ -144,7 +143,7 @@ def _numbers(block: bytes, order: str, entry: bytes) -> list[int]:
     code = {3: "H", 4: "I", 13: "I"}.get(kind)
     if code is None:
         return []
-    size = _SIZES[kind] * n
+    size = TIFF_TYPE_SIZES[kind] * n
     raw = entry[8:8 + size] if size <= 4 else block[at:at + size]
     return list(struct.unpack(order + code * n, raw)) if len(raw) == size else []
 
@@ -178,7 +177,7 @@ def _linked(block: bytes, ifd: Ifd0) -> list[tuple[int, int]] | None:
             continue
         entries = [block[at + 2 + 12 * i:at + 14 + 12 * i] for i in range(count)]
         # (an entry of a type no reader knows the size of points nowhere a reader goes)
-        known = [e for e in entries if struct.unpack_from(order + "H", e, 2)[0] in _SIZES]
+        known = [e for e in entries if struct.unpack_from(order + "H", e, 2)[0] in TIFF_TYPE_SIZES]
         out += _spans(block, ifd, known) or []
         numbers = {ifd.tag(e): _numbers(block, order, e) for e in entries}
         for where, sizes in _IMAGE_DATA.items():
