@@ -240,14 +240,20 @@ def editable(block: bytes, ifd: Ifd0, text: str) -> bool:
     """Whether XPKeywords holding `text` can be written this way: every value of IFD0's other
     entries is of a known type and inside the block, the block as rewritten passes the check
     made before the write (`same_but_keywords`), and it still fits in its APP1 segment."""
+    return _checked(block, ifd, text) is not None
+
+
+def _checked(block: bytes, ifd: Ifd0, text: str) -> bytes | None:
+    """The block as `with_keywords` rewrites it, where that is `editable`; else None."""
     spans = _spans(block, ifd, ifd.others())
     if spans is None or any(start < 8 or stop > len(block) for start, stop in spans):
-        return False
+        return None
     # the size of the block as written, not an estimate: re-tagging replaces emowatch's copy at
     # the end and untagging may drop it, so a block tagged once near the limit stays writable
     written = with_keywords(block, ifd, text)
-    return (len(jpeg.EXIF_HEADER) + len(written) <= _SEGMENT_ROOM
-            and same_but_keywords(block, written, text))
+    if len(jpeg.EXIF_HEADER) + len(written) > _SEGMENT_ROOM or not same_but_keywords(block, written, text):
+        return None
+    return written
 
 
 def roomy(block: bytes, ifd: Ifd0) -> bool:
@@ -266,9 +272,10 @@ def rewritten(data: bytes, text: str, path: Path | None = None) -> bytes:
     seg = exif_segment(data, lay)
     block = None if seg is None else seg.payload(data)[len(jpeg.EXIF_HEADER):]
     ifd = None if block is None else read(block)
-    if seg is None or block is None or ifd is None or not editable(block, ifd, text):
+    written = None if seg is None or block is None or ifd is None else _checked(block, ifd, text)
+    if seg is None or written is None:
         raise MetadataError("the EXIF block has no room for these XPKeywords; nothing was written", path)
-    new = jpeg.EXIF_HEADER + with_keywords(block, ifd, text)
+    new = jpeg.EXIF_HEADER + written
     segment = b"\xff\xe1" + struct.pack(">H", 2 + len(new)) + new
     return jpeg.join(data, seg.start, segment, seg.end)
 
