@@ -158,7 +158,7 @@ def test_an_exif_block_without_room_is_left_to_exiftool(tmp_path, settings, tags
 
 
 def _block(data: bytes) -> bytes:
-    seg = xp_keywords.exif_segment(data, jpeg.layout(data))
+    seg = jpeg.layout(data).exif(data)
     return seg.payload(data)[6:]
 
 
@@ -278,7 +278,7 @@ def _cut_at_ifd1(path: Path) -> Path:
     """The photo with its EXIF block cut short where IFD1 (the thumbnail's) began, IFD0's link
     to it left as it was: what a tool that strips thumbnails carelessly leaves."""
     data = path.read_bytes()
-    seg = xp_keywords.exif_segment(data, jpeg.layout(data))
+    seg = jpeg.layout(data).exif(data)
     block = _block(data)
     (ifd1,) = struct.unpack("<I", xp_keywords.read(block).next_ifd)
     payload = jpeg.EXIF_HEADER + block[:ifd1]

@@ -49,10 +49,9 @@ def pointed(data: bytes, lay: jpeg.Layout, *, bases_before: int | None = None) -
     """The offsets past the photo's image data that a value in its maker note points at. With
     `bases_before`, only offsets counted from a base before that offset (bytes moved from there
     on take the pointers counted from their own bytes along)."""
-    exifs = lay.exifs(data)
-    if not exifs:
+    exif = lay.exif(data)
+    if exif is None:
         return set()
-    exif = exifs[0]
     tiff = exif.body + len(jpeg.EXIF_HEADER)
     block = data[tiff:exif.end]
     note = _maker_note(block)

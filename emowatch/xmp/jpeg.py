@@ -67,6 +67,11 @@ class Layout:
         """The Exif APP1 segments (readers use the first)."""
         return [s for s in self.segments if s.marker == APP1 and s.payload(data).startswith(EXIF_HEADER)]
 
+    def exif(self, data: bytes) -> Segment | None:
+        """The first Exif APP1 segment: the one readers use."""
+        found = self.exifs(data)
+        return found[0] if found else None
+
     def has_exif(self, data: bytes) -> bool:
         return bool(self.exifs(data))
 

@@ -97,7 +97,7 @@ class Embedded(_InPhoto):
     def _native_ifd0(self) -> xp_keywords.Ifd0 | None:
         if self.fmt is not Format.JPEG or self.lay.has_photoshop(self.data):
             return None
-        seg = xp_keywords.exif_segment(self.data, self.lay)
+        seg = self.lay.exif(self.data)
         if seg is None or any(s.start < seg.end for s in self.lay.mpf(self.data)):
             return None
         block = seg.payload(self.data)[len(jpeg.EXIF_HEADER):]

@@ -63,12 +63,6 @@ class Ifd0:
         return self.offset + 2 + 12 * len(self.entries) + 4
 
 
-def exif_segment(data: bytes, lay: jpeg.Layout) -> jpeg.Segment | None:
-    """The first Exif APP1 segment: the one readers use."""
-    found = lay.exifs(data)
-    return found[0] if found else None
-
-
 def read(block: bytes) -> Ifd0 | None:
     """IFD0 of an EXIF block, or None where it cannot be read with certainty."""
     order = _ORDERS.get(block[:4])
@@ -269,7 +263,7 @@ def rewritten(data: bytes, text: str, path: Path | None = None) -> bytes:
     moved by as many bytes as the EXIF segment grew). MetadataError where that cannot be done
     this way (the caller checked that it can: `read`, `editable`)."""
     lay = jpeg.layout(data)
-    seg = exif_segment(data, lay)
+    seg = lay.exif(data)
     block = None if seg is None else seg.payload(data)[len(jpeg.EXIF_HEADER):]
     ifd = None if block is None else read(block)
     written = None if seg is None or block is None or ifd is None else _checked(block, ifd, text)
