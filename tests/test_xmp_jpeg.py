@@ -133,3 +133,22 @@ def test_incomplete_extended_xmp_is_refused(pristine):
     lay = jpeg.layout(cut)
     with pytest.raises(MetadataError, match="incomplete"):
         jpeg.check_extended(cut, lay, jpeg.read_packet(cut, lay), TOUCHED)
+
+
+def test_the_xmp_and_the_exif_are_replaced_in_one_copy_as_one_after_the_other(pristine):
+    data = pristine["exif.jpg"].read_bytes()
+    lay = jpeg.layout(data)
+    exif = lay.exif(data)
+    grown_exif = data[exif.start:exif.end] + b"\0" * 8  # what xp_keywords.exif_edit hands over
+    grown_exif = grown_exif[:2] + struct.pack(">H", len(grown_exif) - 2) + grown_exif[4:]
+    both = jpeg.splice(data, lay, PACKET, also=(exif.start, exif.end, grown_exif))
+    first = jpeg.join(data, exif.start, grown_exif, exif.end)
+    assert both == spliced(first, PACKET)  # the new XMP segment still lands after the EXIF
+    assert corpus.jpeg_image_data(both) == corpus.jpeg_image_data(data)
+
+
+def test_edits_that_overlap_are_refused():
+    data = bytes(range(10))
+    assert jpeg.join_all(data, [(6, 8, b"x"), (2, 2, b"ab"), (2, 4, b"")]) == bytes([0, 1]) + b"ab" + bytes([4, 5]) + b"x" + bytes([8, 9])
+    with pytest.raises(ValueError):
+        jpeg.join_all(data, [(2, 5, b""), (4, 6, b"")])

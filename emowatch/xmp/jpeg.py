@@ -160,17 +160,24 @@ def image_end(data: bytes, lay: Layout) -> int | None:
     return lay.found_end[0]
 
 
-def splice(data: bytes, lay: Layout, packet: bytes | None) -> bytes:
+# (start, end, new): data[start:end] becomes `new`
+Edit = tuple[int, int, bytes]
+
+
+def splice(data: bytes, lay: Layout, packet: bytes | None, also: Edit | None = None) -> bytes:
     """The JPEG with its XMP packet replaced (None: removed), every other byte kept.
 
     A new segment goes after JFIF's APP0 and the Exif APP1, where the XMP spec and exiftool put
-    it and where readers look first.
+    it and where readers look first. `also`: one more segment replaced in the same copy of the
+    file (the EXIF, where emowatch writes XPKeywords: xp_keywords.exif_edit).
     """
-    cut, resume, insert = _splice_plan(data, lay, packet)
-    if cut == resume and not insert:
+    edits = [e for e in (_splice_plan(data, lay, packet), also)
+             if e is not None and (e[0] != e[1] or e[2])]
+    if not edits:
         return data  # nothing to remove
-    _check_mpf(data, lay, cut, len(insert) - (resume - cut))
-    return join(data, cut, insert, resume)
+    for start, end, new in edits:
+        _check_mpf(data, lay, start, len(new) - (end - start))
+    return join_all(data, edits)
 
 
 def size_change(data: bytes, lay: Layout, packet: bytes | None) -> tuple[int, int]:
@@ -232,8 +239,20 @@ def mpf_images(data: bytes, seg: Segment) -> list[tuple[int, int, int]]:
 
 def join(data: bytes, cut: int, insert: bytes, resume: int) -> bytes:
     """data[:cut] + insert + data[resume:], copying the megabytes once, not three times."""
-    view = memoryview(data)
-    return b"".join((view[:cut], insert, view[resume:]))
+    return join_all(data, [(cut, resume, insert)])
+
+
+def join_all(data: bytes, edits: list[Edit]) -> bytes:
+    """`data` with every edit made, in one copy of the megabytes. Edits may touch but not
+    overlap (ValueError)."""
+    view, parts, at = memoryview(data), [], 0
+    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1])):
+        if start < at or end < start:
+            raise ValueError(f"edits overlap at byte {start}")
+        parts += [view[at:start], new]
+        at = end
+    parts.append(view[at:])
+    return b"".join(parts)
 
 
 def same_tail(old: bytes, old_at: int, new: bytes, new_at: int) -> bool:

@@ -130,15 +130,14 @@ class Embedded(_InPhoto):
         # a maker note pointing past the bytes our splice would move: exiftool stores the packet
         # and moves the pointer along
         xmp_by_exiftool = jpg and self._splice_would_strand_a_pointer(packet)
+        xp_text = self._native_xp_text(lists)
+        xp_edit = None if xp_text is None else xp_keywords.exif_edit(self.data, self.lay, xp_text, self.path)
         if xmp_by_exiftool:
-            new = self.data
+            new = self.data if xp_edit is None else jpeg.join_all(self.data, [xp_edit])
         elif jpg:
-            new = jpeg.splice(self.data, self.lay, packet)
+            new = jpeg.splice(self.data, self.lay, packet, also=xp_edit)  # one copy of the file for both
         else:
             new = png.splice(self.data, self.chunks, packet)
-        xp_text = self._native_xp_text(lists)
-        if xp_text is not None:
-            new = xp_keywords.rewritten(new, xp_text, self.path)
         by_exiftool = self.stores is not None and not self.native_xp
         edits = stores.args(self.stores, lists, self.path) if by_exiftool else []
         digest = stores.digest_args(self.stores, edits) if by_exiftool else []

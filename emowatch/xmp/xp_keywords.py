@@ -258,11 +258,10 @@ def roomy(block: bytes, ifd: Ifd0) -> bool:
     return editable(block, ifd, "x" * max(ROOM_ASKED, len(ifd.xp or "") + ROOM_MORE))
 
 
-def rewritten(data: bytes, text: str, path: Path | None = None) -> bytes:
-    """The JPEG with its EXIF XPKeywords holding `text`, every other byte of the file kept (and
-    moved by as many bytes as the EXIF segment grew). MetadataError where that cannot be done
+def exif_edit(data: bytes, lay: jpeg.Layout, text: str, path: Path | None = None) -> jpeg.Edit:
+    """The JPEG's EXIF segment as it is to be replaced so that XPKeywords hold `text`, every
+    other byte of it kept (jpeg.splice makes the edit). MetadataError where that cannot be done
     this way (the caller checked that it can: `read`, `editable`)."""
-    lay = jpeg.layout(data)
     seg = lay.exif(data)
     block = None if seg is None else seg.payload(data)[len(jpeg.EXIF_HEADER):]
     ifd = None if block is None else read(block)
@@ -270,8 +269,7 @@ def rewritten(data: bytes, text: str, path: Path | None = None) -> bytes:
     if seg is None or written is None:
         raise MetadataError("the EXIF block has no room for these XPKeywords; nothing was written", path)
     new = jpeg.EXIF_HEADER + written
-    segment = b"\xff\xe1" + struct.pack(">H", 2 + len(new)) + new
-    return jpeg.join(data, seg.start, segment, seg.end)
+    return seg.start, seg.end, b"\xff\xe1" + struct.pack(">H", 2 + len(new)) + new
 
 
 def same_but_keywords(old: bytes, new: bytes, text: str) -> bool:
