@@ -27,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -79,19 +80,27 @@ def model_ms(path: Path, x: np.ndarray, runs: int) -> float:
     return statistics.median(times)
 
 
-def label_rows(model: Path, calibration: int, runs: int, work: Path) -> tuple[list[str], int]:
-    from export.quantize import quantize
+@dataclass
+class Photos:
+    rgb: np.ndarray            # the evaluation photos as the model sees them, uint8
+    x: np.ndarray              # the same, normalised
+    y: np.ndarray              # their labels' indices
+    calibration: np.ndarray    # normalised FI training photos
+    normalised: Callable[[np.ndarray], np.ndarray]
+
+
+def evaluation_photos(model: Path, calibration: int) -> Photos:
+    """The evaluation photos (../shared/data) and `calibration` training photos drawn with a
+    fixed seed, preprocessed for `model`."""
     from training import config as C
-    from training.images import load_rgb, recompress
+    from training.images import load_rgb
     from training.sources import eval_sets, train_samples
 
     from emowatch.runtime.model import EmotionModel
-    from emowatch.settings import Settings
 
     info = EmotionModel.load(model, device="cpu").info
     cfg = C.load(None, [])
     pool = [s for samples in eval_sets(cfg).values() for s in samples]
-    y = np.array([info.labels.index(s.label) for s in pool])
     mean, std = np.array(info.mean, np.float32), np.array(info.std, np.float32)
 
     def normalised(rgb: np.ndarray) -> np.ndarray:
@@ -101,10 +110,20 @@ def label_rows(model: Path, calibration: int, runs: int, work: Path) -> tuple[li
         return np.stack([load_rgb(s.path, info.input_size, info.resize) for s in samples])
 
     rgb = pixels(pool)
-    x = normalised(rgb)
     train = train_samples(cfg)
     picked = np.random.default_rng(0).choice(len(train), calibration, replace=False)
-    calib = normalised(pixels([train[i] for i in sorted(picked)]))
+    return Photos(rgb, normalised(rgb), np.array([info.labels.index(s.label) for s in pool]),
+                  normalised(pixels([train[i] for i in sorted(picked)])), normalised)
+
+
+def label_rows(model: Path, calibration: int, runs: int, work: Path) -> tuple[list[str], int]:
+    from export.quantize import quantize
+    from training.images import recompress
+
+    from emowatch.settings import Settings
+
+    photos = evaluation_photos(model, calibration)
+    rgb, x, y, calib, normalised = photos.rgb, photos.x, photos.y, photos.calibration, photos.normalised
 
     results = [Labels("fp32 (shipped)", logits(model, x), model_ms(model, x, runs))]
     for method in ("MinMax", "Percentile"):
@@ -132,7 +151,7 @@ def label_rows(model: Path, calibration: int, runs: int, work: Path) -> tuple[li
             sure = f"{float(np.median(was)):.2f} ({100 * float((was < floor).mean()):.0f}% under {floor})"
         ms = f"{r.ms_per_photo:.1f}" if r.ms_per_photo is not None else "-"
         rows.append(f"| {r.name} | {100 * same:.1f}% | {sure} | {accuracy:.3f} | {delta:.3f} | {ms} |")
-    return rows, len(pool)
+    return rows, len(y)
 
 
 def speed_rows(model: Path, int8: Path, photos: int, runs: int, work: Path) -> list[str]:

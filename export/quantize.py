@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import onnx
@@ -33,8 +34,10 @@ class QuantReport:
         return dict(self.__dict__)
 
 
-def quantize(fp32: Path, out: Path, calibration: np.ndarray, method: str = "MinMax") -> None:
-    """Write an int8 QDQ copy of `fp32` to `out`; `calibration` is a normalised photo batch.
+def quantize(fp32: Path, out: Path, calibration: np.ndarray, method: str = "MinMax",
+             keep_fp32: Iterable[str] = ()) -> None:
+    """Write an int8 QDQ copy of `fp32` to `out`; `calibration` is a normalised photo batch;
+    `keep_fp32`: backbone nodes left in fp32 too (names as `backbone_nodes` gives them).
 
     `method`: ONNX Runtime's CalibrationMethod name. MinMax (the export's) keeps only running
     ranges; Percentile and Entropy keep every activation of every calibration photo in memory
@@ -57,7 +60,7 @@ def quantize(fp32: Path, out: Path, calibration: np.ndarray, method: str = "MinM
             quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
             model = onnx.load(str(prepped))
             trunk = _ancestors(model.graph, mm.FEATURES)
-            head = [n.name for n in model.graph.node if n.name not in trunk]
+            head = [n.name for n in model.graph.node if n.name not in trunk] + list(keep_fp32)
             quantize_static(
                 str(prepped), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ,
                 per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -71,6 +74,19 @@ def quantize(fp32: Path, out: Path, calibration: np.ndarray, method: str = "MinM
         os.replace(tmp_out, out)
     finally:
         remove(tmp_out)
+
+
+def backbone_nodes(fp32: Path) -> list:
+    """The backbone's nodes (onnx NodeProto, in graph order) as `quantize` sees them, after
+    ONNX Runtime's pre-processing."""
+    from onnxruntime.quantization import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepped = Path(tmp) / "prepped.onnx"
+        quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
+        model = onnx.load(str(prepped))
+    trunk = _ancestors(model.graph, mm.FEATURES)
+    return [n for n in model.graph.node if n.name in trunk]
 
 
 def calibration_batches(photos: np.ndarray, size: int = 16) -> list[np.ndarray]:
