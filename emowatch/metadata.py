@@ -27,7 +27,7 @@ from .tags import EmotionTags
 from .xmp import emotion, props, sidecar, stores
 from .xmp.emotion import HIERARCHICAL, IPTC, SUBJECT, XP
 from .xmp.packet import Packet, parse, serialize
-from .xmp.targets import Sidecar, Target, open_target, stored_packets
+from .xmp.targets import Embedded, Sidecar, Target, open_target, stored_packets
 
 INSTALL_EXIFTOOL = "install exiftool (Debian/Ubuntu: sudo apt-get install libimage-exiftool-perl)"
 
@@ -101,9 +101,10 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
     changes += (_describe_values(tags),) if not same else ()
     if plan.declined and tags.hierarchical:  # declined now (an uncertain result only carries it)
         changes += (f"{tags.hierarchical} not put back: removed by hand after emowatch wrote it",)
+    reason = "; ".join(filter(None, (target.reason, _xp_left_out(target, exiftool, XP in add_to))))
     if dry_run:
         target.check_commit(new)
-        result = WriteResult(path, target.file, "would-write", target.reason, changes)
+        result = WriteResult(path, target.file, "would-write", reason, changes)
         return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
 
     def check(stored: Packet) -> None:
@@ -123,8 +124,18 @@ def write_tags(path: Path, tags: EmotionTags, *, settings: Settings,
         result = write_tags(path, tags, settings=settings, exiftool=exiftool, photo=photo, xp_writable=False)
         why = f"XPKeywords not written: exiftool cannot rewrite this photo's EXIF ({e.reason})"
         return replace(result, reason="; ".join(filter(None, (result.reason, why))))
-    result = WriteResult(path, target.file, target.kind, target.reason, changes)
+    result = WriteResult(path, target.file, target.kind, reason, changes)
     return _older_sidecar_cleaned(path, target.fmt, result, settings, exiftool, dry_run, quiet=True)
+
+
+def _xp_left_out(target: Target, exiftool: ExiftoolCommands | None, xp: bool) -> str:
+    """Why a JPEG's XPKeywords are left as they are, where they are: its EXIF is one that only
+    exiftool may change (xp_keywords), and there is no exiftool."""
+    if (not xp or exiftool is not None or not isinstance(target, Embedded)
+            or target.fmt is not Format.JPEG or not target.lay.has_exif(target.data)
+            or target.writes_xp_itself()):
+        return ""
+    return "XPKeywords not written: only exiftool can change them in this photo's EXIF, and it is not installed"
 
 
 def _still_the_photo(path: Path, target: Target, photo: atomic.FileIdentity) -> None:

@@ -12,6 +12,7 @@ from emowatch.errors import DecodeError, IncompleteFileError, MetadataError
 from emowatch.metadata import write_tags
 from emowatch.xmp import jpeg
 from emowatch.xmp.targets import TOUCHED
+from photos import camera_jpeg, pattern
 
 PACKET = corpus.lightroom_xmp()
 
@@ -152,3 +153,20 @@ def test_edits_that_overlap_are_refused():
     assert jpeg.join_all(data, [(6, 8, b"x"), (2, 2, b"ab"), (2, 4, b"")]) == bytes([0, 1]) + b"ab" + bytes([4, 5]) + b"x" + bytes([8, 9])
     with pytest.raises(ValueError):
         jpeg.join_all(data, [(2, 5, b""), (4, 6, b"")])
+
+
+def test_an_exif_edit_that_would_move_images_mpf_points_at_is_refused_and_named(tmp_path):
+    # (a real write never gets here: such a photo's XPKeywords go to exiftool, xp_keywords)
+    path = camera_jpeg(tmp_path / "a.jpg", pattern(64, 48), preview=pattern(32, 24),
+                       exif=corpus._exif_with_makernote())
+    data = path.read_bytes()
+    lay = jpeg.layout(data)
+    exif, mpf = lay.exif(data), lay.mpf(data)[0]
+    assert exif.start < mpf.start
+    data = data[:exif.start] + data[mpf.start:mpf.end] + data[exif.start:exif.end] + data[mpf.end:]
+    lay = jpeg.layout(data)
+    exif = lay.exif(data)
+    grown = data[exif.start:exif.end] + b"\0" * 8
+    grown = grown[:2] + struct.pack(">H", len(grown) - 2) + grown[4:]
+    with pytest.raises(MetadataError, match="EXIF sits after"):
+        jpeg.splice(data, lay, None, also=(exif.start, exif.end, grown))

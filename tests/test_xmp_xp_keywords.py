@@ -5,6 +5,7 @@ and exiv2 as independent readers, on files built with Pillow and exiftool."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 import struct
 import subprocess
 from pathlib import Path
@@ -138,17 +139,65 @@ def test_a_maker_note_pointer_past_the_image_is_left_to_exiftool(tmp_path, setti
     assert corpus.binary(path, "PreviewImage") == preview
 
 
+def test_without_exiftool_a_photo_whose_xp_keywords_only_it_may_change_says_they_were_left_out(
+        tmp_path, settings, tags):
+    path = _full_block(tmp_path / "full.jpg")
+    before = corpus.tags_of(path)
+    result = write_tags(path, tags, settings=settings, exiftool=None)
+    assert result.action == "embedded" and "XPKeywords not written" in result.reason
+    assert "IFD0:XPKeywords" not in corpus.tags_of(path) and "IFD0:XPKeywords" not in before
+    # one that emowatch writes itself, or xp_keywords = false: nothing to say
+    plain = camera(tmp_path / "camera.jpg")
+    assert not write_tags(plain, tags, settings=settings, exiftool=None).reason
+    assert not write_tags(path, corpus.emotion("negative"), exiftool=None,
+                          settings=replace(settings, keywords=replace(settings.keywords, xp_keywords=False))).reason
+
+
+def _two_exif_blocks(path: Path) -> Path:
+    """A camera JPEG with a second, small EXIF block before its own (as some tools leave)."""
+    camera(path)
+    data = path.read_bytes()
+    small = Image.Exif()
+    small[0x0131] = "Another tool"
+    payload = small.tobytes()
+    payload = payload if payload.startswith(jpeg.EXIF_HEADER) else jpeg.EXIF_HEADER + payload
+    at = jpeg.layout(data).exif(data).start
+    path.write_bytes(data[:at] + b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload + data[at:])
+    assert len(jpeg.layout(path.read_bytes()).exifs(path.read_bytes())) == 2
+    return path
+
+
+def test_two_exif_blocks_are_left_to_exiftool(tmp_path, settings, tags, et, exiv2_bin):
+    # readers choose which block they read: emowatch does not choose for them
+    path = _two_exif_blocks(tmp_path / "two.jpg")
+    assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
+    write_tags(path, tags, settings=settings, exiftool=et)
+    assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"
+    assert exiv2_xp(path) == "Emotion;Positive"
+    other = _two_exif_blocks(tmp_path / "other.jpg")
+    exifs = jpeg.layout(other.read_bytes()).exifs(other.read_bytes())
+    blocks = [s.payload(other.read_bytes()) for s in exifs]
+    result = write_tags(other, tags, settings=settings, exiftool=None)
+    assert "XPKeywords not written" in result.reason
+    data = other.read_bytes()
+    assert [s.payload(data) for s in jpeg.layout(data).exifs(data)] == blocks
+
+
 def test_a_photo_with_iptc_is_left_to_exiftool(photo, et):
     assert not Embedded(photo("full.jpg"), Format.JPEG, et).writes_xp_itself()
     assert Embedded(photo("exif.jpg"), Format.JPEG, et).writes_xp_itself()
 
 
-def test_an_exif_block_without_room_is_left_to_exiftool(tmp_path, settings, tags, et):
+def _full_block(path: Path) -> Path:
     exif = Image.Exif()
     exif[0x010F] = "FakeCam"
     exif.get_ifd(0x8769)[0x927C] = bytes(64_900)  # a maker note filling the segment
-    path = tmp_path / "full.jpg"
     Image.fromarray(pattern(64, 48)).save(path, exif=exif.tobytes())
+    return path
+
+
+def test_an_exif_block_without_room_is_left_to_exiftool(tmp_path, settings, tags, et):
+    path = _full_block(tmp_path / "full.jpg")
     assert not Embedded(path, Format.JPEG, et).writes_xp_itself()
     write_tags(path, tags, settings=settings, exiftool=et)
     assert corpus.tags_of(path)["IFD0:XPKeywords"] == "Emotion;Positive"

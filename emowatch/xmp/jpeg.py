@@ -171,13 +171,13 @@ def splice(data: bytes, lay: Layout, packet: bytes | None, also: Edit | None = N
     it and where readers look first. `also`: one more segment replaced in the same copy of the
     file (the EXIF, where emowatch writes XPKeywords: xp_keywords.exif_edit).
     """
-    edits = [e for e in (_splice_plan(data, lay, packet), also)
+    named = [(e, what) for e, what in ((_splice_plan(data, lay, packet), "XMP"), (also, "EXIF"))
              if e is not None and (e[0] != e[1] or e[2])]
-    if not edits:
+    if not named:
         return data  # nothing to remove
-    for start, end, new in edits:
-        _check_mpf(data, lay, start, len(new) - (end - start))
-    return join_all(data, edits)
+    for (start, end, new), what in named:
+        _check_mpf(data, lay, start, len(new) - (end - start), what)
+    return join_all(data, [e for e, _ in named])
 
 
 def size_change(data: bytes, lay: Layout, packet: bytes | None) -> tuple[int, int]:
@@ -207,7 +207,7 @@ def _splice_plan(data: bytes, lay: Layout, packet: bytes | None) -> tuple[int, i
     return at, at, new
 
 
-def _check_mpf(data: bytes, lay: Layout, at: int, delta: int) -> None:
+def _check_mpf(data: bytes, lay: Layout, at: int, delta: int, what: str = "XMP") -> None:
     """Refuse to move bytes that a multi-picture index (MPF, CIPA DC-007) points across.
 
     MPF gives the offsets of the further images (camera previews, gain maps, depth maps) after
@@ -215,7 +215,7 @@ def _check_mpf(data: bytes, lay: Layout, at: int, delta: int) -> None:
     alike, but one after it would leave every offset pointing into the wrong bytes.
     """
     if delta and any(s.start < at for s in lay.mpf(data)):
-        raise MetadataError("JPEG's XMP sits after its multi-picture (MPF) index, and resizing it "
+        raise MetadataError(f"JPEG's {what} sits after its multi-picture (MPF) index, and resizing it "
                             "would break the offsets of the other images; nothing was written")
 
 

@@ -87,7 +87,7 @@ class Embedded(_InPhoto):
 
     def writes_xp_itself(self) -> bool:
         """Whether this JPEG's XPKeywords are read and written without exiftool: it has no
-        IPTC (Photoshop) block, which exiftool keeps in step, an EXIF block whose IFD0 reads
+        IPTC (Photoshop) block, which exiftool keeps in step, one EXIF block whose IFD0 reads
         with certainty and has room, no multi-picture index before it (its offsets would
         move), and no maker-note pointer past the image data (exiftool moves those)."""
         if not self._ifd0:
@@ -97,9 +97,10 @@ class Embedded(_InPhoto):
     def _native_ifd0(self) -> xp_keywords.Ifd0 | None:
         if self.fmt is not Format.JPEG or self.lay.has_photoshop(self.data):
             return None
-        seg = self.lay.exif(self.data)
-        if seg is None or any(s.start < seg.end for s in self.lay.mpf(self.data)):
-            return None
+        exifs = self.lay.exifs(self.data)
+        if len(exifs) != 1 or any(s.start < exifs[0].end for s in self.lay.mpf(self.data)):
+            return None  # (two EXIF blocks: which one a reader takes is its own choice)
+        seg = exifs[0]
         block = seg.payload(self.data)[len(jpeg.EXIF_HEADER):]
         ifd = xp_keywords.read(block)
         if ifd is None or not xp_keywords.roomy(block, ifd):
