@@ -114,6 +114,15 @@ def compile_decoder():
             i += 1
         return j
 
+    @njit(boundscheck=False, nogil=True, inline="always")
+    def refill(d, p, buf, cnt):
+        """At least 32 bits in the buffer: the next 4 bytes in, when 32 or fewer are left."""
+        if cnt > 32:
+            return p, buf, cnt
+        w = (np.uint64(d[p]) << np.uint64(24)) | (np.uint64(d[p + 1]) << np.uint64(16)) \
+            | (np.uint64(d[p + 2]) << np.uint64(8)) | np.uint64(d[p + 3])
+        return p + 4, buf | (w << np.uint64(32 - cnt)), cnt + 32
+
     @njit(boundscheck=False, nogil=True)
     def longer(buf, t, maxcode, offset, vals):
         n = LOOK + 1
@@ -131,12 +140,7 @@ def compile_decoder():
         for m in range(mcus):
             for b in range(per):
                 c = comp_of[b]
-                if cnt <= 32:
-                    w = (np.uint64(d[p]) << np.uint64(24)) | (np.uint64(d[p + 1]) << np.uint64(16)) \
-                        | (np.uint64(d[p + 2]) << np.uint64(8)) | np.uint64(d[p + 3])
-                    buf |= w << np.uint64(32 - cnt)
-                    p += 4
-                    cnt += 32
+                p, buf, cnt = refill(d, p, buf, cnt)
                 t = dc_tab[c]
                 at = t * 4096 + int(buf >> np.uint64(64 - LOOK))
                 n = ln[at]
@@ -157,12 +161,7 @@ def compile_decoder():
                 t = ac_tab[c]
                 k = 1
                 while k < 64:
-                    if cnt <= 32:
-                        w = (np.uint64(d[p]) << np.uint64(24)) | (np.uint64(d[p + 1]) << np.uint64(16)) \
-                            | (np.uint64(d[p + 2]) << np.uint64(8)) | np.uint64(d[p + 3])
-                        buf |= w << np.uint64(32 - cnt)
-                        p += 4
-                        cnt += 32
+                    p, buf, cnt = refill(d, p, buf, cnt)
                     at = t * 4096 + int(buf >> np.uint64(64 - LOOK))
                     e = skip[at]
                     if e > 0:  # the usual case: code and extra bits in one step
@@ -178,12 +177,7 @@ def compile_decoder():
                     cnt -= n
                     r, s = s >> 4, s & 15
                     if s:
-                        if cnt <= 32:
-                            w = (np.uint64(d[p]) << np.uint64(24)) | (np.uint64(d[p + 1]) << np.uint64(16)) \
-                                | (np.uint64(d[p + 2]) << np.uint64(8)) | np.uint64(d[p + 3])
-                            buf |= w << np.uint64(32 - cnt)
-                            p += 4
-                            cnt += 32
+                        p, buf, cnt = refill(d, p, buf, cnt)
                         buf <<= np.uint64(s)
                         cnt -= s
                         k += r + 1
