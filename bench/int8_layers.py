@@ -9,7 +9,7 @@ convolution alone quantized (weights per channel, its input and output at 8 bits
 `--calibration` FI training photos; a convolution's ReLU6 goes with it) is compared with the shipped fp32 model on the 1,621
 evaluation photos: the share of labels kept. The export keeps an int8 copy only at >= 99%,
 so a layer alone below that cannot be quantized, and the rest together must stay above it.
-`--fp32-first N` (repeatable) adds a row per N: the first N convolutions fp32, the rest int8.
+`--fp32-first N` (repeatable) adds a row per N: the first N layers fp32, the rest int8.
 ~15 s per layer or row on 2 cores.
 """
 
@@ -54,26 +54,32 @@ def main() -> None:
     fp32 = logits(model, photos.x).argmax(1)
     nodes = backbone_nodes(model)
     convs = [n for n in nodes if n.op_type == "Conv"]
+    def layer(conv) -> set[str]:
+        """A convolution and the ReLU6 (Clip) on its output, if it has one."""
+        return {conv.name} | {n.name for n in nodes if n.op_type == "Clip" and n.input[0] == conv.output[0]}
+
+    # by default every layer, unless only the --fp32-first rows are asked for
+    layers = args.layers if args.layers is not None else [] if args.fp32_first else range(len(convs))
     started = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in (args.layers if args.layers is not None else [] if args.fp32_first else range(len(convs))):
+        for i in layers:
             conv = convs[i]
             group = next((a.i for a in conv.attribute if a.name == "group"), 1)
             int8 = Path(tmp) / f"layer{i}.onnx"
-            # the layer: the convolution and the ReLU6 (Clip) on its output, if it has one
-            layer = {conv.name} | {n.name for n in nodes if n.op_type == "Clip" and n.input[0] == conv.output[0]}
+            alone = layer(conv)
             with contextlib.redirect_stdout(io.StringIO()):  # the calibrators' progress prints
                 quantize(model, int8, photos.calibration,
-                         keep_fp32=[n.name for n in nodes if n.name not in layer])
+                         keep_fp32=[n.name for n in nodes if n.name not in alone])
             kept = float((logits(int8, photos.x).argmax(1) == fp32).mean())
-            kind = "depthwise" if group > 1 else ("pointwise" if _kernel(conv, nodes) == 1 else "full")
+            kind = "depthwise" if group > 1 else ("pointwise" if _kernel(conv) == 1 else "full")
             rows.append(f"| {i} | {conv.name} | {kind} | {100 * kept:.1f}% |")
         mixed = []
         for n in args.fp32_first:
             int8 = Path(tmp) / f"after{n}.onnx"
             with contextlib.redirect_stdout(io.StringIO()):
-                quantize(model, int8, photos.calibration, keep_fp32=[c.name for c in convs[:n]])
+                quantize(model, int8, photos.calibration,
+                         keep_fp32=[name for c in convs[:n] for name in layer(c)])
             kept = float((logits(int8, photos.x).argmax(1) == fp32).mean())
             mixed.append(f"| first {n} fp32, the other {len(convs) - n} int8 | {100 * kept:.1f}% |")
 
@@ -93,7 +99,7 @@ def main() -> None:
         print("\n".join(mixed))
 
 
-def _kernel(conv, nodes) -> int:
+def _kernel(conv) -> int:
     shape = next((a.ints for a in conv.attribute if a.name == "kernel_shape"), None)
     return int(shape[0]) if shape else 0
 
