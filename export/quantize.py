@@ -43,7 +43,7 @@ def quantize(fp32: Path, out: Path, calibration: np.ndarray, method: str = "MinM
     ranges; Percentile and Entropy keep every activation of every calibration photo in memory
     (for the default model, 192 photos fitted in 24 GB here and 384 did not)."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                          QuantType, quant_pre_process, quantize_static)
+                                          QuantType, quantize_static)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -57,9 +57,7 @@ def quantize(fp32: Path, out: Path, calibration: np.ndarray, method: str = "MinM
     try:
         with tempfile.TemporaryDirectory() as tmp:
             prepped = Path(tmp) / "prepped.onnx"
-            quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
-            model = onnx.load(str(prepped))
-            trunk = _ancestors(model.graph, mm.FEATURES)
+            model, trunk = _prepped(fp32, prepped)
             head = [n.name for n in model.graph.node if n.name not in trunk] + list(keep_fp32)
             quantize_static(
                 str(prepped), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ,
@@ -79,14 +77,19 @@ def quantize(fp32: Path, out: Path, calibration: np.ndarray, method: str = "MinM
 def backbone_nodes(fp32: Path) -> list:
     """The backbone's nodes (onnx NodeProto, in graph order) as `quantize` sees them, after
     ONNX Runtime's pre-processing."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model, trunk = _prepped(fp32, Path(tmp) / "prepped.onnx")
+    return [n for n in model.graph.node if n.name in trunk]
+
+
+def _prepped(fp32: Path, prepped: Path) -> tuple[onnx.ModelProto, set[str]]:
+    """`fp32` pre-processed for quantization into `prepped` (ONNX Runtime's shape inference and
+    fusions), loaded, with the names of its backbone's nodes."""
     from onnxruntime.quantization import quant_pre_process
 
-    with tempfile.TemporaryDirectory() as tmp:
-        prepped = Path(tmp) / "prepped.onnx"
-        quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
-        model = onnx.load(str(prepped))
-    trunk = _ancestors(model.graph, mm.FEATURES)
-    return [n for n in model.graph.node if n.name in trunk]
+    quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
+    model = onnx.load(str(prepped))
+    return model, _ancestors(model.graph, mm.FEATURES)
 
 
 def calibration_batches(photos: np.ndarray, size: int = 16) -> list[np.ndarray]:
