@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -61,6 +63,37 @@ def test_cosine_distances_match_sklearn_as_lime_computes_them():
     ours = surrogate.cosine_distances(keep)
     theirs = pairwise_distances(keep.astype(float), keep[:1].astype(float), metric="cosine").ravel()
     assert np.allclose(ours, theirs)
+
+
+@pytest.mark.parametrize("rows,regions,seed", [(97, 11, 0), (65, 13, 1), (1000, 34, 2), (17, 3, 3)])
+def test_surrogate_is_lime_base_with_its_ridge(rows, regions, seed):
+    """The numpy ridge gives what lime's LimeBase (scikit-learn's Ridge) gives."""
+    from functools import partial
+
+    from lime.lime_base import LimeBase
+
+    rng = np.random.default_rng(seed)
+    keep = keep_masks(rows, regions, rng, "bernoulli")
+    keep[0] = True  # lime's first row is the photo itself
+    target = keep @ rng.normal(0, 1, regions) + rng.normal(0, 0.3, rows)
+    ours = surrogate.fit(keep, target, seed=seed)
+    base = LimeBase(partial(surrogate.lime_kernel, kernel_width=surrogate.KERNEL_WIDTH), random_state=seed)
+    intercept, ranked, score, local = base.explain_instance_with_data(
+        keep.astype(float), target.reshape(-1, 1), surrogate.cosine_distances(keep), label=0,
+        num_features=regions, feature_selection="none")
+    theirs = np.zeros(regions)
+    for region, weight in ranked:
+        theirs[int(region)] = weight
+    assert np.allclose(ours.weights, theirs, rtol=1e-9, atol=1e-12)
+    assert ours.intercept == pytest.approx(intercept, rel=1e-9, abs=1e-12)
+    assert ours.score == pytest.approx(score, rel=1e-9)
+    assert ours.local_prediction == pytest.approx(float(np.ravel(local)[0]), rel=1e-9, abs=1e-12)
+
+
+def test_the_explainer_does_not_import_scikit_learn():
+    code = ("import sys; import emowatch.explain.lime_explainer, emowatch.tagging; "
+            "assert 'sklearn' not in sys.modules and 'lime' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_surrogate_recovers_an_additive_target():
