@@ -98,7 +98,7 @@ def time_tagging(tagger, originals: list[Path], work: Path, runs: int) -> tuple[
     return statistics.median(seconds), statistics.median(cpu)
 
 
-def decode_ms(model, photos: list[Path]) -> tuple[float, float]:
+def decode_ms(model, photos: list[Path], fast_jpeg: bool = True) -> tuple[float, float]:
     """Median wall and CPU ms to decode one photo to the model's input in one thread
     (Tagger.prepare's work)."""
     from emowatch.runtime.classify import prepare
@@ -106,7 +106,7 @@ def decode_ms(model, photos: list[Path]) -> tuple[float, float]:
     wall, cpu = [], []
     for path in photos:
         start, start_cpu = time.perf_counter(), time.process_time()
-        prepare(path, model, None)
+        prepare(path, model, None, fast_jpeg=fast_jpeg)
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
@@ -194,11 +194,14 @@ def main() -> None:
         classify_only = Tagger(model, settings, write=False)
         no_xp = Tagger(model, replace(settings, keywords=replace(settings.keywords, xp_keywords=False)),
                        exiftool=exiftool)
+        pillow = Tagger(model, replace(settings, fast_jpeg=False), exiftool=exiftool)
         list(tagger.tag(fresh_copies(small[:4], tmp / "warm")))  # session creation and first run
+        list(tagger.tag(fresh_copies(big[:2], tmp / "warm")))  # numba's compiled decoder loaded
         write, classify, decode = ("classify + write", tagger), ("classify only", classify_only), None
+        by_pillow = [("classify + write, fast_jpeg = false (Pillow decodes)", pillow), "decode by Pillow"]
         cases = [
             ("224 px JPEG", small, [write, classify, decode]),
-            (f"24 MP JPEG ({mb:.1f} MB)", big, [write, classify, decode]),
+            (f"24 MP JPEG ({mb:.1f} MB)", big, [write, classify, decode, *by_pillow]),
             ("24 MP JPEG with a 1616 px MPF preview (as Sony cameras write)", previews,
              [write, classify, decode]),
             ("24 MP JPEG with camera EXIF (+ XPKeywords, written by emowatch)", camera, [write]),
@@ -210,9 +213,10 @@ def main() -> None:
         rows = []
         for label, photos, stages in cases:
             for stage in stages:
-                if stage is None:
-                    wall_ms, cpu_ms = decode_ms(model, photos)
-                    rows.append((label, "decode only, one thread", len(photos), wall_ms, None, cpu_ms, None))
+                if stage is None or stage == "decode by Pillow":
+                    wall_ms, cpu_ms = decode_ms(model, photos, fast_jpeg=stage is None)
+                    what = "decode only, one thread" + ("" if stage is None else ", fast_jpeg = false (Pillow)")
+                    rows.append((label, what, len(photos), wall_ms, None, cpu_ms, None))
                     continue
                 what, t = stage
                 med, cpu = time_tagging(t, photos, tmp / "work", args.runs)

@@ -112,6 +112,9 @@ class Settings:
     # classify a camera JPEG from its embedded preview when that is certainly the same picture
     # (emowatch/runtime/jpeg_preview.py): 8x less decoding on 24 MP photos
     camera_previews: bool = True
+    # decode large JPEGs at 1/8 scale with emowatch's own decoder (runtime/jpeg_dc.py; needs
+    # numba): about a quarter less CPU than libjpeg-turbo
+    fast_jpeg: bool = True
     exiftool: str = "exiftool"
     recursive: bool = False
     keywords: KeywordSettings = field(default_factory=KeywordSettings)

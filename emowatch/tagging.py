@@ -135,7 +135,7 @@ class Tagger:
     # -- stages ---------------------------------------------------------------------------
     def prepare(self, path: Path) -> Prepared:
         return prepare(path, self.model, EXPLAIN_MIN_SIDE if self.explainer is not None else None,
-                       previews=self.settings.camera_previews)
+                       previews=self.settings.camera_previews, fast_jpeg=self.settings.fast_jpeg)
 
     def infer(self, batch: list[Prepared]) -> list[Prediction]:
         return infer(batch, self.model)

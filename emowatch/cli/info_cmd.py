@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import EmowatchError
+from ..runtime import jpeg_dc
 from ..runtime.session import available_providers
 from ..settings import default_config_path
 from .context import AppContext, make_consoles
@@ -39,6 +40,8 @@ def gather(app: AppContext, config_path) -> dict[str, Any]:
     tool = app.exiftool
     data["exiftool"] = {"found": tool is not None, "version": getattr(tool, "version", None),
                         "command": app.settings.exiftool}
+    numba = jpeg_dc.numba_version()
+    data["jpeg_decoder"] = {"own": bool(numba and app.settings.fast_jpeg), "numba": numba}
     data["config_file"] = {"path": str(config_path), "exists": config_path.is_file()}
     data["settings"] = app.settings.as_dict()
     if "labels" in data["model"]:  # the keyword each of the model's labels gets, set or default
@@ -104,6 +107,11 @@ def _render(app: AppContext, data: dict[str, Any]) -> None:
     p("[bold]exiftool[/]   " + (f"{ex['version']}" if ex["found"] else
                                "[yellow]not found[/] (apt-get install libimage-exiftool-perl): "
                                "TIFF/WebP/HEIF/AVIF/DNG get .xmp sidecars"))
+    jd = data["jpeg_decoder"]
+    p("[bold]JPEG[/]       " + ("large JPEGs at 1/8 scale by emowatch's own decoder "
+                             f"(numba {jd['numba']})" if jd["own"] else
+                             "Pillow (libjpeg-turbo) alone: " + ("fast_jpeg = false" if jd["numba"] else
+                                                                 "numba is not installed")))
     cf = data["config_file"]
     p(f"[bold]config[/]     {escape(cf['path'])} ({'found' if cf['exists'] else 'not present: defaults'})")
     p("[bold]settings[/] (as TOML for a config file)")

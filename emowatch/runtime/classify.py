@@ -45,9 +45,10 @@ class Prediction:
 
 
 def prepare(path: Path, model: EmotionModel, min_side: int | None = None, *,
-            previews: bool = True) -> Prepared:
+            previews: bool = True, fast_jpeg: bool = True) -> Prepared:
     """Decode and preprocess one photo (`previews`: from a camera JPEG's embedded preview when
-    it can serve). Raises DecodeError. Safe to call from worker threads.
+    it can serve; `fast_jpeg`: a large JPEG by emowatch's own decoder when numba is there).
+    Raises DecodeError. Safe to call from worker threads.
 
     The model's view never depends on `min_side`: it is always made from the decode a plain
     classification makes, so a photo gets the same answer with a heatmap as without one (a
@@ -57,12 +58,12 @@ def prepare(path: Path, model: EmotionModel, min_side: int | None = None, *,
     start = time.perf_counter()
     info = model.info
     before = _identity(path)
-    decoded = decode(path, min_side=info.input_size, previews=previews)
+    decoded = decode(path, min_side=info.input_size, previews=previews, fast_jpeg=fast_jpeg)
     pixels = model_image(decoded.image, info.input_size, info.resize)
     image = decoded.image
     if min_side and min(image.size) < min(min_side, *decoded.size):
         try:
-            image = decode(path, min_side=min_side, previews=previews).image
+            image = decode(path, min_side=min_side, previews=previews, fast_jpeg=fast_jpeg).image
         except DecodeError:
             pass  # decodable at a smaller scale: the heatmap is drawn on what there is
     if before is None or _identity(path) != before:

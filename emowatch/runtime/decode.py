@@ -2,8 +2,10 @@
 
 `min_side` is the short side the caller needs (224 to classify, more to draw a heatmap): large
 JPEGs are decoded at a reduced DCT scale (Pillow's draft mode) so a 24 MP photo is never fully
-decoded to make a 224 px input, a camera JPEG's embedded preview is decoded instead of the photo
-when it is certainly the same picture (jpeg_preview), and raw files use their embedded preview.
+decoded to make a 224 px input; at 1/8 scale by emowatch's own, faster decoder (jpeg_dc) when
+numba is installed and the JPEG is one it reads. A camera JPEG's embedded preview is decoded
+instead of the photo when it is certainly the same picture (jpeg_preview), and raw files use
+their embedded preview.
 Every failure is a DecodeError that names the file and the reason.
 """
 
@@ -19,7 +21,7 @@ from PIL import Image, ImageOps
 
 from ..errors import DecodeError
 from ..formats import Format, sniff
-from . import jpeg_preview
+from . import jpeg_dc, jpeg_preview
 
 try:  # HEIC/HEIF through pillow-heif; without it those photos are reported, not fatal
     import pillow_heif
@@ -49,7 +51,7 @@ class Decoded:
 
 
 def decode(path: Path, min_side: int = 224, fmt: Format | None = None, *,
-           previews: bool = True) -> Decoded:
+           previews: bool = True, fast_jpeg: bool = True) -> Decoded:
     path = Path(path)
     fmt = fmt or sniff(path)
     try:
@@ -62,7 +64,8 @@ def decode(path: Path, min_side: int = 224, fmt: Format | None = None, *,
                 pass  # LibRaw refuses some DNGs (e.g. linear ones); Pillow reads them as TIFF
         with open(path, "rb") as f:
             data = f.read()
-        return _decode_pillow(data, min_side, fmt, path, previews and fmt is Format.JPEG)
+        jpeg = fmt is Format.JPEG
+        return _decode_pillow(data, min_side, fmt, path, previews and jpeg, fast_jpeg and jpeg)
     except DecodeError:
         raise
     except MemoryError:
@@ -72,7 +75,7 @@ def decode(path: Path, min_side: int = 224, fmt: Format | None = None, *,
 
 
 def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path,
-                   previews: bool = False) -> Decoded:
+                   previews: bool = False, fast_jpeg: bool = False) -> Decoded:
     if not data:
         raise DecodeError("file is empty", path)
     with warnings.catch_warnings():
@@ -88,6 +91,12 @@ def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path,
                 w, h = h, w
             if preview is not None:
                 return Decoded(_to_rgb(preview, path), fmt, (w, h), from_preview=True)
+            if fast_jpeg and min(image.size[0] // min_side, image.size[1] // min_side) >= 8:
+                small = jpeg_dc.decode(data)  # the 1/8 scale draft would pick; None: Pillow's turn
+                if small is not None:
+                    method = _TRANSPOSE.get(orientation)
+                    small = small.transpose(method) if method is not None else small
+                    return Decoded(_to_rgb(small, path), fmt, (w, h))
             if fmt is Format.JPEG:
                 # draft keeps both sides >= the request; ask for the short side on both axes
                 image.draft("RGB", (min_side, min_side))

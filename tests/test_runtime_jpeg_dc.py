@@ -1,0 +1,196 @@
+"""emowatch's own 1/8-scale JPEG decoder (runtime/jpeg_dc): libjpeg-turbo's pixels (through
+Pillow's draft mode) where it promises them, close to them for 4:2:0, Pillow's turn for
+everything else, and no crash on damaged data."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emowatch.errors import DecodeError
+from emowatch.runtime import jpeg_dc
+from emowatch.runtime.decode import decode
+from emowatch.runtime.jpeg_dc_plan import plan
+from photos import pattern
+
+def jpeg(array: np.ndarray, **options) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "JPEG", **{"quality": 90, **options})
+    return out.getvalue()
+
+
+def pillow_eighth(data: bytes) -> np.ndarray:
+    """What Pillow's draft mode decodes at 1/8 scale (libjpeg-turbo's scaled IDCT)."""
+    image = Image.open(io.BytesIO(data))
+    w, h = image.size
+    image.draft(image.mode, (w // 8, h // 8))
+    image.load()
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("size", [(203, 157), (1000, 680), (8, 8), (17, 9)])
+@pytest.mark.parametrize("subsampling", [0, 1])  # 4:4:4, 4:2:2
+@pytest.mark.parametrize("restart", [0, 1, 5])  # restart markers every n MCU rows' blocks
+def test_pixels_are_libjpeg_turbos(size, subsampling, restart):
+    extra = {"restart_marker_blocks": restart} if restart else {}
+    data = jpeg(pattern(*size, seed=subsampling + restart), subsampling=subsampling, **extra)
+    assert plan(data).exact
+    ours = jpeg_dc.decode(data)
+    assert ours.mode == "RGB"
+    assert np.array_equal(np.asarray(ours), pillow_eighth(data))
+
+
+@pytest.mark.parametrize("size", [(203, 157), (640, 480)])
+def test_greyscale_pixels_are_libjpeg_turbos(size):
+    data = jpeg(pattern(*size)[:, :, 1])
+    ours = jpeg_dc.decode(data)
+    assert ours.mode == "L"
+    assert np.array_equal(np.asarray(ours), pillow_eighth(data))
+
+
+@pytest.mark.parametrize("restart", [0, 2])
+def test_420_chroma_is_close_to_libjpeg_turbos(restart):
+    """libjpeg-turbo makes a 4:2:0 chroma block 2x2 pixels by a 2x2 IDCT; here it is its DC,
+    copied. The same size, and within a few levels of 255 on average."""
+    extra = {"restart_marker_blocks": restart} if restart else {}
+    data = jpeg(pattern(1200, 800, seed=3), subsampling=2, **extra)
+    assert not plan(data).exact
+    ours, theirs = np.asarray(jpeg_dc.decode(data)).astype(int), pillow_eighth(data).astype(int)
+    assert ours.shape == theirs.shape == (100, 150, 3)
+    difference = np.abs(ours - theirs)
+    assert difference.mean() < 2.0
+    assert np.percentile(difference, 99) <= 12
+
+
+def test_photos_it_does_not_read_are_left_to_pillow():
+    array = pattern(320, 240)
+    cmyk = io.BytesIO()
+    Image.fromarray(array).convert("CMYK").save(cmyk, "JPEG")
+    rgb_stored = bytearray(jpeg(array, subsampling=0))
+    sof = rgb_stored.index(b"\xff\xc0")
+    for k, letter in enumerate(b"RGB"):  # component ids 'R', 'G', 'B', and no JFIF segment
+        rgb_stored[sof + 10 + 3 * k] = letter
+    app0 = rgb_stored.index(b"\xff\xe0")
+    del rgb_stored[app0:app0 + 2 + int.from_bytes(rgb_stored[app0 + 2:app0 + 4], "big")]
+    png = io.BytesIO()
+    Image.fromarray(array).save(png, "PNG")
+    for data in (jpeg(array, progressive=True), cmyk.getvalue(), bytes(rgb_stored), png.getvalue(),
+                 b"", b"\xff\xd8\xff", jpeg(array)[:300]):
+        assert plan(data) is None
+        assert jpeg_dc.decode(data) is None
+
+
+def test_damaged_data_gives_none_or_pixels_never_a_crash():
+    data = jpeg(pattern(400, 300, seed=7), subsampling=2)
+    start = plan(data).start
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for trial in range(300):
+        damaged = bytearray(data)
+        if trial % 3 == 0:  # bytes changed in the entropy-coded data
+            for at in rng.integers(start, len(data) - 2, size=int(rng.integers(1, 20))):
+                damaged[at] = int(rng.integers(0, 256))
+        elif trial % 3 == 1:  # cut short
+            damaged = damaged[:int(rng.integers(start, len(data) - 2))]
+        else:  # markers where they do not belong
+            at = int(rng.integers(start, len(data) - 2))
+            damaged[at:at + 2] = bytes([0xFF, int(rng.choice([0xD0, 0xD3, 0xD9, 0xC4, 0xFF]))])
+        image = jpeg_dc.decode(bytes(damaged))
+        outcomes.add(image is None)
+        if image is not None:
+            assert image.size == (50, 38)
+    assert True in outcomes  # most damage is noticed; the rest decodes to garbage of the right size
+
+
+def test_a_jpeg_cut_short_is_noticed():
+    data = jpeg(pattern(1600, 1200, seed=2), subsampling=2)
+    for keep in (0.3, 0.9, 0.99):
+        assert jpeg_dc.decode(data[:int(len(data) * keep)]) is None
+
+
+def test_decode_uses_it_for_large_jpegs_with_orientation(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = tmp_path / "big.jpg"
+    array = pattern(2400, 1800, seed=5)
+    Image.fromarray(array).save(path, quality=90, exif=exif.tobytes())
+    decoded = decode(path, min_side=224)
+    assert decoded.size == (1800, 2400)
+    ours = jpeg_dc.decode(path.read_bytes()).transpose(Image.Transpose.ROTATE_270)
+    assert decoded.image.size == (225, 300)
+    assert np.array_equal(np.asarray(decoded.image), np.asarray(ours))
+
+
+def test_a_truncated_large_jpeg_is_still_a_decode_error(tmp_path):
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(jpeg(pattern(2000, 1800, seed=1))[:-20000])
+    with pytest.raises(DecodeError):
+        decode(path, min_side=224)
+
+
+def test_without_numba_pillow_decodes(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.fromarray(pattern(2000, 1800, seed=4)).save(path, quality=90)
+    code = (
+        "import sys, numpy as np, pickle\n"
+        "sys.modules['numba'] = None  # as if it were not installed\n"
+        "from emowatch.runtime import jpeg_dc\n"
+        "from emowatch.runtime.decode import decode\n"
+        "assert jpeg_dc.kernels() is None\n"
+        f"sys.stdout.buffer.write(np.asarray(decode({str(path)!r}).image).tobytes())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
+    theirs = pillow_eighth(path.read_bytes())
+    assert out == theirs.tobytes()
+    assert out != np.asarray(decode(path).image).tobytes()  # 4:2:0: this process decoded it itself
+
+
+def test_fast_jpeg_can_be_turned_off(tmp_path):
+    from emowatch.runtime.model import EmotionModel
+    from emowatch.runtime.preprocess import model_image
+    from emowatch.settings import load_settings
+    from emowatch.tagging import Tagger
+
+    path = tmp_path / "big.jpg"
+    Image.fromarray(pattern(2400, 1800, seed=6)).save(path, quality=90)  # 4:2:0: the two differ
+    on = load_settings(None, environ={})
+    off = load_settings(None, environ={"EMOWATCH_FAST_JPEG": "false"})
+    assert on.fast_jpeg and not off.fast_jpeg
+    model = EmotionModel.load(on.model, device="cpu")
+    size, resize = model.info.input_size, model.info.resize
+    ours = model_image(jpeg_dc.decode(path.read_bytes()), size, resize)
+    theirs = model_image(Image.fromarray(pillow_eighth(path.read_bytes())), size, resize)
+    assert not np.array_equal(ours, theirs)
+    assert np.array_equal(Tagger(model, on).prepare(path).pixels, ours)
+    assert np.array_equal(Tagger(model, off).prepare(path).pixels, theirs)
+
+
+def test_a_fault_of_the_decoder_leaves_decoding_to_pillow(tmp_path, monkeypatch, caplog):
+    """Fault injection: a compiled loop that raises (as a numba that cannot compile would)."""
+    kernels = jpeg_dc.kernels()
+    monkeypatch.setattr(jpeg_dc, "_kernels", kernels)  # restored after the test
+
+    class Broken:
+        def __getattr__(self, name):
+            if name == "rgb":
+                def rgb(*args):
+                    raise RuntimeError("no code for this machine")
+                return rgb
+            return getattr(kernels, name)
+
+    monkeypatch.setattr(jpeg_dc, "_kernels", Broken())
+    path = tmp_path / "big.jpg"
+    Image.fromarray(pattern(2000, 1800, seed=8)).save(path, quality=90)
+    with caplog.at_level("WARNING", logger="emowatch.runtime"):
+        first, second = decode(path), decode(path)
+    assert np.array_equal(np.asarray(first.image), pillow_eighth(path.read_bytes()))
+    assert np.array_equal(np.asarray(second.image), np.asarray(first.image))
+    warnings = [r.getMessage() for r in caplog.records if "JPEG decoder failed" in r.getMessage()]
+    assert warnings == ["emowatch's JPEG decoder failed (RuntimeError: no code for this machine); "
+                        "Pillow decodes from now on"]
+    assert jpeg_dc.kernels() is None
