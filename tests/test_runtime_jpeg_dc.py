@@ -5,6 +5,7 @@ everything else, and no crash on damaged data."""
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
 import sys
 
@@ -22,6 +23,24 @@ def jpeg(array: np.ndarray, **options) -> bytes:
     out = io.BytesIO()
     Image.fromarray(array).save(out, "JPEG", **{"quality": 90, **options})
     return out.getvalue()
+
+
+def segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+def grey_jpeg(width: int, height: int, bits: str, *, sampling: int = 0x11, restart: int = 0,
+              dc_table: bytes = b"\x01" + bytes(15) + b"\x0b", between: bytes = b"") -> bytes:
+    """A hand-made greyscale baseline JPEG: quantiser 8 everywhere, a DC table (counts and
+    values) whose one code is '0' and means 11 extra bits, an AC table whose one code is '0' and means end of block,
+    and `bits` as the entropy-coded data (padded with ones, 0xFF stuffed)."""
+    bits += "1" * (-len(bits) % 8)
+    data = bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8)).replace(b"\xff", b"\xff\x00")
+    return (b"\xff\xd8" + segment(0xDB, b"\x00" + bytes([8]) * 64)
+            + segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + bytes([1, sampling, 0]))
+            + segment(0xC4, b"\x00" + dc_table) + segment(0xC4, b"\x10\x01" + bytes(15) + b"\x00")
+            + (segment(0xDD, struct.pack(">H", restart)) if restart else b"") + between
+            + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00") + data + b"\xff\xd9")
 
 
 def pillow_eighth(data: bytes) -> np.ndarray:
@@ -194,3 +213,61 @@ def test_a_fault_of_the_decoder_leaves_decoding_to_pillow(tmp_path, monkeypatch,
     assert warnings == ["emowatch's JPEG decoder failed (RuntimeError: no code for this machine); "
                         "Pillow decodes from now on"]
     assert jpeg_dc.kernels() is None
+
+
+def test_dc_values_out_of_range_wrap_as_libjpeg_turbos_do():
+    """A crafted stream: each block's DC is 2047 more than the last, far past 255, kept in
+    16 bits and looked up in a table that wraps, as libjpeg-turbo does."""
+    data = grey_jpeg(256, 8, ("0" + "1" * 11 + "0") * 32)
+    ours = np.asarray(jpeg_dc.decode(data))
+    assert np.array_equal(ours, pillow_eighth(data))
+    assert len(set(ours.ravel().tolist())) > 3  # wrapped, not all clamped to 255
+
+
+def test_restart_markers_out_of_sequence_are_left_to_pillow():
+    block = "0" + "0" * 11 + "0"  # a DC difference of -2047, then end of block
+    def with_markers(numbers):
+        parts = []
+        for k in range(4):
+            bits = block * 2
+            bits += "1" * (-len(bits) % 8)
+            parts.append(bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8)))
+        body = b"".join(p + (bytes([0xFF, 0xD0 + n]) if n is not None else b"") for p, n in zip(parts, numbers))
+        good = grey_jpeg(64, 8, "", restart=2)
+        return good[:-2] + body + b"\xff\xd9"
+    assert jpeg_dc.decode(with_markers([0, 1, 2, None])) is not None
+    for numbers in ([0, 0, 0, None], [0, 2, 3, None], [0, 1, 2, 3], [0, 1, None, None]):
+        assert jpeg_dc.decode(with_markers(numbers)) is None, numbers
+
+
+def test_headers_libjpeg_would_refuse_or_read_otherwise_are_left_to_pillow():
+    bits = ("0" + "1" * 11 + "0") * 4
+    assert plan(grey_jpeg(32, 8, bits)) is not None
+    assert plan(grey_jpeg(32, 8, bits, sampling=0x51)) is None  # a sampling factor of 5
+    assert plan(grey_jpeg(32, 8, bits, dc_table=b"\x02" + bytes(15) + b"\x0b\x0b")) is None  # codes '0', '1'
+    assert plan(grey_jpeg(32, 8, bits, between=b"\xff\x00\x00\x06")) is None  # junk, not a segment
+
+
+def test_a_frame_pillow_reads_otherwise_is_left_to_it(tmp_path):
+    """A reviewer's find: junk (FF 00) that libjpeg scans past, but that a parser taking it for
+    a segment would skip a length of, can hide a 65535 x 65535 frame from Pillow's bomb check
+    in 18 KB (restart markers re-reading the same zeros). The frame emowatch would decode must
+    be the one Pillow measured."""
+    big = segment(0xC0, struct.pack(">BHHB", 8, 65535, 65535, 1) + b"\x01\x11\x00")
+    small = segment(0xC0, struct.pack(">BHHB", 8, 2000, 2000, 1) + b"\x01\x11\x00")
+    data = (b"\xff\xd8\xff\x00\x00\x06\xff\xe1" + struct.pack(">H", 2 + len(big) + 4) + big
+            + b"\xff\xe2" + struct.pack(">H", 2 + len(small)) + small
+            + segment(0xDB, b"\x00" + b"\x08" * 64)
+            + segment(0xC4, b"\x00\x01" + bytes(16)) + segment(0xC4, b"\x10\x01" + bytes(16))
+            + segment(0xDD, b"\xff\xff") + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+            + b"".join(bytes([255, 0xD0 + k % 8]) for k in range(1024)) + bytes(16400) + b"\xff\xd9")
+    assert Image.open(io.BytesIO(data)).size == (2000, 2000)
+    assert plan(data) is None
+    assert jpeg_dc.decode(data, (2000, 2000)) is None
+    path = tmp_path / "disguised.jpg"
+    path.write_bytes(data)
+    try:
+        decoded = decode(path, min_side=224)
+    except DecodeError:
+        return
+    assert decoded.image.size == (250, 250)

@@ -92,7 +92,7 @@ def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path,
             if preview is not None:
                 return Decoded(_to_rgb(preview, path), fmt, (w, h), from_preview=True)
             if fast_jpeg and min(image.size[0] // min_side, image.size[1] // min_side) >= 8:
-                small = jpeg_dc.decode(data)  # the 1/8 scale draft would pick; None: Pillow's turn
+                small = jpeg_dc.decode(data, image.size)  # the 1/8 scale draft would pick; None: Pillow's
                 if small is not None:
                     method = _TRANSPOSE.get(orientation)
                     small = small.transpose(method) if method is not None else small

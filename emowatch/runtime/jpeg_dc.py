@@ -57,17 +57,21 @@ def numba_version() -> str | None:
     return numba.__version__
 
 
-def decode(data: bytes) -> Image.Image | None:
+def decode(data: bytes, size: tuple[int, int] | None = None) -> Image.Image | None:
     """The JPEG at 1/8 scale (libjpeg's size: ceil(w / 8) x ceil(h / 8)), "RGB" or "L"; None
-    when it is not one this decoder reads, or numba is not installed."""
+    when it is not one this decoder reads, or numba is not installed. `size`: the photo's size
+    as Pillow read it; a frame of another size (a header the two parsers read differently) is
+    left to Pillow, so Pillow's checks, such as the decompression-bomb limit, hold for it."""
     layout = plan(data)
-    if layout is None:
+    if layout is None or (size is not None and size != (layout.width, layout.height)):
         return None
     k = kernels()
     if k is None:
         return None
     try:
         return _decode(data, layout, k)
+    except MemoryError:
+        return None  # Pillow's turn, and its error if it cannot either
     except Exception as e:  # noqa: BLE001 - a fault of this decoder must not fail the photo
         global _kernels
         with _lock:

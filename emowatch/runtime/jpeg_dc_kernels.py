@@ -23,7 +23,8 @@ PAD = 2048  # zero bytes after the data: more than one block can read past its e
 def unstuff(seg, ff, out, restarts):
     """Copy the entropy-coded data without its stuffed zero bytes (`ff`: where seg's 0xFF bytes
     are); note where each restart marker's interval starts. Returns (bytes, restart markers
-    seen), or (-1, 0) for more restart markers than the photo can have."""
+    seen), or (-1, 0) for more restart markers than the photo can have or one out of sequence
+    (libjpeg would resynchronise: Pillow decodes those)."""
     n, i, j, nr = seg.shape[0], 0, 0, 0
     for f in ff:
         if f < i:
@@ -41,8 +42,8 @@ def unstuff(seg, ff, out, restarts):
         elif nxt == 0xFF:  # fill byte
             i += 1
         elif 0xD0 <= nxt <= 0xD7:
-            if nr >= restarts.shape[0]:
-                return -1, 0
+            if nr >= restarts.shape[0] or nxt != 0xD0 + (nr & 7):
+                return -1, 0  # more markers than intervals, or one out of sequence
             restarts[nr] = j
             nr += 1
             i += 2
@@ -85,6 +86,21 @@ def _code(buf, t, sym, length, maxcode, offset, values):
 
 
 @njit(nogil=True, boundscheck=False, inline="always")
+def _dc_sample(dc, q):
+    """jidctred.c's 1x1 IDCT as libjpeg-turbo computes it: the coefficient held in 16 bits,
+    (dc * q + 4) >> 3 looked up in its range-limit table, which wraps far-out values (only a
+    damaged or crafted file has them) instead of clamping them."""
+    v = (((((dc + 32768) & 65535) - 32768) * q + 4) >> 3) & 1023
+    if v < 128:
+        return v + 128
+    if v < 512:
+        return 255
+    if v < 896:
+        return 0
+    return v - 896
+
+
+@njit(nogil=True, boundscheck=False, inline="always")
 def _clamp(v):
     return 0 if v < 0 else (255 if v > 255 else v)
 
@@ -96,6 +112,8 @@ def dc_planes(d, size, mcus_x, mcus_y, restart, restarts, nrestarts, blocks, lay
     (jidctred.c's 1x1 IDCT). `d` holds `size` bytes of unstuffed data and at least PAD zero
     bytes after them. Returns 0, or -1 for damaged data (an impossible code, data that ends
     early, restart markers that do not match)."""
+    if restart and nrestarts != (mcus_x * mcus_y - 1) // restart:
+        return -1  # a restart marker missing (or the scan cut short)
     p, cnt, buf = 0, 0, uint64(0)
     pred = np.zeros(3, np.int64)
     per = blocks.shape[0]
@@ -110,10 +128,7 @@ def dc_planes(d, size, mcus_x, mcus_y, restart, restarts, nrestarts, blocks, lay
     mx = my = 0
     for m in range(mcus_x * mcus_y):
         if restart and m and m % restart == 0:
-            r = m // restart - 1
-            if r >= nrestarts:
-                return -1
-            p, cnt, buf = restarts[r], 0, uint64(0)
+            p, cnt, buf = restarts[m // restart - 1], 0, uint64(0)
             pred[:] = 0
         for b in range(per):
             c = blocks[b]
@@ -132,7 +147,7 @@ def dc_planes(d, size, mcus_x, mcus_y, restart, restarts, nrestarts, blocks, lay
             t = ac_table[c]
             y = my * layout[c, 1] + down[b]
             x = mx * layout[c, 0] + across[b]
-            planes[c, y, x] = _clamp(((pred[c] * dc_quant[c] + 4) >> 3) + 128)
+            planes[c, y, x] = _dc_sample(pred[c], dc_quant[c])
             k = 1
             while True:
                 p, buf, cnt = _refill(d, p, buf, cnt)

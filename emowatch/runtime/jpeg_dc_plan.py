@@ -19,6 +19,12 @@ LOOK = 12  # bits one table lookup sees
 _SIZE = 1 << LOOK
 # SOF markers of JPEGs that are not baseline or extended-sequential Huffman-coded
 _OTHER_FRAMES = {0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# markers followed by a length before the scan: SOFn, DHT, DAC; SOS, DQT, DNL, DRI, DHP, EXP;
+# APPn, JPGn, COM (0xC8, JPG, is reserved)
+
+
+def _has_length(marker: int) -> bool:
+    return (0xC0 <= marker <= 0xCF and marker != 0xC8) or 0xDA <= marker <= 0xDF or 0xE0 <= marker <= 0xFE
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,8 @@ def _plan(data: bytes) -> Plan | None:
         body = data[i + 4:i + 2 + length]
         if length < 2 or len(body) != length - 2:
             return None
-        if marker in _OTHER_FRAMES:
-            return None
+        if marker in _OTHER_FRAMES or not _has_length(marker):
+            return None  # (a marker with no length here is junk libjpeg would scan past)
         if marker in (0xC0, 0xC1):
             if frame is not None:
                 return None
@@ -106,8 +112,6 @@ def _plan(data: bytes) -> Plan | None:
             scan = body
             start = i + 2 + length
             break
-        elif marker in (0xD8, 0xD9) or 0xD0 <= marker <= 0xD7:
-            return None
         i += 2 + length
     if frame is None or scan is None:
         return None
@@ -133,8 +137,8 @@ def _from_frame(frame: bytes, scan: bytes, start: int, huffman: dict, quant: dic
     if len(set(ids)) != nf:
         return None
     hmax, vmax = max(c[1] for c in comps), max(c[2] for c in comps)
-    if any(not h or not v or hmax % h or vmax % v for _, h, v, _ in comps):
-        return None
+    if any(not 1 <= h <= 4 or not 1 <= v <= 4 or hmax % h or vmax % v for _, h, v, _ in comps):
+        return None  # libjpeg refuses factors outside 1-4; those that do not divide are not done here
     if nf == 1:  # a single-component scan is not interleaved: one block per MCU
         layout, blocks, exact = ((1, 1, 1, 1),), (0,), True
         mx, my = -(-width // 8), -(-height // 8)
@@ -193,12 +197,12 @@ def _table(counts: bytes, values: bytes, ac: bool) -> tuple[np.ndarray, ...] | N
     for n in range(1, 17):
         offset[n] = k - code
         for _ in range(counts[n - 1]):
-            if code >= 1 << n:
-                return None  # more codes of this length than there are
             if n <= LOOK:
                 lo = code << (LOOK - n)
                 sym[lo:lo + (1 << (LOOK - n))], length[lo:lo + (1 << (LOOK - n))] = values[k], n
             k, code = k + 1, code + 1
+        if counts[n - 1] and code >= 1 << n:
+            return None  # more codes of this length than fit, or an all-ones code (libjpeg's rule)
         maxcode[n] = code - 1 if counts[n - 1] else -1
         code <<= 1
     maxcode[17] = 1 << 40
