@@ -2,9 +2,10 @@
 quantiser of each component's DC, the Huffman tables as lookup tables, the restart interval and
 where the entropy-coded data starts.
 
-`plan` returns None for anything jpeg_dc does not decode exactly as libjpeg-turbo would (a
-progressive, arithmetic-coded, 12-bit, multi-scan, CMYK or RGB-stored JPEG, sampling factors that
-do not divide, a malformed header): the photo is then decoded by Pillow, as before.
+`plan` returns None for anything jpeg_dc does not decode as libjpeg-turbo does (a progressive,
+arithmetic-coded, 12-bit, multi-scan, CMYK or RGB-stored JPEG, sampling factors outside 1-4 or
+that do not divide, a header libjpeg would refuse or read otherwise): the photo is then decoded
+by Pillow. (Plan.exact says whether the pixels are libjpeg-turbo's to the bit: not for 4:2:0.)
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ LOOK = 12  # bits one table lookup sees
 _SIZE = 1 << LOOK
 # SOF markers of JPEGs that are not baseline or extended-sequential Huffman-coded
 _OTHER_FRAMES = {0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-# markers followed by a length before the scan: SOFn, DHT, DAC; SOS, DQT, DNL, DRI, DHP, EXP;
-# APPn, JPGn, COM (0xC8, JPG, is reserved)
 
 
 def _has_length(marker: int) -> bool:
+    """A marker a length follows, before the scan: SOFn, DHT, DAC; SOS, DQT, DNL, DRI, DHP, EXP;
+    APPn, JPGn, COM (0xC8, JPG, is reserved). Any other here is junk libjpeg scans past."""
     return (0xC0 <= marker <= 0xCF and marker != 0xC8) or 0xDA <= marker <= 0xDF or 0xE0 <= marker <= 0xFE
 
 
@@ -77,12 +78,12 @@ def _plan(data: bytes) -> Plan | None:
         if marker == 0xFF:  # fill byte
             i += 1
             continue
+        if marker in _OTHER_FRAMES or not _has_length(marker):
+            return None
         (length,) = struct.unpack(">H", data[i + 2:i + 4])
         body = data[i + 4:i + 2 + length]
         if length < 2 or len(body) != length - 2:
             return None
-        if marker in _OTHER_FRAMES or not _has_length(marker):
-            return None  # (a marker with no length here is junk libjpeg would scan past)
         if marker in (0xC0, 0xC1):
             if frame is not None:
                 return None
