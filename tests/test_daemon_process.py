@@ -75,7 +75,11 @@ class Daemon:
         self.lines.put(None)
 
     def next_line(self) -> str:
-        line = self.lines.get(timeout=TIMEOUT)
+        try:
+            line = self.lines.get(timeout=TIMEOUT)
+        except queue.Empty:  # say what the daemon did last, for a failure that is hard to repeat
+            raise AssertionError(f"no line from the daemon in {TIMEOUT:.0f} s; its last lines:\n"
+                                 + "".join(self.seen[-15:])) from None
         assert line is not None, f"daemon exited: {self.proc.wait()} {self.proc.stderr.read()}"
         self.seen.append(line)
         return line
