@@ -94,9 +94,7 @@ def _decode_pillow(data: bytes, min_side: int, fmt: Format, path: Path,
             if fast_jpeg and min(image.size[0] // min_side, image.size[1] // min_side) >= 8:
                 small = jpeg_dc.decode(data, image.size)  # the 1/8 scale draft would pick; None: Pillow's
                 if small is not None:
-                    method = _TRANSPOSE.get(orientation)
-                    small = small.transpose(method) if method is not None else small
-                    return Decoded(_to_rgb(small, path), fmt, (w, h))
+                    return Decoded(_to_rgb(_upright(small, orientation), path), fmt, (w, h))
             if fmt is Format.JPEG:
                 # draft keeps both sides >= the request; ask for the short side on both axes
                 image.draft("RGB", (min_side, min_side))
@@ -127,8 +125,14 @@ def _jpeg_preview(data: bytes, size: tuple[int, int], min_side: int,
         preview.load()
     except Exception:  # a damaged preview is not the photo's fault: decode the photo itself
         return None
+    return _upright(preview, orientation)
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    """Stored pixels turned as the photo's EXIF orientation says (what exif_transpose does, for
+    an image decoded apart from the photo's own Pillow object)."""
     method = _TRANSPOSE.get(orientation)
-    return preview.transpose(method) if method is not None else preview
+    return image.transpose(method) if method is not None else image
 
 
 def _decode_raw(path: Path, min_side: int, fmt: Format = Format.RAW) -> Decoded:
