@@ -104,8 +104,9 @@ def test_photos_it_does_not_read_are_left_to_pillow():
         assert jpeg_dc.decode(data) is None
 
 
-def test_damaged_data_gives_none_or_pixels_never_a_crash():
-    data = jpeg(pattern(400, 300, seed=7), subsampling=2)
+@pytest.mark.parametrize("restart", [0, 3])
+def test_damaged_data_gives_none_or_pixels_never_a_crash(restart):
+    data = jpeg(pattern(400, 300, seed=7), subsampling=2, **({"restart_marker_blocks": restart} if restart else {}))
     start = plan(data).start
     rng = np.random.default_rng(0)
     outcomes = set()
@@ -224,6 +225,23 @@ def test_dc_values_out_of_range_wrap_as_libjpeg_turbos_do():
     assert len(set(ours.ravel().tolist())) > 3  # wrapped, not all clamped to 255
 
 
+def test_dc_codes_read_with_their_bits_at_once_or_one_by_one_agree_with_libjpeg_turbo():
+    """DC codes whose extra bits fit in one lookup with them (a 1-bit code and 10 bits, a 2-bit
+    code and 3 bits) and ones that do not (a 3-bit code and 11 bits), positive and negative
+    differences mixed: libjpeg-turbo's pixels either way."""
+    rng = np.random.default_rng(7)
+    table = b"\x01\x01\x01" + bytes(13) + b"\x0a\x03\x0b"  # '0': 10 bits, '10': 3, '110': 11
+    codes = {10: "0", 3: "10", 11: "110"}
+    blocks = []
+    for category in rng.choice([10, 3, 11], 256, p=[0.45, 0.45, 0.1]):
+        extra = "".join(rng.choice(["0", "1"], int(category)))
+        blocks.append(codes[int(category)] + extra + "0")  # then end of block
+    data = grey_jpeg(2048, 8, "".join(blocks), dc_table=table)
+    ours = np.asarray(jpeg_dc.decode(data))
+    assert np.array_equal(ours, pillow_eighth(data))
+    assert len(set(ours.ravel().tolist())) > 20
+
+
 def test_restart_markers_out_of_sequence_are_left_to_pillow():
     block = "0" + "0" * 11 + "0"  # a DC difference of -2047, then end of block
     def with_markers(numbers):
@@ -235,9 +253,30 @@ def test_restart_markers_out_of_sequence_are_left_to_pillow():
         body = b"".join(p + (bytes([0xFF, 0xD0 + n]) if n is not None else b"") for p, n in zip(parts, numbers))
         good = grey_jpeg(64, 8, "", restart=2)
         return good[:-2] + body + b"\xff\xd9"
-    assert jpeg_dc.decode(with_markers([0, 1, 2, None])) is not None
-    for numbers in ([0, 0, 0, None], [0, 2, 3, None], [0, 1, 2, 3], [0, 1, None, None]):
+    # in sequence; and with one more after the last block, which libjpeg-turbo passes over
+    for numbers in ([0, 1, 2, None], [0, 1, 2, 3]):
+        data = with_markers(numbers)
+        assert np.array_equal(np.asarray(jpeg_dc.decode(data)), pillow_eighth(data)), numbers
+    for numbers in ([0, 0, 0, None], [0, 2, 3, None], [0, 1, None, None]):
         assert jpeg_dc.decode(with_markers(numbers)) is None, numbers
+
+
+def test_fill_bytes_and_stray_bytes_before_a_restart_marker_are_passed_over_as_libjpeg_turbo_does():
+    """0xFF fill bytes may come before any marker; bytes that are no data at all before a
+    restart marker are skipped by libjpeg-turbo (with a warning): the same pixels here."""
+    data = jpeg(pattern(320, 240, seed=5), subsampling=0, restart_marker_blocks=2)
+    for before in (b"\xff\xff", b"\x12\x34"):
+        at = data.index(b"\xff\xd1", plan(data).start)
+        changed = data[:at] + before + data[at:]
+        assert np.array_equal(np.asarray(jpeg_dc.decode(changed)), pillow_eighth(changed)), before
+
+
+def test_a_marker_inside_a_restart_interval_is_noticed():
+    data = jpeg(pattern(320, 240, seed=5), subsampling=2, restart_marker_blocks=4)
+    at = data.index(b"\xff\xd2", plan(data).start)
+    early = data.index(b"\xff\xd1", plan(data).start) + 20
+    moved = data[:early] + data[at:at + 2] + data[early:at] + data[at + 2:]
+    assert jpeg_dc.decode(moved) is None
 
 
 def test_headers_libjpeg_would_refuse_or_read_otherwise_are_left_to_pillow():

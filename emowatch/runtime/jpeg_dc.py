@@ -83,19 +83,11 @@ def decode(data: bytes, size: tuple[int, int] | None = None) -> Image.Image | No
 
 
 def _decode(data: bytes, layout: Plan, k) -> Image.Image | None:
-    seg = np.frombuffer(data, np.uint8, offset=layout.start)
-    unstuffed = np.empty(len(seg) + k.PAD, np.uint8)
-    unstuffed[len(seg):] = 0
-    mcus = layout.mcus_x * layout.mcus_y
-    restarts = np.zeros(mcus // layout.restart + 1 if layout.restart else 1, np.int64)
-    size, seen = k.unstuff(seg, np.flatnonzero(seg == 0xFF), unstuffed, restarts)
-    if size < 0:
-        return None
     shape = np.array(layout.layout, np.int64)
     planes = np.empty((len(shape), layout.mcus_y * shape[:, 1].max(), layout.mcus_x * shape[:, 0].max()), np.uint8)
     t = layout.tables
-    if k.dc_planes(unstuffed, size, layout.mcus_x, layout.mcus_y, layout.restart, restarts, seen,
-                   np.array(layout.blocks, np.int64), shape, np.array(layout.dc_table, np.int64),
+    if k.dc_planes(np.frombuffer(data, np.uint8, offset=layout.start), layout.mcus_x, layout.mcus_y,
+                   layout.restart, np.array(layout.blocks, np.int64), shape, np.array(layout.dc_table, np.int64),
                    np.array(layout.ac_table, np.int64), np.array(layout.dc_quant, np.int64),
                    t.sym, t.length, t.maxcode, t.offset, t.values, t.run, planes):
         return None

@@ -1,12 +1,14 @@
-"""The compiled loops of jpeg_dc (numba, nopython, GIL released): unstuffing the entropy-coded
-data, reading every block's DC coefficient into 1/8-scale planes (jidctred.c's 1x1 IDCT), and
+"""The compiled loops of jpeg_dc (numba, nopython, GIL released): reading every block's DC
+coefficient from the entropy-coded data into 1/8-scale planes (jidctred.c's 1x1 IDCT), and
 turning those into RGB (chroma copied to the pixels it covers, jdcolor.c's integer YCbCr to RGB).
 
 numba compiles them at their first call in a process, or loads them from its cache (seconds the
-first time, ~0.4 s after). Every read is bounds-checked by hand: the data is padded with more
-zeros than one block can read, the decoder checks after each block that it has not run past
-the data, a code that no table holds stops it, and the tables hold no symbol an 8-bit JPEG
-cannot have (jpeg_dc_plan), so damaged data ends in an error code, never outside the arrays.
+first time, ~0.4 s after). Every read is bounds-checked by hand: bytes are read only below the
+data's end (zero bits stand in past it, and past any marker), the decoder checks after each
+block that it has not read those, a code that no table holds stops it, and the tables hold no
+symbol an 8-bit JPEG cannot have (jpeg_dc_plan), so damaged data ends in an error code, never
+outside the arrays. Stuffed bytes (0xFF 0x00) and markers are taken as the bits are read: four
+bytes at once when none is 0xFF, which all but about one read in 64 are.
 """
 
 from __future__ import annotations
@@ -16,50 +18,56 @@ from numba import njit, uint64
 
 LOOK = 12
 _SH = uint64(64 - LOOK)
-PAD = 2048  # zero bytes after the data: more than one block can read past its end
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def unstuff(seg, ff, out, restarts):
-    """Copy the entropy-coded data without its stuffed zero bytes (`ff`: where seg's 0xFF bytes
-    are); note where each restart marker's interval starts. Returns (bytes, restart markers
-    seen), or (-1, 0) for more restart markers than the photo can have or one out of sequence
-    (libjpeg would resynchronise: Pillow decodes those)."""
-    n, i, j, nr = seg.shape[0], 0, 0, 0
-    for f in ff:
-        if f < i:
-            continue  # the second of two 0xFF bytes, already taken
-        out[j:j + f - i] = seg[i:f]
-        j += f - i
-        i = f
-        if i + 1 >= n:
-            break
-        nxt = seg[i + 1]
-        if nxt == 0:
-            out[j] = 0xFF
-            j += 1
-            i += 2
-        elif nxt == 0xFF:  # fill byte
-            i += 1
-        elif 0xD0 <= nxt <= 0xD7:
-            if nr >= restarts.shape[0] or nxt != 0xD0 + (nr & 7):
-                return -1, 0  # more markers than intervals, or one out of sequence
-            restarts[nr] = j
-            nr += 1
-            i += 2
-        else:  # EOI, or whatever ends the scan
-            return j, nr
-    out[j:j + n - i] = seg[i:n]
-    return j + n - i, nr
 
 
 @njit(nogil=True, boundscheck=False, inline="always")
-def _refill(d, p, buf, cnt):
+def _refill(d, n, p, buf, cnt, fake):
+    """At least 33 bits in `buf` (top-aligned, `cnt` of them valid): four bytes at once where
+    none of them is 0xFF, else byte by byte (_refill_bytes)."""
     if cnt > 32:
-        return p, buf, cnt
-    w = (uint64(d[p]) << uint64(24)) | (uint64(d[p + 1]) << uint64(16)) \
-        | (uint64(d[p + 2]) << uint64(8)) | uint64(d[p + 3])
-    return p + 4, buf | (w << uint64(32 - cnt)), cnt + 32
+        return p, buf, cnt, fake
+    if p + 4 <= n:
+        w = (uint64(d[p]) << uint64(24)) | (uint64(d[p + 1]) << uint64(16)) \
+            | (uint64(d[p + 2]) << uint64(8)) | uint64(d[p + 3])
+        x = w ^ uint64(0xFFFFFFFF)  # a zero byte where w has 0xFF
+        if ((x - uint64(0x01010101)) & ~x & uint64(0x80808080)) == 0:
+            return p + 4, buf | (w << uint64(32 - cnt)), cnt + 32, fake
+    return _refill_bytes(d, n, p, buf, cnt, fake)
+
+
+@njit(nogil=True, boundscheck=False)
+def _refill_bytes(d, n, p, buf, cnt, fake):
+    """Bytes one at a time: 0xFF 0x00 is a 0xFF byte of data; at a marker (or the end of the
+    data) the reading stops there, and zero bits stand in (`fake` counts them: a block that
+    reads them has run past its data, as libjpeg-turbo's jdhuff.c fills in zeros)."""
+    while cnt <= 56:
+        byte = 0
+        if p < n and d[p] != 0xFF:
+            byte = d[p]
+            p += 1
+        else:
+            q = p + 1
+            while q < n and d[q] == 0xFF:  # fill bytes
+                q += 1
+            if p < n and q < n and d[q] == 0:
+                byte = 0xFF
+                p = q + 1
+            else:
+                fake += 8
+        buf |= uint64(byte) << uint64(56 - cnt)
+        cnt += 8
+    return p, buf, cnt, fake
+
+
+@njit(nogil=True, boundscheck=False)
+def _restart_marker(d, n, p, number):
+    """Past the restart marker RST<number> at or after p (the bytes before it, which
+    libjpeg-turbo skips with a warning, skipped too); -1 when the next marker is another."""
+    while p + 1 < n:
+        if d[p] == 0xFF and d[p + 1] != 0 and d[p + 1] != 0xFF:
+            return p + 2 if d[p + 1] == 0xD0 + (number & 7) else -1
+        p += 1
+    return -1
 
 
 @njit(nogil=True, boundscheck=False)
@@ -85,12 +93,10 @@ def _code(buf, t, sym, length, maxcode, offset, values):
     return _longer(buf, t, maxcode, offset, values)
 
 
-@njit(nogil=True, boundscheck=False, inline="always")
-def _dc_sample(dc, q):
-    """jidctred.c's 1x1 IDCT as libjpeg-turbo computes it: the coefficient held in 16 bits,
-    (dc * q + 4) >> 3 looked up in its range-limit table, which wraps far-out values (only a
-    damaged or crafted file has them) instead of clamping them."""
-    v = (((((dc + 32768) & 65535) - 32768) * q + 4) >> 3) & 1023
+def _dc_sample(v: int) -> int:
+    """jidctred.c's 1x1 IDCT as libjpeg-turbo computes it, from _dc_index's value: looked up in
+    its range-limit table, which wraps far-out values (only a damaged or crafted file has them)
+    instead of clamping them."""
     if v < 128:
         return v + 128
     if v < 512:
@@ -100,21 +106,32 @@ def _dc_sample(dc, q):
     return v - 896
 
 
+# a table, not branches: whether a sample is above or below mid-grey is a coin toss for the
+# branch predictor, and a wrong guess costs more than the lookup
+_LIMIT = np.array([_dc_sample(v) for v in range(1024)], np.uint8)
+
+
+@njit(nogil=True, boundscheck=False, inline="always")
+def _dc_index(dc, q):
+    """The DC coefficient held in 16 bits, (dc * q + 4) >> 3 as libjpeg-turbo's 1x1 IDCT has it,
+    as an index into _LIMIT."""
+    return (((((dc + 32768) & 65535) - 32768) * q + 4) >> 3) & 1023
+
+
 @njit(nogil=True, boundscheck=False, inline="always")
 def _clamp(v):
     return 0 if v < 0 else (255 if v > 255 else v)
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def dc_planes(d, size, mcus_x, mcus_y, restart, restarts, nrestarts, blocks, layout, dc_table,
+def dc_planes(d, mcus_x, mcus_y, restart, blocks, layout, dc_table,
               ac_table, dc_quant, sym, length, maxcode, offset, values, run, planes):
     """Each component's 1/8-scale plane, [component, row, column]: a block is one pixel, its DC
-    (jidctred.c's 1x1 IDCT). `d` holds `size` bytes of unstuffed data and at least PAD zero
-    bytes after them. Returns 0, or -1 for damaged data (an impossible code, data that ends
-    early, restart markers that do not match)."""
-    if restart and nrestarts != (mcus_x * mcus_y - 1) // restart:
-        return -1  # a restart marker missing (or the scan cut short)
-    p, cnt, buf = 0, 0, uint64(0)
+    (jidctred.c's 1x1 IDCT). `d`: the entropy-coded data as the file has it, from just after
+    the SOS header to the end of the file. Returns 0, or -1 for damaged data (an impossible
+    code, data that ends early, restart markers missing, misplaced or out of sequence)."""
+    end = d.shape[0]
+    p, cnt, buf, fake, markers = 0, 0, uint64(0), 0, 0
     pred = np.zeros(3, np.int64)
     per = blocks.shape[0]
     down = np.zeros(per, np.int64)  # each block's place in its MCU, in its component's plane
@@ -128,29 +145,39 @@ def dc_planes(d, size, mcus_x, mcus_y, restart, restarts, nrestarts, blocks, lay
     mx = my = 0
     for m in range(mcus_x * mcus_y):
         if restart and m and m % restart == 0:
-            p, cnt, buf = restarts[m // restart - 1], 0, uint64(0)
+            p = _restart_marker(d, end, p, markers)
+            if p < 0:
+                return -1
+            cnt, buf, fake, markers = 0, uint64(0), 0, markers + 1
             pred[:] = 0
         for b in range(per):
             c = blocks[b]
-            p, buf, cnt = _refill(d, p, buf, cnt)
+            p, buf, cnt, fake = _refill(d, end, p, buf, cnt, fake)
             t = dc_table[c]
-            n, s = _code(buf, t, sym, length, maxcode, offset, values)
-            if not n:
-                return -1
-            buf <<= uint64(n)
-            cnt -= n
-            if s:
-                v = np.int64(buf >> uint64(64 - s))
-                buf <<= uint64(s)
-                cnt -= s
-                pred[c] += v if v >= (1 << (s - 1)) else v - (1 << s) + 1
+            e = np.int64(run[(t << LOOK) + np.int64(buf >> _SH)])
+            if e:  # the usual case: the code and its extra bits at once, the difference ready
+                taken = e & 31
+                buf <<= uint64(taken)
+                cnt -= taken
+                pred[c] += e >> 5
+            else:
+                n, s = _code(buf, t, sym, length, maxcode, offset, values)
+                if not n:
+                    return -1
+                buf <<= uint64(n)
+                cnt -= n
+                if s:
+                    v = np.int64(buf >> uint64(64 - s))
+                    buf <<= uint64(s)
+                    cnt -= s
+                    pred[c] += v if v >= (1 << (s - 1)) else v - (1 << s) + 1
             t = ac_table[c]
             y = my * layout[c, 1] + down[b]
             x = mx * layout[c, 0] + across[b]
-            planes[c, y, x] = _dc_sample(pred[c], dc_quant[c])
+            planes[c, y, x] = _LIMIT[_dc_index(pred[c], dc_quant[c])]
             k = 1
             while True:
-                p, buf, cnt = _refill(d, p, buf, cnt)
+                p, buf, cnt, fake = _refill(d, end, p, buf, cnt, fake)
                 at = (t << LOOK) + np.int64(buf >> _SH)
                 e = np.int64(run[at])
                 taken = e & 31
@@ -175,7 +202,7 @@ def dc_planes(d, size, mcus_x, mcus_y, restart, restarts, nrestarts, blocks, lay
                 cnt -= n
                 r, s = s >> 4, s & 15
                 if s:
-                    p, buf, cnt = _refill(d, p, buf, cnt)
+                    p, buf, cnt, fake = _refill(d, end, p, buf, cnt, fake)
                     buf <<= uint64(s)
                     cnt -= s
                     k += r + 1
@@ -187,13 +214,11 @@ def dc_planes(d, size, mcus_x, mcus_y, restart, restarts, nrestarts, blocks, lay
                     return -1
                 if k == 64:
                     break
-            if p > size + 8:
-                return -1  # read past the data: the file ends early
+            if cnt < fake:
+                return -1  # read past the data: the file ends early, or a marker is misplaced
         mx += 1
         if mx == mcus_x:
             mx, my = 0, my + 1
-    if p - cnt // 8 > size + 2:
-        return -1
     return 0
 
 

@@ -54,7 +54,8 @@ class Tables:
     maxcode: np.ndarray  # int64, per length 0..17, for longer codes (17: a sentinel)
     offset: np.ndarray  # int64, per length: value index = code + offset
     values: np.ndarray  # int32, 257 per table
-    run: np.ndarray  # int16: AC codes and their extra bits, as many as fit in LOOK bits, at once
+    run: np.ndarray  # int16: an AC table's codes and their extra bits, as many as fit in LOOK
+    # bits, at once (_runs); a DC table's code and its extra bits, when both fit (_dc_fast)
 
 
 def plan(data: bytes) -> Plan | None:
@@ -209,7 +210,21 @@ def _table(counts: bytes, values: bytes, ac: bool) -> tuple[np.ndarray, ...] | N
     maxcode[17] = 1 << 40
     padded = np.zeros(257, np.int32)
     padded[:len(values)] = list(values)
-    return sym, length, maxcode, offset, padded, _runs(sym, length) if ac else np.zeros(_SIZE, np.int16)
+    return sym, length, maxcode, offset, padded, _runs(sym, length) if ac else _dc_fast(sym, length)
+
+
+def _dc_fast(sym: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """For each LOOK-bit window: the DC code it starts with and that code's extra bits, read at
+    once when both lie wholly in it, as (the difference they give << 5) | the bits they take;
+    0: they do not fit (the decoder reads the code, then its bits). Differences of 11 bits are
+    left to the slow way, so that every entry fits in 16 bits."""
+    windows = np.arange(_SIZE, dtype=np.int64)
+    n, s = length.astype(np.int64), sym.astype(np.int64) & 15
+    fits = (n > 0) & (n + s <= LOOK) & (s <= 10)
+    extra = (windows >> np.clip(LOOK - n - s, 0, None)) & ((1 << s) - 1)
+    # JPEG's EXTEND: an extra-bits value whose top bit is 0 stands for a negative difference
+    difference = np.where(extra < ((1 << s) >> 1), extra - ((1 << s) - 1), extra)
+    return np.where(fits, (difference << 5) | (n + s), 0).astype(np.int16)
 
 
 def _runs(sym: np.ndarray, length: np.ndarray) -> np.ndarray:
