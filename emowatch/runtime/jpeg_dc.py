@@ -3,7 +3,7 @@
 At 1/8 scale a JPEG's 8x8 block is one pixel, its DC coefficient, and nearly all of a decode
 is entropy decoding: the 63 AC codes of every block must still be read to find where the next
 block starts. The decoder in jpeg_dc_kernels reads them several at a time (one lookup for every
-code and its extra bits that fit in 12 bits), where libjpeg-turbo reads a code, then its bits:
+code and its extra bits that fit in 13 bits), where libjpeg-turbo reads a code, then its bits:
 about a quarter less CPU for the whole decode (bench/dc_decode.py).
 
 Its pixels are libjpeg-turbo's, bit for bit, for 4:4:4, 4:2:2 and greyscale JPEGs. For 4:2:0

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-LOOK = 12
+from .jpeg_dc_plan import LOOK
+
 _SH = uint64(64 - LOOK)
 
 

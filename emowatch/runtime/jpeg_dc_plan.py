@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-LOOK = 12  # bits one table lookup sees
+LOOK = 13  # bits one table lookup sees (13 measured ~1% faster than 12, 14 no faster)
 _SIZE = 1 << LOOK
 # SOF markers of JPEGs that are not baseline or extended-sequential Huffman-coded
 _OTHER_FRAMES = {0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
