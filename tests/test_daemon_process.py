@@ -45,9 +45,20 @@ def shoot_source(tmp_path_factory):
 @pytest.fixture
 def shoot(tmp_path, shoot_source):
     """A folder tree of photos already there when the daemon starts, and one broken file."""
+    return _shoot(tmp_path, shoot_source, N_PHOTOS)
+
+
+@pytest.fixture
+def long_shoot(tmp_path, shoot_source):
+    """As `shoot`, with four times the photos: a backfill that a signal sent after its first few
+    photos still finds under way, however late the test gets to send it."""
+    return _shoot(tmp_path, shoot_source, 4 * N_PHOTOS)
+
+
+def _shoot(tmp_path, shoot_source, count):
     watch = tmp_path / "Pictures"
     photos = []
-    for i in range(N_PHOTOS):
+    for i in range(count):
         path = watch / f"day{i % 3}" / f"IMG_{i:04d}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
         # a few distinct pictures, each copied many times (a burst): copies are separate photos
@@ -182,8 +193,8 @@ def test_kill_9_in_the_middle_of_a_backfill_loses_nothing(tmp_path, env, shoot):
     assert result.exit_code == 0 and "broken.jpg" in result.output and "not a photo" in result.output
 
 
-def test_sigterm_finishes_the_photo_in_hand_and_exits_0(tmp_path, env, shoot):
-    watch, photos = shoot
+def test_sigterm_finishes_the_photo_in_hand_and_exits_0(tmp_path, env, long_shoot):
+    watch, photos = long_shoot
     model = make_model(tmp_path / "tiny.onnx")
     daemon = Daemon(_args(tmp_path, model, watch), env)
     try:
@@ -198,7 +209,7 @@ def test_sigterm_finishes_the_photo_in_hand_and_exits_0(tmp_path, env, shoot):
         done = {e.path: e for e in reader.entries("done")}
     finally:
         reader.close()
-    assert 3 <= len(done) < N_PHOTOS
+    assert 3 <= len(done) < len(photos)
     tags = keywords(photos)
     for p in photos:  # consistent: keywords on disk exactly where the ledger says done
         has = any(k.startswith("Emotion|") for k in tags[str(p)])
