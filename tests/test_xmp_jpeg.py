@@ -170,3 +170,17 @@ def test_an_exif_edit_that_would_move_images_mpf_points_at_is_refused_and_named(
     grown = grown[:2] + struct.pack(">H", len(grown) - 2) + grown[4:]
     with pytest.raises(MetadataError, match="EXIF sits after"):
         jpeg.splice(data, lay, None, also=(exif.start, exif.end, grown))
+
+
+@pytest.mark.parametrize("at", [0, 1, 2**20 - 1, 2**20, 2**20 + 1, 3 * 2**20 - 5])
+def test_the_image_end_is_the_first_end_marker_after_the_scan_header_wherever_it_falls(at):
+    """The search goes a megabyte at a time: an end marker across two of them is found too, and
+    neither the FF bytes before it (stuffed as FF 00 in image data) nor a lone D9 is taken for
+    it; a file without one has no image end."""
+    head = b"\xff\xd8\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    filler = (b"\x12\xff\x00\xd9\x34" * (at // 5 + 1))[:at]
+    data = head + filler + b"\xff\xd9" + b"\xff\xd8\xff\xd9"  # then a trailer, a JPEG of its own
+    lay = jpeg.layout(data)
+    assert jpeg.scan_header_end(data, lay) == len(head)
+    assert jpeg.image_end(data, lay) == len(head) + at + 2
+    assert jpeg.image_end(data[:len(head) + at + 1], jpeg.Layout(lay.segments, lay.scan)) is None

@@ -13,10 +13,11 @@ xmpNote:HasExtendedXMP.
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import DecodeError, IncompleteFileError, MetadataError
 from . import props
@@ -144,20 +145,31 @@ def scan_header_end(data: bytes, lay: Layout) -> int | None:
     return end if length >= 2 and end <= len(data) else None
 
 
-# entropy-coded data never holds FF D9 (a regex finds it ~3x faster than bytes.find, which
-# stalls on the many FF bytes of JPEG data)
-_EOI = re.compile(rb"\xff\xd9")
-
-
 def image_end(data: bytes, lay: Layout) -> int | None:
     """Offset just past the photo's own end marker: what follows (previews, gain maps, a
     camera's trailer) is not the photo. (Kept in `lay`, the layout of these bytes: one write
-    asks up to four times, ~1 ms for 3.5 MB each.)"""
+    asks up to four times, ~0.6 ms for 3.5 MB each.)"""
     if not lay.found_end:
         header_end = scan_header_end(data, lay)
-        found = None if header_end is None else _EOI.search(data, header_end)
-        lay.found_end.append(None if found is None else found.end())
+        lay.found_end.append(None if header_end is None else _end_marker(data, header_end))
     return lay.found_end[0]
+
+
+_CHUNK = 1 << 20
+
+
+def _end_marker(data: bytes, start: int) -> int | None:
+    """Offset just past the first FF D9 at or after `start` (entropy-coded data never holds
+    one). numpy looks for D9 bytes preceded by FF a megabyte at a time: half the time of a
+    regex, a third of bytes.find's, both of which stall on the many FF bytes of JPEG data."""
+    view = np.frombuffer(data, np.uint8)
+    for lo in range(start, len(data) - 1, _CHUNK):
+        part = view[lo:min(lo + _CHUNK + 1, len(data))]  # one byte more: a pair across chunks
+        at = np.flatnonzero(part[1:] == 0xD9)
+        at = at[part[at] == 0xFF]
+        if len(at):
+            return lo + int(at[0]) + 2
+    return None
 
 
 # (start, end, new): data[start:end] becomes `new`
