@@ -3,8 +3,10 @@
 At 1/8 scale a JPEG's 8x8 block is one pixel, its DC coefficient, and nearly all of a decode
 is entropy decoding: the 63 AC codes of every block must still be read to find where the next
 block starts. The decoder in jpeg_dc_kernels reads them several at a time (one lookup for every
-code and its extra bits that fit in 13 bits), where libjpeg-turbo reads a code, then its bits:
-about a quarter less CPU for the whole decode (bench/dc_decode.py).
+code and its extra bits that fit in 13 bits), where libjpeg-turbo reads a code, then its bits;
+a DC code and its bits are one lookup too, and the data is read as the file stores it (its
+stuffed bytes and restart markers taken in passing, not copied out first): about a third less
+CPU than Pillow for the whole decode (bench/dc_decode.py).
 
 Its pixels are libjpeg-turbo's, bit for bit, for 4:4:4, 4:2:2 and greyscale JPEGs. For 4:2:0
 (most cameras' JPEGs) libjpeg-turbo makes each chroma block 2x2 pixels by a 2x2 IDCT of 25 of
