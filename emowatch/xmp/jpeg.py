@@ -17,8 +17,6 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import DecodeError, IncompleteFileError, MetadataError
 from . import props
 from .packet import NS_XMPNOTE, parse, q
@@ -161,7 +159,10 @@ _CHUNK = 1 << 20
 def _end_marker(data: bytes, start: int) -> int | None:
     """Offset just past the first FF D9 at or after `start` (entropy-coded data never holds
     one). numpy looks for D9 bytes preceded by FF a megabyte at a time: half the time of a
-    regex, a third of bytes.find's, both of which stall on the many FF bytes of JPEG data."""
+    regex, a third of bytes.find's, both of which stall on the many FF bytes of JPEG data.
+    (numpy is imported when a search is made, not whenever the metadata code is.)"""
+    import numpy as np
+
     view = np.frombuffer(data, np.uint8)
     for lo in range(start, len(data) - 1, _CHUNK):
         part = view[lo:min(lo + _CHUNK + 1, len(data))]  # one byte more: a pair across chunks
