@@ -310,3 +310,24 @@ def test_a_frame_pillow_reads_otherwise_is_left_to_it(tmp_path):
     except DecodeError:
         return
     assert decoded.image.size == (250, 250)
+
+
+@pytest.mark.parametrize("across, down", [(1, 1), (2, 2), (2, 1), (1, 2), (3, 1), (4, 1), (4, 4)])
+def test_rgb_is_jdcolors_arithmetic_with_chroma_copied_across_what_it_covers(across, down):
+    """The row-at-a-time conversion against jdcolor.c's formulas written out in numpy, for
+    chroma subsampled by each factor a JPEG may use (the photo tests cover 1 and 2 only)."""
+    k = jpeg_dc.kernels()
+    rng = np.random.default_rng(across * 10 + down)
+    height, width = 37, 53
+    layout = np.array([[across, down, 1, 1], [1, 1, across, down], [1, 1, across, down]], np.int64)
+    planes = rng.integers(0, 256, (3, height, width), dtype=np.uint8)
+    ours = np.empty((height, width, 3), np.uint8)
+    k.rgb(planes, layout, ours)
+    rows, cols = np.arange(height)[:, None], np.arange(width)[None, :]
+    y = planes[0].astype(np.int64)
+    cb = planes[1][rows // down, cols // across].astype(np.int64) - 128
+    cr = planes[2][rows // down, cols // across].astype(np.int64) - 128
+    expected = np.stack([y + ((91881 * cr + 32768) >> 16),
+                         y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
+                         y + ((116130 * cb + 32768) >> 16)], axis=-1)
+    assert np.array_equal(ours, np.clip(expected, 0, 255).astype(np.uint8))
