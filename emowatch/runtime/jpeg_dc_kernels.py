@@ -130,34 +130,44 @@ def dc_planes(d, mcus_x, mcus_y, restart, blocks, layout, dc_table,
     p, cnt, buf, fake, markers = 0, 0, uint64(0), 0, 0
     pred = np.zeros(3, np.int64)
     per = blocks.shape[0]
-    down = np.zeros(per, np.int64)  # each block's place in its MCU, in its component's plane
-    across = np.zeros(per, np.int64)
+    width = planes.shape[2]
+    flat = planes.reshape(-1)
+    # per block of an MCU: where its pixel goes from the MCU's corner, its tables, its quantiser
+    place = np.zeros(per, np.int64)
+    dc_at = np.zeros(per, np.int64)
+    ac_at = np.zeros(per, np.int64)
+    quant = np.zeros(per, np.int64)
     seen = np.zeros(3, np.int64)
     for b in range(per):
         c = blocks[b]
-        down[b] = seen[c] // layout[c, 0]
-        across[b] = seen[c] % layout[c, 0]
+        place[b] = c * planes.shape[1] * width + (seen[c] // layout[c, 0]) * width + seen[c] % layout[c, 0]
+        dc_at[b], ac_at[b], quant[b] = dc_table[c] << LOOK, ac_table[c] << LOOK, dc_quant[c]
         seen[c] += 1
+    corner = np.zeros(3, np.int64)  # each component's pixel of the MCU's top left block
     mx = my = 0
+    left = restart  # MCUs until the next restart marker
     for m in range(mcus_x * mcus_y):
-        if restart and m and m % restart == 0:
-            p = _restart_marker(d, end, p, markers)
-            if p < 0:
-                return -1
-            cnt, buf, fake, markers = 0, uint64(0), 0, markers + 1
-            pred[:] = 0
+        if restart:
+            if left == 0:
+                p = _restart_marker(d, end, p, markers)
+                if p < 0:
+                    return -1
+                cnt, buf, fake, markers, left = 0, uint64(0), 0, markers + 1, restart
+                pred[:] = 0
+            left -= 1
+        for c in range(layout.shape[0]):
+            corner[c] = my * layout[c, 1] * width + mx * layout[c, 0]
         for b in range(per):
             c = blocks[b]
             p, buf, cnt, fake = _refill(d, end, p, buf, cnt, fake)
-            t = dc_table[c]
-            e = np.int64(run[(t << LOOK) + np.int64(buf >> _SH)])
+            e = np.int64(run[dc_at[b] + np.int64(buf >> _SH)])
             if e:  # the usual case: the code and its extra bits at once, the difference ready
                 taken = e & 31
                 buf <<= uint64(taken)
                 cnt -= taken
                 pred[c] += e >> 5
             else:
-                n, s = _code(buf, t, sym, length, maxcode, offset, values)
+                n, s = _code(buf, dc_table[c], sym, length, maxcode, offset, values)
                 if not n:
                     return -1
                 buf <<= uint64(n)
@@ -167,15 +177,12 @@ def dc_planes(d, mcus_x, mcus_y, restart, blocks, layout, dc_table,
                     buf <<= uint64(s)
                     cnt -= s
                     pred[c] += v if v >= (1 << (s - 1)) else v - (1 << s) + 1
+            flat[place[b] + corner[c]] = _LIMIT[_dc_index(pred[c], quant[b])]
             t = ac_table[c]
-            y = my * layout[c, 1] + down[b]
-            x = mx * layout[c, 0] + across[b]
-            planes[c, y, x] = _LIMIT[_dc_index(pred[c], dc_quant[c])]
             k = 1
             while True:
                 p, buf, cnt, fake = _refill(d, end, p, buf, cnt, fake)
-                at = (t << LOOK) + np.int64(buf >> _SH)
-                e = np.int64(run[at])
+                e = np.int64(run[ac_at[b] + np.int64(buf >> _SH)])
                 taken = e & 31
                 if taken:  # the usual case: several codes and their extra bits at once
                     moved = (e >> 5) & 127
