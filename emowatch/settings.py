@@ -113,7 +113,7 @@ class Settings:
     # (emowatch/runtime/jpeg_preview.py): 8x less decoding on 24 MP photos
     camera_previews: bool = True
     # decode large JPEGs at 1/8 scale with emowatch's own decoder (runtime/jpeg_dc.py; needs
-    # numba): about a quarter less CPU than libjpeg-turbo
+    # numba): about a third less CPU than libjpeg-turbo (bench/dc_decode.py)
     fast_jpeg: bool = True
     exiftool: str = "exiftool"
     recursive: bool = False
